@@ -1,0 +1,90 @@
+/**
+ * Fast reads of /proc/PID/fd links and /proc/PID/fdinfo files through dirfds:
+ * one openat+read+close and one readlinkat per fd, into a reused buffer.
+ * About 3–4× cheaper than fs.readFileSync/readlinkSync (bench/capture).
+ */
+import { koffi, lib } from './libc.js';
+import { SyscallError } from './errors.js';
+
+const c = {
+  openat: lib.func('int openat(int dirfd, const char *path, int flags)') as (
+    d: number,
+    p: string,
+    f: number,
+  ) => number,
+  read: lib.func('long read(int fd, _Out_ uint8_t *buf, size_t n)') as (
+    fd: number,
+    b: Buffer,
+    n: number,
+  ) => number,
+  close: lib.func('int close(int fd)') as (fd: number) => number,
+  readlinkat: lib.func('long readlinkat(int dirfd, const char *path, _Out_ uint8_t *buf, size_t n)') as (
+    d: number,
+    p: string,
+    b: Buffer,
+    n: number,
+  ) => number,
+};
+
+const AT_FDCWD = -100;
+const O_RDONLY = 0;
+const O_DIRECTORY = 0o200000;
+const O_CLOEXEC = 0o2000000;
+const BUF = 1 << 16;
+
+/** Open handles on one process's /proc/PID/fd and /proc/PID/fdinfo. Close it when done. */
+export class ProcFdReader {
+  private readonly fdDir: number;
+  private readonly infoDir: number;
+  private readonly buf = Buffer.allocUnsafe(BUF);
+
+  constructor(readonly pid: number) {
+    this.fdDir = open(AT_FDCWD, `/proc/${pid}/fd`, O_DIRECTORY, `/proc/${pid}/fd`);
+    try {
+      this.infoDir = open(AT_FDCWD, `/proc/${pid}/fdinfo`, O_DIRECTORY, `/proc/${pid}/fdinfo`);
+    } catch (err) {
+      c.close(this.fdDir);
+      throw err;
+    }
+  }
+
+  /** readlink /proc/PID/fd/FD: a path, `pipe:[ino]`, `anon_inode:[eventfd]`, ... */
+  readlink(fd: number): string {
+    const n = Number(c.readlinkat(this.fdDir, String(fd), this.buf, BUF));
+    if (n === -1) throw new SyscallError('readlinkat', koffi.errno(), `/proc/${this.pid}/fd/${fd}`);
+    return this.buf.toString('utf8', 0, n);
+  }
+
+  /**
+   * The text of /proc/PID/fdinfo/FD (latin1: it is ASCII, and latin1 decodes fastest).
+   * An epoll or inotify fd can have a long fdinfo (a line per target): the buffer grows.
+   */
+  fdinfo(fd: number): string {
+    const where = `/proc/${this.pid}/fdinfo/${fd}`;
+    const f = open(this.infoDir, String(fd), O_RDONLY, where);
+    try {
+      let buf = this.buf;
+      let len = 0;
+      for (;;) {
+        if (len === buf.length) buf = Buffer.concat([buf, Buffer.allocUnsafe(buf.length)]);
+        const n = Number(c.read(f, buf.subarray(len), buf.length - len));
+        if (n === -1) throw new SyscallError('read', koffi.errno(), where);
+        if (n === 0) return buf.toString('latin1', 0, len);
+        len += n;
+      }
+    } finally {
+      c.close(f);
+    }
+  }
+
+  close(): void {
+    c.close(this.fdDir);
+    c.close(this.infoDir);
+  }
+}
+
+function open(dir: number, path: string, flags: number, where: string): number {
+  const fd = c.openat(dir, path, flags | O_CLOEXEC);
+  if (fd === -1) throw new SyscallError('openat', koffi.errno(), where);
+  return fd;
+}

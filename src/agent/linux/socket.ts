@@ -1,0 +1,63 @@
+/** What can be read about a socket from a copy of its fd. */
+import { lib, koffi } from './libc.js';
+import { errnoName } from './errors.js';
+import { SO_ACCEPTCONN, SO_DOMAIN, SO_PROTOCOL, SO_TYPE, getSockOptInt } from './process.js';
+
+type AddrFn = (fd: number, addr: Buffer, len: Uint32Array) => number;
+const getsockname = lib.func('int getsockname(int fd, _Out_ void *addr, _Inout_ uint32_t *len)') as AddrFn;
+const getpeername = lib.func('int getpeername(int fd, _Out_ void *addr, _Inout_ uint32_t *len)') as AddrFn;
+
+const AF_UNIX = 1;
+const AF_INET = 2;
+const AF_INET6 = 10;
+
+/** A sockaddr rendered for people: a unix path (`@name` when abstract), `ip:port`, `[ip6]:port`. */
+export function formatSockaddr(addr: Buffer, len: number): string {
+  const family = addr.readUInt16LE(0);
+  if (family === AF_UNIX) {
+    const path = addr.subarray(2, len);
+    if (path.length === 0) return '';
+    if (path[0] === 0) return `@${path.subarray(1).toString('utf8')}`;
+    const nul = path.indexOf(0);
+    return path.subarray(0, nul < 0 ? path.length : nul).toString('utf8');
+  }
+  if (family === AF_INET) return `${[...addr.subarray(4, 8)].join('.')}:${addr.readUInt16BE(2)}`;
+  if (family === AF_INET6) {
+    const groups: string[] = [];
+    for (let i = 8; i < 24; i += 2) groups.push(addr.readUInt16BE(i).toString(16));
+    return `[${groups.join(':')}]:${addr.readUInt16BE(2)}`;
+  }
+  return `family ${family}`;
+}
+
+function address(fn: AddrFn, fd: number): string | undefined {
+  const addr = Buffer.alloc(128);
+  const len = new Uint32Array([128]);
+  if (fn(fd, addr, len) === -1) return undefined;
+  return formatSockaddr(addr, Math.min(len[0]!, 128));
+}
+
+export interface SocketFacts {
+  family: number;
+  sockType: number;
+  protocol: number;
+  state: string;
+  localAddress?: string;
+}
+
+/** Family, type, protocol, state and local address of the socket `fd` (an fd of this process). */
+export function describeSocket(fd: number): SocketFacts {
+  const family = getSockOptInt(fd, SO_DOMAIN);
+  const facts: SocketFacts = {
+    family,
+    sockType: getSockOptInt(fd, SO_TYPE),
+    protocol: getSockOptInt(fd, SO_PROTOCOL),
+    state: 'unconnected',
+  };
+  if (getSockOptInt(fd, SO_ACCEPTCONN) === 1) facts.state = 'listen';
+  else if (address(getpeername, fd) !== undefined) facts.state = 'connected';
+  else if (errnoName(koffi.errno()) !== 'ENOTCONN') facts.state = 'unknown';
+  const local = address(getsockname, fd);
+  if (local) facts.localAddress = local;
+  return facts;
+}

@@ -1,0 +1,44 @@
+/**
+ * waitpid(2) with __WALL, decoded. Used by replay on its tracee (which is not
+ * a child of this process, so libuv's SIGCHLD reaper never sees it).
+ */
+import { lib, koffi } from './libc.js';
+import { SyscallError } from './errors.js';
+
+const c = {
+  waitpid: lib.func('int waitpid(int pid, _Out_ int *status, int options)') as (
+    pid: number,
+    status: Int32Array,
+    options: number,
+  ) => number,
+};
+
+const WALL = 0x40000000;
+const EINTR = 4;
+
+/** What waitpid reported. */
+export type WaitStatus =
+  | { kind: 'exited'; code: number }
+  | { kind: 'signaled'; signal: number }
+  /** A ptrace stop: `signal` is the stop signal, `event` the PTRACE_EVENT (0 if none). */
+  | { kind: 'stopped'; signal: number; event: number };
+
+/** Decodes a raw wait status word. */
+export function decodeWaitStatus(status: number): WaitStatus {
+  if ((status & 0x7f) === 0) return { kind: 'exited', code: (status >> 8) & 0xff };
+  if ((status & 0xff) === 0x7f)
+    return { kind: 'stopped', signal: (status >> 8) & 0xff, event: (status >> 16) & 0xff };
+  return { kind: 'signaled', signal: status & 0x7f };
+}
+
+/** Blocks until `pid` changes state (__WALL: ptrace stops included). */
+export function waitPid(pid: number): WaitStatus {
+  const status = new Int32Array(1);
+  for (;;) {
+    const r = c.waitpid(pid, status, WALL);
+    if (r === pid) return decodeWaitStatus(status[0]!);
+    const errno = koffi.errno();
+    if (r === -1 && errno === EINTR) continue;
+    throw new SyscallError('waitpid', errno, `pid ${pid}`);
+  }
+}
