@@ -1,0 +1,181 @@
+/**
+ * Capture: record the file tables of a set of processes, as the seed's
+ * checkpoint_files does, from user space. See ARCHITECTURE.md "Capture".
+ *
+ * Per process: pidfd_open, list /proc/PID/fd; per fd: readlink, fdinfo, and a
+ * pidfd_getfd copy of the same open file for fstat, F_GETOWN_EX and the type's
+ * own state. Shared open files (kcmp KCMP_FILE) and shared file tables
+ * (KCMP_FILES) are stored once.
+ */
+import { readFileSync } from 'node:fs';
+import { fstat } from '../linux/stat.js';
+import { hostname, release } from 'node:os';
+import type { Checkpoint, FdRecord, FileRecord, FileTableRecord, ProcessRecord } from '../model.js';
+import { O } from '../model.js';
+import { closeFd, getFileOwner, KCMP_FILE, KCMP_FILES, pidfdGetfd, pidfdOpen } from '../linux/process.js';
+import { isGone } from '../linux/errors.js';
+import { ProcFdReader } from '../linux/procfd.js';
+import { detectType } from '../filetypes/index.js';
+import { parseFdinfo } from './fdinfo.js';
+import { KcmpIndex } from './dedup.js';
+import { listFds, readProcFacts } from './procinfo.js';
+import { CaptureError } from './errors.js';
+import { applyIgnores, findProblems } from './problems.js';
+import { resolveEpollTargets } from './resolve.js';
+import type { CaptureOptions, CaptureResult } from './types.js';
+
+export type { CaptureOptions, CaptureResult, CaptureStats, FdProblem, ProblemKind } from './types.js';
+export { CaptureError } from './errors.js';
+
+/** PIDFD_THREAD (= O_EXCL): a pidfd for a thread that is not a group leader (Linux 6.9+). */
+const PIDFD_THREAD = 0o200;
+
+/** Mutable state of one capture run. */
+class CaptureRun {
+  constructor(private readonly keepCopy?: CaptureOptions['keepCopy']) {}
+
+  private nextObjref = 1;
+  readonly files: FileRecord[] = [];
+  readonly tables: FileTableRecord[] = [];
+  readonly processes: ProcessRecord[] = [];
+  /** File-level facts found while reading, turned into per-fd problems at the end. */
+  readonly ownedBy = new Map<number, string>();
+  readonly lockedBy = new Map<number, string>();
+  readonly unlinked = new Set<number>();
+  readonly fileIndex = new KcmpIndex(KCMP_FILE);
+  readonly tableIndex = new KcmpIndex(KCMP_FILES);
+
+  newObjref = (): number => this.nextObjref++;
+
+  captureProcess(pid: number): void {
+    const facts = this.guard(pid, undefined, () => readProcFacts(pid));
+    // Tasks created with CLONE_FILES share one table: store it once.
+    const table = this.tableIndex.findOrAdd('files', pid, 0, this.newObjref);
+    this.processes.push({
+      pid,
+      tgid: facts.tgid,
+      comm: facts.comm,
+      argv: facts.argv,
+      cwd: facts.cwd,
+      table: table.objref,
+    });
+    if (table.found) return;
+    const pidfd = this.guard(pid, undefined, () => pidfdOpen(pid, facts.tgid === pid ? 0 : PIDFD_THREAD));
+    let proc: ProcFdReader | undefined;
+    try {
+      proc = this.guard(pid, undefined, () => new ProcFdReader(pid));
+      const fds: FdRecord[] = [];
+      for (const fd of this.guard(pid, undefined, () => listFds(pid)))
+        fds.push(this.captureFd(proc, pidfd, fd));
+      this.tables.push({ objref: table.objref, fds });
+    } finally {
+      proc?.close();
+      closeFd(pidfd);
+    }
+  }
+
+  private captureFd(proc: ProcFdReader, pidfd: number, fd: number): FdRecord {
+    const pid = proc.pid;
+    const link = this.guard(pid, fd, () => proc.readlink(fd));
+    const fdinfo = parseFdinfo(
+      this.guard(pid, fd, () => proc.fdinfo(fd)),
+      `pid ${pid} fd ${fd}`,
+    );
+    const cloexec = (fdinfo.flags & O.CLOEXEC) !== 0;
+    const copy = this.guard(pid, fd, () => pidfdGetfd(pidfd, fd, pid));
+    let kept = false;
+    try {
+      const stat = fstat(copy);
+      const shared = this.fileIndex.findOrAdd(`${stat.dev}:${stat.ino}`, pid, fd, this.newObjref);
+      if (shared.found) return { fd, file: shared.objref, cloexec };
+      const ops = detectType(link, stat, fdinfo);
+      const data = ops.checkpoint({ pid, fd, copy, link, fdinfo, stat });
+      const file: FileRecord = {
+        objref: shared.objref,
+        type: ops.type,
+        flags: fdinfo.flags & ~O.CLOEXEC,
+        pos: fdinfo.pos,
+        path: link,
+        mntId: fdinfo.mntId,
+        dev: stat.dev,
+        ino: stat.ino,
+        mode: stat.mode,
+        data,
+      };
+      this.files.push(file);
+      // O_PATH files cannot have an owner, and fcntl(F_GETOWN_EX) refuses them (EBADF).
+      const owner = file.flags & O.PATH ? null : getFileOwner(copy);
+      if (owner) this.ownedBy.set(file.objref, `${owner.kind} ${owner.id}`);
+      if (fdinfo.locks.length > 0) this.lockedBy.set(file.objref, fdinfo.locks[0]!);
+      if (
+        stat.nlink === 0 &&
+        (file.type === 'regular' || file.type === 'directory' || file.type === 'fifo')
+      ) {
+        this.unlinked.add(file.objref);
+      }
+      kept = this.keepCopy?.(file.objref, copy) ?? false;
+      return { fd, file: file.objref, cloexec };
+    } finally {
+      if (!kept) closeFd(copy);
+    }
+  }
+
+  /** Runs a /proc or syscall read; turns "it is gone" into a CaptureError that says what vanished. */
+  private guard<T>(pid: number, fd: number | undefined, read: () => T): T {
+    try {
+      return read();
+    } catch (err) {
+      if (!isGone(err) && (err as { code?: string }).code !== 'EBADF') throw err;
+      const alive = processAlive(pid);
+      const what = !alive
+        ? `pid ${pid} exited during capture`
+        : `pid ${pid} fd ${fd} was closed during capture`;
+      throw new CaptureError(`${what} (${(err as Error).message})`, { cause: err });
+    }
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    readFileSync(`/proc/${pid}/stat`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Captures the file tables of `pids` (processes or threads). Everything seen is
+ * recorded; fds that make the checkpoint unrestorable and are not ignored are
+ * listed in `problems`. Throws CaptureError when a process exits or an fd is
+ * closed while it is being read.
+ */
+export function capture(pids: readonly number[], options: CaptureOptions = {}): CaptureResult {
+  const run = new CaptureRun(options.keepCopy);
+  for (const pid of pids) run.captureProcess(pid);
+  const checkpoint: Checkpoint = {
+    header: {
+      node: hostname(),
+      source: options.source ?? `pids ${pids.join(',')}`,
+      time: Date.now(),
+      kernel: release(),
+      tool: 'fdckpt 0.1.0',
+    },
+    processes: run.processes,
+    tables: run.tables,
+    files: run.files,
+  };
+  resolveEpollTargets(checkpoint);
+  applyIgnores(checkpoint, options);
+  const problems = findProblems(checkpoint, {
+    owned: run.ownedBy,
+    locked: run.lockedBy,
+    unlinked: run.unlinked,
+  });
+  const stats = {
+    fds: run.tables.reduce((n, t) => n + t.fds.length, 0),
+    files: run.files.length,
+    kcmpCalls: run.fileIndex.comparisons,
+  };
+  return { checkpoint, problems, stats };
+}

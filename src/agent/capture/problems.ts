@@ -1,0 +1,107 @@
+/**
+ * Which fds make a checkpoint unrestorable, and the caller's ignores (the
+ * seed's IGNORE: recorded in the image, never restored).
+ */
+import type { Checkpoint, FileRecord } from '../model.js';
+import { opsOf } from '../filetypes/index.js';
+import type { CaptureOptions, FdProblem, ProblemKind } from './types.js';
+
+/** Thrown for an ignore that cannot be honoured (unknown fd, half of a shared file). */
+export class IgnoreError extends Error {
+  override readonly name = 'IgnoreError';
+}
+
+/** Marks files ignored by type, or by fd when every fd sharing the file is ignored. */
+export function applyIgnores(cp: Checkpoint, options: CaptureOptions): void {
+  const ignoreTypes = new Set(options.ignoreTypes ?? []);
+  for (const file of cp.files) if (ignoreTypes.has(file.type)) file.ignored = { reason: 'type' };
+  if (!options.ignoreFds?.length) return;
+
+  const tableOf = new Map(cp.processes.map((p) => [p.pid, p.table]));
+  const ignoredFds = new Set<string>();
+  for (const { pid, fd } of options.ignoreFds) {
+    const table = tableOf.get(pid);
+    if (table === undefined) throw new IgnoreError(`--ignore-fd ${pid}:${fd}: pid ${pid} was not captured`);
+    if (!cp.tables.find((t) => t.objref === table)?.fds.some((e) => e.fd === fd)) {
+      throw new IgnoreError(`--ignore-fd ${pid}:${fd}: pid ${pid} has no fd ${fd}`);
+    }
+    ignoredFds.add(`${table}:${fd}`);
+  }
+  // An open file is ignored only if no fd that will be restored refers to it.
+  const holders = new Map<number, { ignored: string[]; kept: string[] }>();
+  for (const t of cp.tables) {
+    for (const e of t.fds) {
+      const h = holders.get(e.file) ?? { ignored: [], kept: [] };
+      (ignoredFds.has(`${t.objref}:${e.fd}`) ? h.ignored : h.kept).push(describeFd(cp, t.objref, e.fd));
+      holders.set(e.file, h);
+    }
+  }
+  for (const file of cp.files) {
+    const h = holders.get(file.objref);
+    if (!h || h.ignored.length === 0 || file.ignored) continue;
+    if (h.kept.length > 0) {
+      throw new IgnoreError(
+        `${h.ignored[0]} shares its open file (${file.path}) with ${h.kept.join(', ')}, which ` +
+          `${h.kept.length > 1 ? 'are' : 'is'} not ignored: ignore all of them or none`,
+      );
+    }
+    file.ignored = { reason: 'fd' };
+  }
+}
+
+function describeFd(cp: Checkpoint, table: number, fd: number): string {
+  const pid = cp.processes.find((p) => p.table === table)?.pid;
+  return `pid ${pid} fd ${fd}`;
+}
+
+export interface FileFacts {
+  owned: ReadonlyMap<number, string>;
+  locked: ReadonlyMap<number, string>;
+  unlinked: ReadonlySet<number>;
+}
+
+function problemOf(file: FileRecord, facts: FileFacts): { kind: ProblemKind; why: string } | undefined {
+  if (facts.unlinked.has(file.objref))
+    return { kind: 'unlinked', why: 'the file was unlinked and cannot be reopened by name' };
+  if (facts.locked.has(file.objref))
+    return { kind: 'locked', why: `holds a lock or lease (${facts.locked.get(file.objref)})` };
+  if (facts.owned.has(file.objref)) {
+    return {
+      kind: 'owned',
+      why: `has an owner for SIGIO/SIGURG (${facts.owned.get(file.objref)}, set by F_SETOWN)`,
+    };
+  }
+  if (!opsOf(file.type).restorable) {
+    return {
+      kind: 'unsupported',
+      why: `type ${file.type} cannot be restored yet (ignore it with --ignore-type ${file.type})`,
+    };
+  }
+  return undefined;
+}
+
+/** One problem per fd (not per file), so that every refused fd is named. */
+export function findProblems(cp: Checkpoint, facts: FileFacts): FdProblem[] {
+  const byObjref = new Map(cp.files.map((f) => [f.objref, f]));
+  const problems: FdProblem[] = [];
+  for (const proc of cp.processes) {
+    const table = cp.tables.find((t) => t.objref === proc.table);
+    // A table shared with an earlier process was already reported through it.
+    if (!table || cp.processes.find((p) => p.table === table.objref) !== proc) continue;
+    for (const entry of table.fds) {
+      const file = byObjref.get(entry.file);
+      if (!file || file.ignored) continue;
+      const problem = problemOf(file, facts);
+      if (problem) {
+        problems.push({
+          kind: problem.kind,
+          pid: proc.pid,
+          fd: entry.fd,
+          file: file.objref,
+          message: `pid ${proc.pid} fd ${entry.fd} (${file.path}): ${problem.why}`,
+        });
+      }
+    }
+  }
+  return problems;
+}

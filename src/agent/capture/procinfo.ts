@@ -1,0 +1,26 @@
+/** Per-process facts from /proc: thread group, comm, argv, cwd, fd list. */
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+
+export interface ProcFacts {
+  tgid: number;
+  comm: string;
+  argv: string[];
+  cwd: string;
+}
+
+export function readProcFacts(pid: number): ProcFacts {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const tgid = Number(/^Tgid:\s*(\d+)/m.exec(status)?.[1] ?? pid);
+  const comm = readFileSync(`/proc/${pid}/comm`, 'utf8').replace(/\n$/, '');
+  const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  const argv = cmdline === '' ? [] : cmdline.replace(/\0$/, '').split('\0');
+  const cwd = readlinkSync(`/proc/${pid}/cwd`);
+  return { tgid, comm, argv, cwd };
+}
+
+/** The fd numbers of `pid`, ascending. */
+export function listFds(pid: number): number[] {
+  return readdirSync(`/proc/${pid}/fd`)
+    .map(Number)
+    .sort((a, b) => a - b);
+}

@@ -1,0 +1,11 @@
+/** Any other anon-inode file (pidfd, io_uring, bpf, fanotify, ...): recorded by name, never restored. */
+import type { FileTypeOps } from './types.js';
+
+export const anon = {
+  type: 'anon',
+  restorable: false,
+  // The catch-all: registered last.
+  detect: () => true,
+  checkpoint: (probe) => ({ type: 'anon', name: probe.link.replace(/^anon_inode:/, '') }),
+  collect: () => [],
+} satisfies FileTypeOps<'anon'>;

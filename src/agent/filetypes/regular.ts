@@ -1,0 +1,23 @@
+/**
+ * Regular files — and character/block devices other than ttys (/dev/null,
+ * /dev/urandom), and O_PATH handles on sockets: all are reopened by path with
+ * their flags and offset.
+ */
+import { O } from '../model.js';
+import { planByPath } from '../replay/by-path.js';
+import type { FileTypeOps } from './types.js';
+
+export const regular = {
+  type: 'regular',
+  restorable: true,
+  detect: (link, stat, fdinfo) =>
+    link.startsWith('/') &&
+    !link.startsWith('/memfd:') &&
+    (stat.isFile() ||
+      stat.isCharacterDevice() ||
+      stat.isBlockDevice() ||
+      (stat.isSocket() && (fdinfo.flags & O.PATH) !== 0)),
+  checkpoint: (probe) => ({ type: 'regular', size: probe.stat.isFile() ? probe.stat.size : 0 }),
+  collect: () => [],
+  restore: (unit, ctx) => planByPath(unit, ctx.builder),
+} satisfies FileTypeOps<'regular'>;

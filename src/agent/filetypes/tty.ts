@@ -1,0 +1,41 @@
+/**
+ * Pseudo-terminals: the master (/dev/ptmx, index from fdinfo `tty-index`) and
+ * slaves (/dev/pts/N). Other terminals are recorded with index -1. Not restorable yet.
+ */
+import { fdinfoField } from '../capture/fdinfo.js';
+import type { FileTypeOps } from './types.js';
+
+const PTS_MAJOR_FIRST = 136;
+const PTS_MAJOR_LAST = 143;
+const TTYAUX_MAJOR = 5;
+const TTY_MAJOR = 4;
+
+/** The major number of a dev_t (glibc's gnu_dev_major; JS shifts are 32-bit, hence the division). */
+function major(rdev: number): number {
+  return ((rdev >>> 8) & 0xfff) | (Math.floor(rdev / 2 ** 32) & ~0xfff);
+}
+
+function isTerminal(link: string, rdev: number): boolean {
+  const m = major(rdev);
+  return (
+    (m >= PTS_MAJOR_FIRST && m <= PTS_MAJOR_LAST) ||
+    m === TTY_MAJOR ||
+    (m === TTYAUX_MAJOR && link.endsWith('ptmx'))
+  );
+}
+
+export const tty = {
+  type: 'tty',
+  restorable: false,
+  detect: (link, stat) => link.startsWith('/') && stat.isCharacterDevice() && isTerminal(link, stat.rdev),
+  checkpoint: (probe) => {
+    const master = probe.link.endsWith('ptmx');
+    const pts = /^\/dev\/pts\/(\d+)$/.exec(probe.link);
+    const index = master ? Number(fdinfoField(probe.fdinfo, 'tty-index') ?? -1) : pts ? Number(pts[1]) : -1;
+    return { type: 'tty', index, master };
+  },
+  collect: (file) =>
+    file.data.index < 0
+      ? []
+      : [{ kind: 'tty', id: `pty:${file.data.index}`, via: file.data.master ? 'master' : 'slave' }],
+} satisfies FileTypeOps<'tty'>;

@@ -1,0 +1,56 @@
+/**
+ * The per-file-type operations table (the seed's `ckpt_obj_ops` /
+ * `restore_file_ops[]`, CRIU's `fdtype_ops`): one module per type implements
+ * it, filetypes/index.ts registers them all.
+ */
+import type { FileStat } from '../linux/stat.js';
+import type { FileData, FileRecord, FileType } from '../model.js';
+import type { Fdinfo } from '../capture/fdinfo.js';
+import type { FileUnit, PipeUnit, PlanContext, PlanResult } from '../replay/types.js';
+
+/** What capture knows about one fd when it asks a type module for its state. */
+export interface FdProbe {
+  pid: number;
+  fd: number;
+  /** A pidfd_getfd copy of the fd in *this* process: same open file. */
+  copy: number;
+  /** readlink of /proc/PID/fd/FD */
+  link: string;
+  fdinfo: Fdinfo;
+  stat: FileStat;
+}
+
+/** A reference an open file holds to another object (an edge of the leak graph). */
+export interface ObjectRef {
+  /** 'file' refers to a FileRecord by objref; the others to kernel objects by id. */
+  kind: 'file' | 'pipe' | 'socket' | 'tty' | 'inode';
+  /** objref for 'file'; `pipe:[ino]`, `socket:[ino]`, `pty:N`, `DEV:INO` for the others. */
+  id: string;
+  /** Why the reference exists, for reports: "epoll target", "peer", "other end". */
+  via: string;
+}
+
+export type DataOf<T extends FileType> = Extract<FileData, { type: T }>;
+
+/** What a type's restore planner gets: its file and target fds (for a pipe, both ends). */
+export type RestoreUnitOf<T extends FileType> = T extends 'pipe'
+  ? PipeUnit
+  : FileUnit & { file: FileRecord & { data: DataOf<T> } };
+
+export interface FileTypeOps<T extends FileType> {
+  type: T;
+  /** Whether replay can recreate this type. Others must be ignored to be checkpointed. */
+  restorable: boolean;
+  /** Does this fd belong to this type? Called in registry order; the first match wins. */
+  detect(link: string, stat: FileStat, fdinfo: Fdinfo): boolean;
+  /** Reads the type's own state from the probe. Throws a SyscallError/Error naming the fd. */
+  checkpoint(probe: FdProbe): DataOf<T>;
+  /** The objects this file references besides itself (epoll targets, pipe peers, ...). */
+  collect(file: FileRecord & { data: DataOf<T> }): ObjectRef[];
+  /**
+   * Plans the syscalls that recreate the file in the target and put it at its
+   * fds (replay/builder.ts), or answers 'not-yet' when it needs a file that is
+   * not placed yet (CRIU's retry ordering). Absent: the type cannot be restored.
+   */
+  restore?: (unit: RestoreUnitOf<T>, ctx: PlanContext) => PlanResult;
+}

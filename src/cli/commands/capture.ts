@@ -1,0 +1,137 @@
+/**
+ * `fdckpt capture --pid PID [--pid PID ...] --output FILE [--ignore-type T] [--ignore-fd PID:FD]`
+ * `fdckpt capture --cgroup PATH | --pod-uid UID [--container ID ...] --output FILE
+ *   [--leak-policy fail|warn|ignore] [--leave-frozen | --stop] [--ignore-type T] [--ignore-fd PID:FD]`
+ *
+ * Records the file tables of the given processes into an image. Refuses, with
+ * every refused fd named on one line, when an fd cannot be restored and is not ignored.
+ * With a cgroup: freeze, capture every process in it, thaw (or leave frozen),
+ * and check for leaks across its boundary; leaks refuse the capture (exit 3)
+ * under the default policy fail, are printed under warn.
+ */
+import { statSync } from 'node:fs';
+import { capture } from '../../agent/capture/index.js';
+import { writeImage } from '../../agent/image/index.js';
+import { isFileType, FILE_TYPES, type FileType } from '../../agent/model.js';
+import { type Command, type ParsedArgs, UsageError, intFlag, parseArgs, single } from '../command.js';
+import { captureCgroup } from '../../agent/collect/cgroupcapture.js';
+import { LeakError, describeLeak, isLeakPolicy } from '../../agent/collect/report.js';
+import { installEmergencyThaw } from '../../agent/cgroup/freeze.js';
+import { TARGET_FLAGS, cgroupTarget, rejectUnknown, type CgroupTarget } from '../cgroupTarget.js';
+
+const USAGE =
+  'capture (--pid PID ... | --cgroup PATH | --pod-uid UID [--container ID ...]) --output FILE ' +
+  '[--leak-policy fail|warn|ignore] [--leave-frozen | --stop] [--ignore-type TYPE ...] [--ignore-fd PID:FD ...]';
+
+function parseIgnoreFd(value: string): { pid: number; fd: number } {
+  const m = /^(\d+):(\d+)$/.exec(value);
+  if (!m) throw new UsageError(`--ignore-fd must be PID:FD, got ${JSON.stringify(value)}`);
+  return { pid: Number(m[1]), fd: Number(m[2]) };
+}
+
+function parseIgnoreType(value: string): FileType {
+  if (!isFileType(value))
+    throw new UsageError(`--ignore-type ${value}: not a file type (${FILE_TYPES.join(', ')})`);
+  return value;
+}
+
+async function run(args: string[]): Promise<number> {
+  const parsed = parseArgs(args, ['leave-frozen', 'stop']);
+  const pids = (parsed.flags.get('pid') ?? []).map((p) => intFlag(p, 'pid'));
+  const output = single(parsed, 'output');
+  const cgroup = cgroupTarget(parsed, USAGE);
+  if (pids.length === 0 && cgroup === undefined) {
+    throw new UsageError(`--pid, --cgroup or --pod-uid is required; usage: fdckpt ${USAGE}`);
+  }
+  if (pids.length > 0 && cgroup !== undefined) throw new UsageError('give --pid or a cgroup, not both');
+  if (!output) throw new UsageError(`--output is required; usage: fdckpt ${USAGE}`);
+  rejectUnknown(parsed, ['pid', 'output', 'ignore-type', 'ignore-fd', 'leak-policy', ...TARGET_FLAGS], USAGE);
+  const cgroupOnly =
+    parsed.flags.has('leak-policy') || parsed.booleans.has('leave-frozen') || parsed.booleans.has('stop');
+  if (cgroup === undefined && cgroupOnly) {
+    throw new UsageError(
+      '--leak-policy, --leave-frozen and --stop apply to --cgroup/--pod-uid captures only',
+    );
+  }
+  if (parsed.booleans.has('leave-frozen') && parsed.booleans.has('stop')) {
+    throw new UsageError('give --leave-frozen or --stop, not both');
+  }
+  if (cgroup !== undefined) return captureCgroupCommand(cgroup, output, parsed);
+
+  const started = process.hrtime.bigint();
+  const { checkpoint, problems, stats } = capture(pids, {
+    ignoreTypes: (parsed.flags.get('ignore-type') ?? []).map(parseIgnoreType),
+    ignoreFds: (parsed.flags.get('ignore-fd') ?? []).map(parseIgnoreFd),
+  });
+  if (problems.length > 0) {
+    const plural = problems.length === 1 ? 'fd cannot' : 'fds cannot';
+    throw new Error(
+      `${problems.length} ${plural} be checkpointed: ${problems.map((p) => p.message).join('; ')}`,
+    );
+  }
+  await writeImage(output, checkpoint);
+  const ms = Number(process.hrtime.bigint() - started) / 1e6;
+  const ignored = checkpoint.files.filter((f) => f.ignored).length;
+  process.stdout.write(
+    `captured ${checkpoint.processes.length} process(es), ${stats.fds} fds, ${stats.files} open files` +
+      `${ignored ? ` (${ignored} ignored)` : ''} in ${ms.toFixed(1)} ms -> ${output} (${statSync(output).size} bytes)\n`,
+  );
+  return 0;
+}
+
+async function captureCgroupCommand(
+  target: CgroupTarget,
+  output: string,
+  parsed: ParsedArgs,
+): Promise<number> {
+  const path = target.path;
+  const policy = single(parsed, 'leak-policy') ?? 'fail';
+  if (!isLeakPolicy(policy))
+    throw new UsageError(`--leak-policy must be fail, warn or ignore, got ${JSON.stringify(policy)}`);
+  installEmergencyThaw();
+  const started = process.hrtime.bigint();
+  let result;
+  try {
+    result = await captureCgroup(path, {
+      only: target.only,
+      leakPolicy: policy,
+      after: parsed.booleans.has('leave-frozen')
+        ? 'leave-frozen'
+        : parsed.booleans.has('stop')
+          ? 'stop'
+          : 'thaw',
+      ignoreTypes: (parsed.flags.get('ignore-type') ?? []).map(parseIgnoreType),
+      ignoreFds: (parsed.flags.get('ignore-fd') ?? []).map(parseIgnoreFd),
+    });
+  } catch (err) {
+    if (!(err instanceof LeakError)) throw err;
+    for (const l of err.report.leaks) process.stderr.write(`leak: ${describeLeak(l)}\n`);
+    process.stderr.write(
+      `fdckpt capture: ${err.report.leaks.length} leak(s) across the boundary of ${path}; nothing written\n`,
+    );
+    return 3;
+  }
+  const { checkpoint, problems, stats, leaks, timings } = result;
+  for (const l of leaks?.leaks ?? []) process.stderr.write(`warning: leak: ${describeLeak(l)}\n`);
+  if (problems.length > 0) {
+    const plural = problems.length === 1 ? 'fd cannot' : 'fds cannot';
+    throw new Error(
+      `${problems.length} ${plural} be checkpointed: ${problems.map((p) => p.message).join('; ')}`,
+    );
+  }
+  await writeImage(output, checkpoint);
+  const ms = Number(process.hrtime.bigint() - started) / 1e6;
+  const frozen = parsed.booleans.has('leave-frozen')
+    ? ', left frozen'
+    : parsed.booleans.has('stop')
+      ? ', processes stopped'
+      : '';
+  process.stdout.write(
+    `captured ${checkpoint.processes.length} process(es), ${stats.fds} fds, ${stats.files} open files from cgroup ` +
+      `${result.cgroup.path} in ${ms.toFixed(1)} ms (frozen ${timings.frozenMs.toFixed(1)} ms${frozen}; ` +
+      `${leaks?.leaks.length ?? 'unchecked'} leak(s)) -> ${output} (${statSync(output).size} bytes)\n`,
+  );
+  return 0;
+}
+
+export const command: Command = { name: 'capture', usage: USAGE, run };
