@@ -1,0 +1,302 @@
+/**
+ * The image reader: strict, record by record, never trusting a length
+ * before checking it against the bytes that remain. The parsing logic is
+ * one generator that asks for byte counts; decodeCheckpoint feeds it from a
+ * Buffer and readImage from a file, 64 KiB at a time. Nothing is returned
+ * until the trailer's checksum and every cross-record rule have passed.
+ */
+import { createHash } from 'node:crypto';
+import { open, type FileHandle } from 'node:fs/promises';
+import type { Checkpoint, FileRecord, FileTableRecord, ImageHeader, ProcessRecord } from '../model.js';
+import { ByteReader } from './bytes.js';
+import { ImageFormatError, RecordViolation, type ImageLocation } from './errors.js';
+import { codecById } from './filedata/index.js';
+import {
+  DIGEST_BYTES,
+  FORMAT_VERSION,
+  MAGIC,
+  PREAMBLE_BYTES,
+  RECORD_HEADER_BYTES,
+  recordKind,
+  type RecordKind,
+} from './format.js';
+import { ImageRules } from './rules.js';
+
+const IGNORE_REASONS = [undefined, 'type', 'fd'] as const;
+
+/** Builds the Checkpoint from validated records. */
+class CheckpointBuilder {
+  private readonly rules = new ImageRules();
+  private imageHeader: ImageHeader | undefined;
+  private readonly processes: ProcessRecord[] = [];
+  private readonly tables: FileTableRecord[] = [];
+  private readonly files: FileRecord[] = [];
+
+  record(kind: Exclude<RecordKind, 'trailer'>, payload: Buffer, where: ImageLocation): void {
+    try {
+      this.rules.begin(kind);
+      const r = new ByteReader(payload);
+      switch (kind) {
+        case 'header':
+          return this.header(r);
+        case 'file':
+          return this.file(r, where);
+        case 'name':
+          return this.name(r);
+        case 'table':
+          return this.table(r);
+        case 'fd':
+          return this.fd(r);
+        case 'process':
+          return this.process(r);
+      }
+    } catch (err) {
+      if (err instanceof RecordViolation) throw new ImageFormatError(where, err.message);
+      throw err;
+    }
+  }
+
+  finish(where: ImageLocation): Checkpoint {
+    try {
+      this.rules.finish();
+    } catch (err) {
+      if (err instanceof RecordViolation) throw new ImageFormatError(where, err.message);
+      throw err;
+    }
+    return { header: this.imageHeader!, processes: this.processes, tables: this.tables, files: this.files };
+  }
+
+  private header(r: ByteReader): void {
+    const node = r.str('node');
+    const source = r.str('source');
+    const time = r.i64n('time');
+    const kernel = r.str('kernel');
+    const tool = r.str('tool');
+    r.end();
+    this.imageHeader = { node, source, time, kernel, tool };
+  }
+
+  private file(r: ByteReader, where: ImageLocation): void {
+    const objref = r.i32('objref');
+    const typeId = r.u16('type');
+    const codec = codecById(typeId);
+    if (codec === undefined) throw new RecordViolation(`unknown file type id ${typeId}`);
+    const flags = r.u32('flags');
+    const pos = r.u64n('pos');
+    const mntId = r.i32('mntId');
+    const dev = r.u64n('dev');
+    const ino = r.u64n('ino');
+    const mode = r.u32('mode');
+    const mark = r.u8('ignored');
+    if (mark >= IGNORE_REASONS.length)
+      throw new RecordViolation(`field ignored: invalid ignore mark ${mark}`);
+    const data = codec.decode(r);
+    r.end();
+    const rec: FileRecord = { objref, type: codec.type, flags, pos, path: '', mntId, dev, ino, mode, data };
+    const reason = IGNORE_REASONS[mark];
+    if (reason !== undefined) rec.ignored = { reason };
+    this.rules.file(rec, where);
+    this.files.push(rec);
+  }
+
+  private name(r: ByteReader): void {
+    const path = r.str('path');
+    r.end();
+    this.rules.name(path);
+    this.files[this.files.length - 1]!.path = path;
+  }
+
+  private table(r: ByteReader): void {
+    const objref = r.i32('objref');
+    const nfds = r.u32('nfds');
+    r.end();
+    this.rules.fileTable(objref, nfds);
+    this.tables.push({ objref, fds: [] });
+  }
+
+  private fd(r: ByteReader): void {
+    const fd = r.i32('fd');
+    const file = r.i32('file');
+    const cloexec = r.bool('cloexec');
+    r.end();
+    const rec = { fd, file, cloexec };
+    this.rules.fd(rec);
+    this.tables[this.tables.length - 1]!.fds.push(rec);
+  }
+
+  private process(r: ByteReader): void {
+    const pid = r.i32('pid');
+    const tgid = r.i32('tgid');
+    const table = r.i32('table');
+    const comm = r.str('comm');
+    const cwd = r.str('cwd');
+    const argc = r.count('argc', 4);
+    const argv: string[] = [];
+    for (let i = 0; i < argc; i++) argv.push(r.str(`argv[${i}]`));
+    r.end();
+    const rec = { pid, tgid, comm, argv, cwd, table };
+    this.rules.process(rec);
+    this.processes.push(rec);
+  }
+}
+
+/**
+ * The reader as a generator: it yields how many bytes it needs next and is
+ * resumed with exactly that many. It never asks for more than remain of
+ * `size`, so a huge declared length costs no allocation.
+ */
+function* decodeSteps(source: string, size: number): Generator<number, Checkpoint, Buffer> {
+  if (size < PREAMBLE_BYTES) {
+    const head: Buffer = yield size;
+    if (!MAGIC.subarray(0, Math.min(size, MAGIC.length)).equals(head.subarray(0, MAGIC.length))) {
+      throw new ImageFormatError({ source, offset: 0 }, 'bad magic: not an fdckpt image');
+    }
+    throw new ImageFormatError(
+      { source, offset: 0 },
+      `truncated: ${size} bytes, shorter than the ${PREAMBLE_BYTES}-byte preamble`,
+    );
+  }
+  const pre: Buffer = yield PREAMBLE_BYTES;
+  if (!pre.subarray(0, MAGIC.length).equals(MAGIC)) {
+    const got = pre.subarray(0, MAGIC.length).toString('hex');
+    throw new ImageFormatError({ source, offset: 0 }, `bad magic ${got}: not an fdckpt image`);
+  }
+  const version = pre.readUInt32LE(MAGIC.length);
+  if (version !== FORMAT_VERSION) {
+    throw new ImageFormatError(
+      { source, offset: MAGIC.length },
+      `unknown format version ${version} (this reader knows version ${FORMAT_VERSION})`,
+    );
+  }
+  const hash = createHash('sha256').update(pre);
+  const builder = new CheckpointBuilder();
+  let at = PREAMBLE_BYTES;
+  for (let n = 1; ; n++) {
+    const left = size - at;
+    if (left === 0) {
+      throw new ImageFormatError(
+        { source, offset: at },
+        `truncated: the image ends after ${n - 1} records, without a trailer`,
+      );
+    }
+    if (left < RECORD_HEADER_BYTES) {
+      const where = { source, offset: at, record: n };
+      throw new ImageFormatError(
+        where,
+        `truncated record header: ${left} bytes left, a header is ${RECORD_HEADER_BYTES}`,
+      );
+    }
+    const head: Buffer = yield RECORD_HEADER_BYTES;
+    const type = head.readUInt32LE(0);
+    const length = head.readUInt32LE(4);
+    const kind = recordKind(type);
+    const where = { source, offset: at, record: n, kind: kind ?? `type ${type}` };
+    if (kind === undefined) throw new ImageFormatError(where, `unknown record type ${type}`);
+    if (length > left - RECORD_HEADER_BYTES) {
+      const rest = left - RECORD_HEADER_BYTES;
+      throw new ImageFormatError(
+        where,
+        `truncated: length ${length} runs past the end of the image (${rest} bytes left)`,
+      );
+    }
+    const payload: Buffer = length === 0 ? Buffer.alloc(0) : yield length;
+    at += RECORD_HEADER_BYTES + length;
+    if (kind === 'trailer') {
+      checkDigest(payload, hash.digest(), where);
+      const cp = builder.finish(where);
+      if (at !== size) {
+        throw new ImageFormatError(
+          { source, offset: at },
+          `${size - at} bytes of trailing garbage after the trailer`,
+        );
+      }
+      return cp;
+    }
+    hash.update(head).update(payload);
+    builder.record(kind, payload, where);
+  }
+}
+
+function checkDigest(stored: Buffer, actual: Buffer, where: ImageLocation): void {
+  if (stored.length !== DIGEST_BYTES) {
+    throw new ImageFormatError(where, `trailer length ${stored.length}, a SHA-256 digest is ${DIGEST_BYTES}`);
+  }
+  if (!stored.equals(actual)) {
+    const msg = `bad checksum: the trailer says ${stored.toString('hex')}, the image hashes to ${actual.toString('hex')}`;
+    throw new ImageFormatError(where, msg);
+  }
+}
+
+/**
+ * Reads an image held in memory. Throws ImageFormatError, naming the byte
+ * offset and record, for any malformed input. `source` names the image in
+ * messages.
+ */
+export function decodeCheckpoint(buf: Buffer, source = 'image'): Checkpoint {
+  const steps = decodeSteps(source, buf.length);
+  let at = 0;
+  let step = steps.next();
+  while (!step.done) {
+    const n = step.value;
+    step = steps.next(buf.subarray(at, at + n));
+    at += n;
+  }
+  return step.value;
+}
+
+const CHUNK_BYTES = 64 * 1024;
+
+/** Hands out exact byte counts from a file, reading it in large chunks. */
+class ChunkedReader {
+  private buf = Buffer.alloc(0);
+  private at = 0;
+  private offset = 0;
+
+  constructor(
+    private readonly fh: FileHandle,
+    private readonly path: string,
+  ) {}
+
+  async read(n: number): Promise<Buffer> {
+    if (this.buf.length - this.at < n) await this.refill(n);
+    const out = this.buf.subarray(this.at, this.at + n);
+    this.at += n;
+    return out;
+  }
+
+  /** A fresh buffer each time: views handed out earlier stay valid. */
+  private async refill(n: number): Promise<void> {
+    const kept = this.buf.length - this.at;
+    const next = Buffer.allocUnsafe(Math.max(n, CHUNK_BYTES));
+    this.buf.copy(next, 0, this.at);
+    let filled = kept;
+    while (filled < n) {
+      const { bytesRead } = await this.fh.read(next, filled, next.length - filled, this.offset);
+      if (bytesRead === 0) {
+        throw new ImageFormatError(
+          { source: this.path, offset: this.offset },
+          'truncated: the file shrank while being read',
+        );
+      }
+      filled += bytesRead;
+      this.offset += bytesRead;
+    }
+    this.buf = next.subarray(0, filled);
+    this.at = 0;
+  }
+}
+
+/** Reads and validates the image file at `path`, streaming it record by record. */
+export async function readImage(path: string): Promise<Checkpoint> {
+  const fh = await open(path, 'r');
+  try {
+    const { size } = await fh.stat();
+    const reader = new ChunkedReader(fh, path);
+    const steps = decodeSteps(path, size);
+    let step = steps.next();
+    while (!step.done) step = steps.next(await reader.read(step.value));
+    return step.value;
+  } finally {
+    await fh.close();
+  }
+}

@@ -1,0 +1,18 @@
+/**
+ * How one file type's own state (`FileData`) is stored in a file record,
+ * after the common fields. One module per type implements this; index.ts
+ * registers them. A type's numeric `id` is part of the format: it never
+ * changes once released, and a retired id is never reused.
+ */
+import type { FileData, FileType } from '../../model.js';
+import type { ByteReader, ByteWriter } from '../bytes.js';
+
+export type DataOf<T extends FileType> = Extract<FileData, { type: T }>;
+
+export interface FileDataCodec<T extends FileType> {
+  type: T;
+  id: number;
+  encode(w: ByteWriter, data: DataOf<T>): void;
+  /** Reads exactly the bytes `encode` wrote; the record loop rejects leftovers. */
+  decode(r: ByteReader): DataOf<T>;
+}

@@ -1,0 +1,195 @@
+/**
+ * What `fdckpt inspect` shows of a checkpoint: a JSON form for scripts and
+ * a table per process for people. Both are pure functions of the model.
+ */
+import { O, type Checkpoint, type FileData, type FileRecord, type ProcessRecord } from '../model.js';
+import { flagWords } from './flags.js';
+import { FORMAT_VERSION } from './format.js';
+
+/** One fd of a process in the JSON form. */
+export interface InspectFd {
+  fd: number;
+  /** objref of the open file, a key into `files`. */
+  file: number;
+  cloexec: boolean;
+}
+
+export interface InspectProcess {
+  pid: number;
+  comm: string;
+  argv: string[];
+  fds: InspectFd[];
+  tgid: number;
+  cwd: string;
+  /** objref of the file table (equal for tasks that share one). */
+  table: number;
+}
+
+/** Type data with bigints as decimal strings and Buffers as base64, so JSON.stringify never throws. */
+export type JsonSafe<T> = T extends bigint
+  ? string
+  : T extends Buffer
+    ? string
+    : T extends (infer E)[]
+      ? JsonSafe<E>[]
+      : T extends object
+        ? { [K in keyof T]: JsonSafe<T[K]> }
+        : T;
+
+export interface InspectFile {
+  objref: number;
+  type: string;
+  /** Open flags, without O_CLOEXEC (a per-fd bit). */
+  flags: number;
+  pos: number;
+  path: string;
+  /** `flags` in words: `O_RDWR|O_APPEND`. */
+  flagNames: string;
+  mntId: number;
+  dev: number;
+  ino: number;
+  mode: number;
+  /** Why the file is recorded but not restored, or null. */
+  ignored: 'type' | 'fd' | null;
+  data: JsonSafe<FileData>;
+}
+
+export interface InspectJson {
+  /** The image format version. */
+  version: number;
+  header: Checkpoint['header'];
+  processes: InspectProcess[];
+  files: InspectFile[];
+}
+
+function jsonSafe(v: unknown): unknown {
+  if (typeof v === 'bigint') return v.toString();
+  if (Buffer.isBuffer(v)) return v.toString('base64');
+  if (Array.isArray(v)) return v.map(jsonSafe);
+  if (v !== null && typeof v === 'object') {
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, jsonSafe(x)]));
+  }
+  return v;
+}
+
+/** The checkpoint as plain JSON data: processes with their fds, and the open files they share. */
+export function toInspectJson(cp: Checkpoint): InspectJson {
+  const tables = new Map(cp.tables.map((t) => [t.objref, t]));
+  return {
+    version: FORMAT_VERSION,
+    header: { ...cp.header },
+    processes: cp.processes.map((p) => ({
+      pid: p.pid,
+      comm: p.comm,
+      argv: [...p.argv],
+      fds: (tables.get(p.table)?.fds ?? []).map((d) => ({ fd: d.fd, file: d.file, cloexec: d.cloexec })),
+      tgid: p.tgid,
+      cwd: p.cwd,
+      table: p.table,
+    })),
+    files: cp.files.map((f) => {
+      const flags = f.flags & ~O.CLOEXEC;
+      return {
+        objref: f.objref,
+        type: f.type,
+        flags,
+        pos: f.pos,
+        path: f.path,
+        flagNames: flagWords(flags, true),
+        mntId: f.mntId,
+        dev: f.dev,
+        ino: f.ino,
+        mode: f.mode,
+        ignored: f.ignored?.reason ?? null,
+        data: jsonSafe(f.data) as JsonSafe<FileData>,
+      };
+    }),
+  };
+}
+
+/** Control characters would break the table's lines: show them escaped. */
+function printable(s: string): string {
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
+  return s.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+function table(rows: string[][], indent: string): string[] {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => (indent + r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ')).trimEnd());
+}
+
+/** Who holds each open file: (process index, fd) pairs, counting a table shared by tasks once. */
+function holders(cp: Checkpoint): Map<number, { proc: ProcessRecord; fd: number }[]> {
+  const byFile = new Map<number, { proc: ProcessRecord; fd: number }[]>();
+  const seenTables = new Set<number>();
+  for (const proc of cp.processes) {
+    if (seenTables.has(proc.table)) continue;
+    seenTables.add(proc.table);
+    for (const d of cp.tables.find((t) => t.objref === proc.table)?.fds ?? []) {
+      const list = byFile.get(d.file) ?? [];
+      list.push({ proc, fd: d.fd });
+      byFile.set(d.file, list);
+    }
+  }
+  return byFile;
+}
+
+function describeHeader(cp: Checkpoint): string {
+  const h = cp.header;
+  const when = Number.isFinite(h.time) ? new Date(h.time).toISOString() : String(h.time);
+  return `image v${FORMAT_VERSION}  node ${printable(h.node)}  source ${printable(h.source)}  ${when}  kernel ${printable(h.kernel)}  ${printable(h.tool)}`;
+}
+
+/**
+ * A human-readable table per process: fd, type, flags in words, pos, path,
+ * the other fds (here or in other processes) sharing the same open file,
+ * close-on-exec, and whether the file is ignored (recorded, not restored).
+ */
+export function renderInspectTable(cp: Checkpoint): string {
+  const files = new Map<number, FileRecord>(cp.files.map((f) => [f.objref, f]));
+  const byFile = holders(cp);
+  const out = [describeHeader(cp)];
+  for (const proc of cp.processes) {
+    const mates = cp.processes.filter((p) => p !== proc && p.table === proc.table).map((p) => p.pid);
+    const shared = mates.length > 0 ? `, shared with pid ${mates.join(', ')}` : '';
+    out.push(
+      '',
+      `process ${proc.pid} (${printable(proc.comm)}) tgid ${proc.tgid}  table ${proc.table}${shared}`,
+    );
+    out.push(
+      `  argv: ${proc.argv.map((a) => JSON.stringify(a)).join(' ')}`.trimEnd(),
+      `  cwd: ${printable(proc.cwd)}`,
+    );
+    const first = cp.processes.find((p) => p.table === proc.table)!;
+    if (first !== proc) {
+      out.push(`  fds: the file table of pid ${first.pid}, above`);
+      continue;
+    }
+    const fds = cp.tables.find((t) => t.objref === proc.table)?.fds ?? [];
+    const rows = [['FD', 'TYPE', 'FLAGS', 'POS', 'PATH', 'SHARED-WITH', 'CLOEXEC', 'IGNORED']];
+    for (const d of fds) {
+      const f = files.get(d.file);
+      const others = (byFile.get(d.file) ?? [])
+        .filter((h) => !(h.proc.table === proc.table && h.fd === d.fd))
+        .map((h) => (h.proc.table === proc.table ? `fd ${h.fd}` : `pid ${h.proc.pid} fd ${h.fd}`));
+      rows.push([
+        String(d.fd),
+        f?.type ?? '?',
+        f === undefined ? '?' : flagWords(f.flags & ~O.CLOEXEC, true),
+        f === undefined ? '?' : String(f.pos),
+        f === undefined ? `(objref ${d.file} missing)` : printable(f.path),
+        others.length === 0 ? '-' : others.join(', '),
+        d.cloexec ? 'yes' : 'no',
+        f?.ignored === undefined ? '' : `ignored (${f.ignored.reason})`,
+      ]);
+    }
+    if (fds.length === 0) out.push('  (no fds)');
+    else out.push(...table(rows, '  '));
+  }
+  const orphans = cp.files.filter((f) => !byFile.has(f.objref));
+  if (orphans.length > 0) {
+    out.push('', 'open files held by no fd (e.g. only watched by an epoll):');
+    for (const f of orphans) out.push(`  objref ${f.objref}  ${f.type}  ${printable(f.path)}`);
+  }
+  return out.join('\n') + '\n';
+}
