@@ -1,0 +1,142 @@
+/**
+ * Replay: start a command with exactly the file table of a captured process.
+ * See docs/replay.md for the design.
+ */
+import type { Checkpoint } from '../model.js';
+import { PTRACE_EVENT_EXEC, PTRACE_O, killPid, ptraceCont, ptraceSeize } from '../linux/ptrace.js';
+import { waitPid } from '../linux/wait.js';
+import { ReplayError } from './errors.js';
+import { runPlan, type InjectStats } from './inject.js';
+import { launchHeld, type HeldProcess, type LaunchOptions } from './launch.js';
+import { planRestore, type Plan } from './plan.js';
+import { DEFAULT_POLICY, type RestorePolicy } from './policy.js';
+
+export { ReplayError } from './errors.js';
+export { parsePolicy, DEFAULT_POLICY, type RestorePolicy } from './policy.js';
+export { planRestore, type Plan } from './plan.js';
+export { waitSettled } from './settle.js';
+
+const SIGKILL = 9;
+const SIGTRAP = 5;
+const SIGUSR1 = 10;
+
+/** Options for restore(). */
+export interface RestoreOptions extends LaunchOptions {
+  /** Which captured process's table (default: the image's first process). */
+  pid?: number;
+  policy?: RestorePolicy;
+  /** Run the steps in bulk inside the target (default) or one ptrace round trip each. */
+  batch?: boolean;
+}
+
+/** Where the time of one restore went, in ms. */
+export interface RestoreTimings {
+  /** Validation and planning (the launcher is being spawned meanwhile; the target program does not exist yet). */
+  plan: number;
+  /** Waiting for the held pid after planning (the launcher starts before planning). */
+  launch: number;
+  /** Seize, release, until the exec stop. */
+  exec: number;
+  /** Exec stop to detach (see InjectStats for its parts). */
+  inject: number;
+}
+
+/** A restored, running program. */
+export interface Restored extends HeldProcess {
+  plan: Plan;
+  stats: InjectStats;
+  timings: RestoreTimings;
+}
+
+function msSince(t0: bigint): number {
+  return Number(process.hrtime.bigint() - t0) / 1e6;
+}
+
+/** Lets the held process exec and waits for its exec stop. */
+function releaseToExec(pid: number): void {
+  ptraceSeize(pid, PTRACE_O.TRACEEXEC | PTRACE_O.EXITKILL);
+  killPid(pid, SIGUSR1);
+  for (;;) {
+    const st = waitPid(pid);
+    if (st.kind === 'exited')
+      throw new Error(`target pid ${pid} exited with ${st.code} before exec (see its stderr)`);
+    if (st.kind === 'signaled')
+      throw new Error(`target pid ${pid} was killed by signal ${st.signal} before exec`);
+    if (st.signal === SIGTRAP && st.event === PTRACE_EVENT_EXEC) return;
+    ptraceCont(pid, st.event === 0 ? st.signal : 0);
+  }
+}
+
+/** Kills a tracee that must not run half-restored, and reaps it as its tracer. */
+function killTarget(pid: number): void {
+  try {
+    killPid(pid, SIGKILL);
+    for (;;) {
+      const st = waitPid(pid);
+      if (st.kind !== 'stopped') break;
+    }
+  } catch {
+    // Already gone (or no longer traced): nothing left to stop.
+  }
+}
+
+/** Kills a launched process that never got to exec CMD (it is not traced yet). */
+async function discard(launching: Promise<HeldProcess>): Promise<void> {
+  const held = await launching.catch(() => undefined);
+  if (!held) return;
+  try {
+    killPid(held.pid, SIGKILL);
+  } catch {
+    // already gone
+  }
+  await held.exit.catch(() => undefined);
+}
+
+/**
+ * Validates the table of one process of `cp`, starts `cmd` held, replays the
+ * table into it at its exec, and lets it run. On any failure the target is
+ * killed and the error (a ReplayError naming the fd, for a file) is thrown.
+ * The ptrace work runs synchronously on the calling thread.
+ */
+export async function restore(
+  cp: Checkpoint,
+  cmd: readonly string[],
+  options: RestoreOptions = {},
+): Promise<Restored> {
+  // The launcher starts while we validate and plan (it only waits; CMD is not exec'd
+  // until the plan exists), which hides its spawn time. A failed check discards it.
+  let t0 = process.hrtime.bigint();
+  const launching = launchHeld(cmd, options);
+  launching.catch(() => undefined); // awaited below on both paths
+  let plan: Plan;
+  try {
+    plan = planRestore(cp, options.policy ?? DEFAULT_POLICY, options.pid);
+  } catch (err) {
+    await discard(launching);
+    throw err;
+  }
+  const timings: RestoreTimings = { plan: msSince(t0), launch: 0, exec: 0, inject: 0 };
+  t0 = process.hrtime.bigint();
+  const held = await launching;
+  timings.launch = msSince(t0);
+  try {
+    t0 = process.hrtime.bigint();
+    releaseToExec(held.pid);
+    timings.exec = msSince(t0);
+    const stats = runPlan(held.pid, plan, options.batch ?? true);
+    timings.inject = stats.ms;
+    return { ...held, plan, stats, timings };
+  } catch (err) {
+    killTarget(held.pid);
+    const status = await held.exit.catch(() => undefined);
+    if (err instanceof ReplayError) err.targetPid = held.pid;
+    // Seizing a launcher that already gave up (its timeout, status 125) fails with ESRCH:
+    // say what happened rather than what ptrace saw.
+    if ((err as { code?: string }).code === 'ESRCH' && status !== undefined && status !== 137) {
+      throw new Error(`the launcher of pid ${held.pid} exited with status ${status} before it was seized`, {
+        cause: err,
+      });
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,79 @@
+/**
+ * The restore plan for one file table: every syscall the target runs, in
+ * order. Units go in order of their lowest fd; a unit that answers 'not-yet'
+ * (an epoll before its targets) is retried after the others, until a pass
+ * makes no progress (CRIU's ordering), which is an error naming the unit.
+ */
+import type { Checkpoint } from '../model.js';
+import { PlanBuilder, type FdTarget, type Plan } from './builder.js';
+import { ReplayError } from './errors.js';
+import { planUnit } from './planners.js';
+import type { PlanContext, RestoreUnit } from './types.js';
+import type { RestorePolicy } from './policy.js';
+
+import { buildUnits, firstFd, tableOf } from './units.js';
+
+export type { Plan } from './builder.js';
+
+/** Largest fd number close_range accepts as "all". */
+const ALL_FDS = 0xffffffff;
+
+function unitObjrefs(u: RestoreUnit): number[] {
+  if (u.kind === 'file') return u.unit.devnull ? [] : [u.unit.file.objref];
+  return [u.read?.file.objref, u.write?.file.objref].filter((x): x is number => x !== undefined);
+}
+
+/** Records where a unit's files went (only epoll planners ask, so the fd lists are built on demand). */
+function markPlaced(u: RestoreUnit, placed: Map<number, FdTarget[]>): void {
+  if (u.kind === 'file') {
+    // devnull'ed files are not the saved file: nothing may find them as a target.
+    if (!u.unit.devnull) placed.set(u.unit.file.objref, u.unit.targets);
+    return;
+  }
+  if (u.read) placed.set(u.read.file.objref, u.read.targets);
+  if (u.write) placed.set(u.write.file.objref, u.write.targets);
+}
+
+/** Orders units and asks each planner for its steps. */
+export function planUnits(units: RestoreUnit[]): Plan {
+  // Most fds cost one to three steps; the data is mostly paths.
+  let fds = 0;
+  let bytes = 0;
+  for (const u of units) {
+    for (const f of u.kind === 'file' ? [u.unit] : [u.read, u.write]) {
+      if (!f) continue;
+      fds += f.targets.length;
+      bytes += f.path.length + 8;
+    }
+  }
+  const builder = new PlanBuilder(2 * fds + 64, bytes + 4096);
+  builder.add('close_range', [0, ALL_FDS, 0], 0, { fd: -1, path: 'close_range' });
+  const placed = new Map<number, FdTarget[]>();
+  const willPlace = new Set(units.flatMap(unitObjrefs));
+  const ctx: PlanContext = {
+    builder,
+    placedFds: (objref) => (placed.get(objref) ?? []).map((t) => t.fd),
+    willPlace: (objref) => willPlace.has(objref),
+  };
+  let pending = units;
+  while (pending.length > 0) {
+    const next: RestoreUnit[] = [];
+    for (const unit of pending) {
+      if (planUnit(unit, ctx) === 'not-yet') next.push(unit);
+      else markPlaced(unit, placed);
+    }
+    if (next.length === pending.length) {
+      const stuck = next[0]!;
+      const fd = firstFd(stuck);
+      const path = stuck.kind === 'file' ? stuck.unit.path : `pipe:[${stuck.pipeIno}]`;
+      throw new ReplayError(fd, path, 'depends on files that cannot be placed first (a cycle?)');
+    }
+    pending = next;
+  }
+  return builder.finish(fds);
+}
+
+/** Validates and plans the restore of process `pid`'s table (default: the image's first process). */
+export function planRestore(cp: Checkpoint, policy: RestorePolicy, pid?: number): Plan {
+  return planUnits(buildUnits(cp, tableOf(cp, pid), policy));
+}

@@ -1,0 +1,173 @@
+/**
+ * Per-fd restore policy: what replay does with the fds a rule matches.
+ *
+ *   fail     restore it; if it cannot be restored, the whole restore fails (default)
+ *   skip     leave the fd closed
+ *   devnull  open /dev/null there, with the saved access mode and flags
+ *   remap    restore it from another path: `from` prefix replaced by `to`
+ *
+ * `allowSizeChange` (fail/remap, regular files): a file now shorter than the
+ * saved offset is accepted (by default it is an error; grown files are fine).
+ * A rule matches by fd number, path glob, type and/or cloexec bit (all given must match);
+ * the first matching rule wins. A remap rule matches only paths under `from`.
+ */
+import * as yaml from 'js-yaml';
+import { isFileType, type FileRecord, type FileType } from '../model.js';
+
+export const ACTIONS = ['fail', 'skip', 'devnull', 'remap'] as const;
+export type PolicyAction = (typeof ACTIONS)[number];
+
+/** One rule of a restore policy. */
+export interface PolicyRule {
+  fd?: number;
+  /** Glob on the saved path: `*` and `?` stay within one path component, `**` crosses them. */
+  path?: string;
+  type?: FileType;
+  /** Matches by the fd's close-on-exec bit (`cloexec: true, action: skip` keeps only inherited fds). */
+  cloexec?: boolean;
+  action: PolicyAction;
+  from?: string;
+  to?: string;
+  allowSizeChange?: boolean;
+}
+
+/** A restore policy: rules in order. */
+export interface RestorePolicy {
+  rules: PolicyRule[];
+}
+
+/** What the policy decided for one fd. */
+export interface FdDecision {
+  action: PolicyAction;
+  allowSizeChange: boolean;
+  /** The path to open (remapped when action is remap). */
+  path: string;
+}
+
+/** The policy that restores everything and fails on anything it cannot. */
+export const DEFAULT_POLICY: RestorePolicy = { rules: [] };
+
+/** A glob as a RegExp. */
+export function globToRegExp(glob: string): RegExp {
+  let re = '';
+  for (let i = 0; i < glob.length; i++) {
+    const ch = glob[i]!;
+    if (ch === '*' && glob[i + 1] === '*') {
+      re += '.*';
+      i++;
+    } else if (ch === '*') re += '[^/]*';
+    else if (ch === '?') re += '[^/]';
+    else re += ch.replace(/[.+^${}()|[\]\\]/g, '\\$&');
+  }
+  return new RegExp(`^${re}$`);
+}
+
+function fail(where: string, why: string): never {
+  throw new Error(`policy ${where}: ${why}`);
+}
+
+function parseRule(raw: unknown, index: number): PolicyRule {
+  const where = `rule ${index + 1}`;
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail(where, 'must be an object');
+  const r = raw as Record<string, unknown>;
+  for (const key of Object.keys(r)) {
+    if (!['fd', 'path', 'type', 'cloexec', 'action', 'from', 'to', 'allowSizeChange'].includes(key)) {
+      fail(where, `unknown field ${JSON.stringify(key)}`);
+    }
+  }
+  const action = r['action'] ?? 'fail';
+  if (typeof action !== 'string' || !(ACTIONS as readonly string[]).includes(action)) {
+    fail(where, `action must be one of ${ACTIONS.join(', ')}, got ${JSON.stringify(action)}`);
+  }
+  const rule: PolicyRule = { action: action as PolicyAction };
+  if (r['fd'] !== undefined) {
+    if (typeof r['fd'] !== 'number' || !Number.isInteger(r['fd']) || r['fd'] < 0)
+      fail(where, 'fd must be an integer ≥ 0');
+    rule.fd = r['fd'];
+  }
+  if (r['path'] !== undefined) {
+    if (typeof r['path'] !== 'string' || r['path'] === '') fail(where, 'path must be a non-empty glob');
+    rule.path = r['path'];
+  }
+  if (r['type'] !== undefined) {
+    if (typeof r['type'] !== 'string' || !isFileType(r['type']))
+      fail(where, `unknown type ${JSON.stringify(r['type'])}`);
+    rule.type = r['type'];
+  }
+  if (r['cloexec'] !== undefined) {
+    if (typeof r['cloexec'] !== 'boolean') fail(where, 'cloexec must be true or false');
+    rule.cloexec = r['cloexec'];
+  }
+  if (r['allowSizeChange'] !== undefined) {
+    if (typeof r['allowSizeChange'] !== 'boolean') fail(where, 'allowSizeChange must be true or false');
+    rule.allowSizeChange = r['allowSizeChange'];
+  }
+  if (rule.action === 'remap') {
+    const from = r['from'];
+    const to = r['to'];
+    if (typeof from !== 'string' || !from.startsWith('/'))
+      fail(where, 'remap needs `from`, an absolute path prefix');
+    if (typeof to !== 'string' || !to.startsWith('/'))
+      fail(where, 'remap needs `to`, an absolute path prefix');
+    rule.from = from;
+    rule.to = to;
+  } else if (r['from'] !== undefined || r['to'] !== undefined) {
+    fail(where, '`from`/`to` belong to action remap only');
+  }
+  return rule;
+}
+
+/** Parses a policy document (YAML or JSON): `{rules: [...]}`. Throws naming the rule and field. */
+export function parsePolicy(text: string): RestorePolicy {
+  let doc: unknown;
+  try {
+    doc = yaml.load(text);
+  } catch (err) {
+    fail('file', `not YAML/JSON: ${(err as Error).message.split('\n')[0]}`);
+  }
+  if (typeof doc !== 'object' || doc === null || !Array.isArray((doc as { rules?: unknown }).rules)) {
+    fail('file', 'must be an object with a `rules` list');
+  }
+  const extra = Object.keys(doc).filter((k) => k !== 'rules');
+  if (extra.length > 0) fail('file', `unknown field ${JSON.stringify(extra[0])}`);
+  return { rules: (doc as { rules: unknown[] }).rules.map(parseRule) };
+}
+
+const globCache = new Map<string, RegExp>();
+
+/** globToRegExp, compiled once per glob (a rule is tried against every fd). */
+function compiled(glob: string): RegExp {
+  let re = globCache.get(glob);
+  if (!re) {
+    re = globToRegExp(glob);
+    globCache.set(glob, re);
+  }
+  return re;
+}
+
+function underPrefix(path: string, prefix: string): boolean {
+  const p = prefix.endsWith('/') ? prefix.slice(0, -1) : prefix;
+  return path === p || path.startsWith(`${p}/`);
+}
+
+function matches(rule: PolicyRule, fd: number, file: FileRecord, cloexec: boolean): boolean {
+  if (rule.fd !== undefined && rule.fd !== fd) return false;
+  if (rule.cloexec !== undefined && rule.cloexec !== cloexec) return false;
+  if (rule.type !== undefined && rule.type !== file.type) return false;
+  if (rule.path !== undefined && !compiled(rule.path).test(file.path)) return false;
+  if (rule.action === 'remap' && !underPrefix(file.path, rule.from!)) return false;
+  return true;
+}
+
+/** The decision for `fd` (pointing at `file`): the first matching rule, else restore-or-fail. */
+export function decide(policy: RestorePolicy, fd: number, file: FileRecord, cloexec = false): FdDecision {
+  const rule = policy.rules.find((r) => matches(r, fd, file, cloexec));
+  if (!rule) return { action: 'fail', allowSizeChange: false, path: file.path };
+  let path = file.path;
+  if (rule.action === 'remap') {
+    const from = rule.from!.endsWith('/') ? rule.from!.slice(0, -1) : rule.from!;
+    const to = rule.to!.endsWith('/') && rule.to!.length > 1 ? rule.to!.slice(0, -1) : rule.to!;
+    path = to + path.slice(from.length);
+  }
+  return { action: rule.action, allowSizeChange: rule.allowSizeChange ?? false, path };
+}

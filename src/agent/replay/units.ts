@@ -1,0 +1,163 @@
+/**
+ * From a saved file table and a policy to restore units: one per open file to
+ * recreate (a pipe's two ends form one unit), each with the fds it goes to.
+ * Everything that can be checked before touching the target is checked here.
+ */
+import { CREATION_ONLY_FLAGS, O, type Checkpoint, type FileRecord, type FileTableRecord } from '../model.js';
+import { statPath } from '../linux/pathstat.js';
+import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFMT, S_IFREG, S_IFSOCK } from '../linux/stat.js';
+import { fdLimit } from './limits.js';
+import { canRestore } from './planners.js';
+import type { FileUnit, PipeUnit, RestoreUnit } from './types.js';
+import { ReplayError } from './errors.js';
+import { decide, type FdDecision, type RestorePolicy } from './policy.js';
+
+/** The lowest target fd of a unit: restore goes in this order (then retries). */
+export function firstFd(u: RestoreUnit): number {
+  if (u.kind === 'file') return u.unit.targets[0]!.fd;
+  return Math.min(u.read?.targets[0]?.fd ?? Infinity, u.write?.targets[0]?.fd ?? Infinity);
+}
+
+function checkFlags(fd: number, file: FileRecord): void {
+  if ((file.flags & O.ACCMODE) === 3)
+    throw new ReplayError(fd, file.path, `bad access mode in flags 0o${file.flags.toString(8)}`);
+  if (file.flags & CREATION_ONLY_FLAGS) {
+    throw new ReplayError(
+      fd,
+      file.path,
+      `saved flags 0o${file.flags.toString(8)} carry O_CREAT/O_EXCL/O_NOCTTY/O_TRUNC`,
+    );
+  }
+}
+
+/** Checks a by-path file against what is on disk now (in the restorer's view). */
+function checkPathFile(fd: number, unit: FileUnit, allowSizeChange: boolean): void {
+  const { file, path } = unit;
+  if (!path.startsWith('/')) throw new ReplayError(fd, path, 'not an absolute path');
+  const st = statPath(path);
+  if ('error' in st) throw new ReplayError(fd, path, st.error);
+  const kind = st.mode & S_IFMT;
+  // 'regular' also covers devices (/dev/null): the saved st_mode says which it was.
+  const wasKind = file.mode & S_IFMT;
+  if (file.type === 'regular' && wasKind !== 0 && kind !== wasKind) {
+    throw new ReplayError(
+      fd,
+      path,
+      `file type changed (st_mode 0o${wasKind.toString(8)} → 0o${kind.toString(8)})`,
+    );
+  }
+  // 'regular' also covers an O_PATH fd on a socket inode (capture classifies it so).
+  const pathSocket = kind === S_IFSOCK && (file.flags & O.PATH) !== 0;
+  if (file.type === 'regular' && kind !== S_IFREG && kind !== S_IFCHR && kind !== S_IFBLK && !pathSocket) {
+    throw new ReplayError(fd, path, 'no longer a regular file or device');
+  }
+  if (file.type === 'directory' && kind !== S_IFDIR) throw new ReplayError(fd, path, 'no longer a directory');
+  if (file.type === 'fifo' && kind !== S_IFIFO) throw new ReplayError(fd, path, 'no longer a fifo');
+  if (file.type === 'regular' && kind === S_IFREG && st.size < file.pos && !allowSizeChange) {
+    throw new ReplayError(
+      fd,
+      path,
+      `file is ${st.size} bytes, shorter than the saved offset ${file.pos} (policy allowSizeChange accepts it)`,
+    );
+  }
+}
+
+function checkRestorable(fd: number, file: FileRecord): void {
+  if (!canRestore(file.type)) {
+    throw new ReplayError(
+      fd,
+      file.path,
+      `type ${file.type} has no restore (policy skip or devnull can replace it)`,
+    );
+  }
+  if (file.data.type !== file.type)
+    throw new ReplayError(fd, file.path, `data is for type ${file.data.type}`);
+  if (file.data.type === 'pipe' && file.data.bufferedBytes > 0 && file.data.end === 'read') {
+    if (!file.data.buffered || file.data.buffered.length !== file.data.bufferedBytes) {
+      throw new ReplayError(fd, file.path, `${file.data.bufferedBytes} buffered bytes were not captured`);
+    }
+  }
+}
+
+function restoreAsIs(file: FileRecord): FdDecision {
+  return { action: 'fail', allowSizeChange: false, path: file.path };
+}
+
+/** The table of process `pid` in `cp` (default: the first process). */
+export function tableOf(cp: Checkpoint, pid?: number): FileTableRecord {
+  const proc = pid === undefined ? cp.processes[0] : cp.processes.find((p) => p.pid === pid);
+  if (!proc)
+    throw new Error(pid === undefined ? 'the image holds no process' : `the image holds no process ${pid}`);
+  const table = cp.tables.find((t) => t.objref === proc.table);
+  if (!table) throw new Error(`process ${proc.pid}: file table objref ${proc.table} is not in the image`);
+  return table;
+}
+
+/**
+ * Groups the table's fds into restore units, applying the policy and checking
+ * every file. Throws a ReplayError for the first fd that cannot be restored.
+ */
+export function buildUnits(cp: Checkpoint, table: FileTableRecord, policy: RestorePolicy): RestoreUnit[] {
+  const files = new Map(cp.files.map((f) => [f.objref, f]));
+  const byKey = new Map<number | string, FileUnit>();
+  const seenFds = new Set<number>();
+  const limit = fdLimit();
+  for (const rec of table.fds) {
+    const file = files.get(rec.file);
+    if (!file) throw new ReplayError(rec.fd, `objref ${rec.file}`, 'file is not in the image');
+    if (!Number.isInteger(rec.fd) || rec.fd < 0) throw new ReplayError(rec.fd, file.path, 'bad fd number');
+    if (seenFds.has(rec.fd)) throw new ReplayError(rec.fd, file.path, 'fd listed twice');
+    seenFds.add(rec.fd);
+    if (file.ignored) continue;
+    if (rec.fd >= limit)
+      throw new ReplayError(rec.fd, file.path, `at or above the target's RLIMIT_NOFILE (${limit})`);
+    const decision =
+      policy.rules.length === 0 ? restoreAsIs(file) : decide(policy, rec.fd, file, rec.cloexec);
+    if (decision.action === 'skip') continue;
+    checkFlags(rec.fd, file);
+    const devnull = decision.action === 'devnull';
+    // Most fds: the file as saved, keyed by objref alone; remapped/devnull ones apart.
+    const key = devnull
+      ? -file.objref
+      : decision.path === file.path
+        ? file.objref
+        : `${file.objref}:${decision.path}`;
+    let unit = byKey.get(key);
+    if (!unit) {
+      if (!devnull) checkRestorable(rec.fd, file);
+      unit = { file, targets: [], path: devnull ? '/dev/null' : decision.path, devnull };
+      if (!devnull && (file.type === 'regular' || file.type === 'directory' || file.type === 'fifo')) {
+        checkPathFile(rec.fd, unit, decision.allowSizeChange);
+      }
+      byKey.set(key, unit);
+    }
+    unit.targets.push({ fd: rec.fd, cloexec: rec.cloexec });
+  }
+  const units: RestoreUnit[] = [];
+  const pipes = new Map<number, PipeUnit>();
+  for (const unit of byKey.values()) {
+    const data = unit.file.data;
+    if (unit.devnull || data.type !== 'pipe') {
+      units.push({ kind: 'file', unit });
+      continue;
+    }
+    let pipe = pipes.get(data.pipeIno);
+    if (!pipe) {
+      pipe = { kind: 'pipe', pipeIno: data.pipeIno };
+      pipes.set(data.pipeIno, pipe);
+      units.push(pipe);
+    }
+    if (pipe[data.end]) {
+      const fd = unit.targets[0]!.fd;
+      throw new ReplayError(
+        fd,
+        unit.file.path,
+        `a second ${data.end} end of one pipe (two open files) is not supported`,
+      );
+    }
+    pipe[data.end] = unit;
+  }
+  // Targets were pushed in fd order, so each unit's first target is its lowest fd.
+  const order = new Map(units.map((u) => [u, firstFd(u)]));
+  return units.sort((a, b) => order.get(a)! - order.get(b)!);
+}

@@ -1,0 +1,85 @@
+/**
+ * `fdckpt restore --image FILE [--pid PID] [--policy FILE] [--no-batch]
+ *  [--timeout SECONDS] [-- CMD [ARGS...]]`
+ *
+ * Starts CMD (default: the saved argv of the process) with the file table of
+ * process PID from the image (default: its first process) replayed into it, runs it in the foreground and exits with its
+ * exit status (128+N when it is killed by signal N). Any restore failure kills
+ * CMD before it runs a single instruction and exits 1 naming the fd.
+ * --dry-run: only the checks made before anything starts (exit 0: restorable).
+ */
+import { readFileSync } from 'node:fs';
+import type { Checkpoint } from '../../agent/model.js';
+import { type Command, UsageError, intFlag, parseArgs, single } from '../command.js';
+
+/** Signals the CLI passes on to the restored program while it runs in the foreground. */
+const FORWARDED = ['SIGTERM', 'SIGHUP'] as const;
+const KNOWN = ['image', 'pid', 'policy', 'timeout'];
+
+function savedArgv(cp: Checkpoint, pid: number | undefined): string[] {
+  const proc = pid === undefined ? cp.processes[0] : cp.processes.find((p) => p.pid === pid);
+  if (!proc || proc.argv.length === 0) {
+    throw new UsageError('the image holds no argv for that process: give the command after --');
+  }
+  return proc.argv;
+}
+
+export const command: Command = {
+  name: 'restore',
+  usage:
+    'restore --image FILE [--pid PID] [--policy FILE] [--dry-run] [--no-batch] [--timeout SECONDS] [-- CMD [ARGS...]]',
+  async run(args: string[]): Promise<number> {
+    const parsed = parseArgs(args, ['no-batch', 'dry-run']);
+    const image = single(parsed, 'image');
+    if (!image) throw new UsageError('--image FILE is required');
+    if (parsed.positional.length > 0)
+      throw new UsageError(`unexpected argument ${JSON.stringify(parsed.positional[0])}`);
+    const unknown = [...parsed.flags.keys()].filter((k) => !KNOWN.includes(k));
+    if (unknown.length > 0)
+      throw new UsageError(`unknown option --${unknown[0]}; usage: fdckpt ${command.usage}`);
+    const pidFlag = single(parsed, 'pid');
+    const timeoutFlag = single(parsed, 'timeout');
+    const policyFile = single(parsed, 'policy');
+    // Loaded here so that `fdckpt help` does not load the syscall bindings.
+    const { readImage } = await import('../../agent/image/index.js');
+    const { restore, planRestore, parsePolicy, DEFAULT_POLICY } = await import('../../agent/replay/index.js');
+    let policy = DEFAULT_POLICY;
+    if (policyFile) {
+      let text: string;
+      try {
+        text = readFileSync(policyFile, 'utf8');
+      } catch (err) {
+        throw new Error(`policy ${policyFile}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+      }
+      policy = parsePolicy(text);
+    }
+    const pid = pidFlag === undefined ? undefined : intFlag(pidFlag, 'pid');
+    const cp = await readImage(image);
+    if (parsed.booleans.has('dry-run')) {
+      // Every check restore makes before starting anything, and nothing else.
+      const plan = planRestore(cp, policy, pid);
+      process.stdout.write(`restorable: ${plan.fds} fds, ${plan.count} syscalls\n`);
+      return 0;
+    }
+    const cmd = parsed.rest.length > 0 ? parsed.rest : savedArgv(cp, pid);
+    const restored = await restore(cp, cmd, {
+      stdio: 'inherit',
+      policy,
+      batch: !parsed.booleans.has('no-batch'),
+      ...(pid === undefined ? {} : { pid }),
+      ...(timeoutFlag === undefined ? {} : { timeoutSeconds: intFlag(timeoutFlag, 'timeout') }),
+    });
+    // Terminal signals (Ctrl-C) reach the program through its process group; the
+    // CLI stays alive to report the status. Targeted signals are passed on.
+    const forward = (signal: NodeJS.Signals): void => void restored.waiter.kill(signal);
+    const ignore = (): void => undefined;
+    process.on('SIGINT', ignore);
+    for (const s of FORWARDED) process.on(s, forward);
+    try {
+      return await restored.exit;
+    } finally {
+      process.off('SIGINT', ignore);
+      for (const s of FORWARDED) process.off(s, forward);
+    }
+  },
+};

@@ -1,0 +1,90 @@
+import { afterEach, describe, expect, test } from '@jest/globals';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { writeImage } from '../../src/agent/image/index.js';
+import { O } from '../../src/agent/model.js';
+import { main } from '../../src/cli/main.js';
+import { checkpointOf, fileOf } from './support.js';
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+});
+
+function tmpdir(): string {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'replay-cli-'));
+  dirs.push(d);
+  return d;
+}
+
+/** Runs the CLI in-process and returns its exit code and what it wrote to stderr. */
+async function cli(args: string[]): Promise<{ code: number; stderr: string }> {
+  let stderr = '';
+  const write = process.stderr.write.bind(process.stderr);
+  process.stderr.write = (chunk: string | Uint8Array) => {
+    stderr += String(chunk);
+    return true;
+  };
+  try {
+    return { code: await main(args), stderr };
+  } finally {
+    process.stderr.write = write;
+  }
+}
+
+describe('fdckpt restore', () => {
+  test('runs CMD with the table and exits with its status; CMD sees the restored fd', async () => {
+    const d = tmpdir();
+    const data = path.join(d, 'data');
+    fs.writeFileSync(data, 'skip-me:payload\n');
+    const image = path.join(d, 'img.fdimg');
+    await writeImage(
+      image,
+      checkpointOf([{ fd: 5, file: fileOf('regular', data, O.RDONLY, 8, { type: 'regular', size: 16 }) }]),
+    );
+    // The shell reads from fd 5 at the saved offset; its exit status says whether it saw "payload".
+    const script = 'read line <&5; [ "$line" = payload ] && exit 7; exit 1';
+    expect(await cli(['restore', '--image', image, '--', 'sh', '-c', script])).toEqual({
+      code: 7,
+      stderr: '',
+    });
+    expect(await cli(['restore', '--no-batch', '--image', image, '--', 'sh', '-c', script])).toEqual({
+      code: 7,
+      stderr: '',
+    });
+  });
+
+  test('a restore failure is one line naming the fd, exit 1; usage errors exit 2', async () => {
+    const d = tmpdir();
+    const gone = path.join(d, 'gone.log');
+    const image = path.join(d, 'img.fdimg');
+    await writeImage(
+      image,
+      checkpointOf([{ fd: 7, file: fileOf('regular', gone, O.WRONLY, 0, { type: 'regular', size: 0 }) }]),
+    );
+    expect(await cli(['restore', '--image', image, '--', 'true'])).toEqual({
+      code: 1,
+      stderr: `fdckpt restore: fd 7 (${gone}): ENOENT\n`,
+    });
+    const policy = path.join(d, 'policy.yaml');
+    fs.writeFileSync(policy, 'rules:\n  - path: /nowhere/**\n    action: sideways\n');
+    expect(await cli(['restore', '--image', image, '--policy', policy, '--', 'true'])).toEqual({
+      code: 1,
+      stderr:
+        'fdckpt restore: policy rule 1: action must be one of fail, skip, devnull, remap, got "sideways"\n',
+    });
+    fs.writeFileSync(policy, `rules:\n  - path: ${d}/*.log\n    action: skip\n`);
+    expect(await cli(['restore', '--image', image, '--policy', policy, '--', 'sh', '-c', 'exit 3'])).toEqual({
+      code: 3,
+      stderr: '',
+    });
+    expect(await cli(['restore', '--dry-run', '--image', image])).toEqual({
+      code: 1,
+      stderr: `fdckpt restore: fd 7 (${gone}): ENOENT\n`,
+    });
+    fs.writeFileSync(gone, '');
+    expect(await cli(['restore', '--dry-run', '--image', image])).toEqual({ code: 0, stderr: '' });
+    expect((await cli(['restore', '--image', image, '--bogus', 'x'])).code).toBe(2);
+  });
+});
