@@ -1,0 +1,139 @@
+/**
+ * The agent process, one per node: watches only the Checkpoints and Restores
+ * the controller assigned to this node (label fdckpt.io/node=<node>), and
+ * runs them through the NodeEngine. Serves /healthz, /readyz, /metrics.
+ */
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { Checkpoint, Restore } from '../../api/index.js';
+import { CHECKPOINT, NODE_LABEL, RESTORE } from '../../api/index.js';
+import type { EventRecorder } from '../../controller/events.js';
+import { apiEventRecorder } from '../../controller/events.js';
+import { ResourceClient, makeClients } from '../../controller/kube.js';
+import { loopFor } from '../../controller/manager.js';
+import { runWorkers } from '../../controller/runtime/controller.js';
+import { Informer } from '../../controller/runtime/informer.js';
+import type { Logger } from '../../controller/runtime/log.js';
+import { startServer } from '../../controller/runtime/server.js';
+import { AgentCheckpointReconciler } from './checkpoint.js';
+import type { NodeEngine } from './engine.js';
+import type { AgentMetrics } from './metrics.js';
+import { agentMetrics } from './metrics.js';
+import { AgentRestoreReconciler } from './restore.js';
+import type { TransferOptions } from '../migration/wiring.js';
+import { startMigrationSupport } from '../migration/wiring.js';
+
+export interface AgentOptions {
+  kc: KubeConfig;
+  nodeName: string;
+  dataDir: string;
+  engine: NodeEngine;
+  log: Logger;
+  port?: number;
+  events?: EventRecorder;
+  workers?: number;
+  /** Serve and fetch images for migrations, and thaw on rollback (src/agent/migration). */
+  transfer?: TransferOptions;
+}
+
+export interface RunningAgent {
+  port: number;
+  metrics: AgentMetrics;
+  stop(): Promise<void>;
+}
+
+export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
+  const { kc, log, nodeName } = options;
+  const clients = makeClients(kc);
+  const metrics = agentMetrics(true);
+  const events = options.events ?? apiEventRecorder(clients.core, 'fdckpt-agent', log, nodeName);
+  const checkpoints = new ResourceClient<Checkpoint>(clients.custom, CHECKPOINT);
+  const restores = new ResourceClient<Restore>(clients.custom, RESTORE);
+  const selector = `${NODE_LABEL}=${nodeName}`;
+  const ckptLoop = loopFor(
+    new Informer<Checkpoint>(
+      kc,
+      {
+        list: () => checkpoints.listAll(selector),
+        watchPath: checkpoints.watchPath,
+        watchQuery: { labelSelector: selector },
+      },
+      log,
+    ),
+  );
+  const restoreLoop = loopFor(
+    new Informer<Restore>(
+      kc,
+      {
+        list: () => restores.listAll(selector),
+        watchPath: restores.watchPath,
+        watchQuery: { labelSelector: selector },
+      },
+      log,
+    ),
+  );
+  const migration = options.transfer
+    ? await startMigrationSupport({
+        kc,
+        clients,
+        checkpoints,
+        nodeName,
+        dataDir: options.dataDir,
+        events,
+        log,
+        transfer: options.transfer,
+      })
+    : undefined;
+  const deps = {
+    nodeName,
+    dataDir: options.dataDir,
+    engine: options.engine,
+    core: clients.core,
+    events,
+    metrics,
+    fetchImage: migration?.fetchImage,
+  };
+  let stopping = false;
+  const server = await startServer({
+    port: options.port ?? 8081,
+    registry: metrics.registry,
+    healthz: () => (stopping ? 'stopping' : undefined),
+    readyz: () =>
+      stopping
+        ? 'stopping'
+        : ckptLoop.informer.hasSynced && restoreLoop.informer.hasSynced
+          ? undefined
+          : 'caches not synced',
+  });
+  const workers = options.workers ?? 1;
+  // Workers start once the caches are filled; until then /readyz says so (the CRDs may not exist yet).
+  const done = Promise.all([ckptLoop.informer.start(), restoreLoop.informer.start()]).then(() =>
+    Promise.all([
+      runWorkers(ckptLoop.queue, new AgentCheckpointReconciler(checkpoints, deps), {
+        workers,
+        log,
+        observer: metrics,
+      }),
+      runWorkers(restoreLoop.queue, new AgentRestoreReconciler(restores, checkpoints, deps), {
+        workers,
+        log,
+        observer: metrics,
+      }),
+    ]),
+  );
+  log.info(`agent running on ${nodeName}`);
+  return {
+    port: server.port,
+    metrics,
+    async stop() {
+      stopping = true;
+      ckptLoop.queue.shutDown();
+      restoreLoop.queue.shutDown();
+      // Stop the watches first (an unsynced informer is what `done` may still wait for),
+      // then let in-flight captures finish (and thaw) before the process goes.
+      await Promise.all([ckptLoop.informer.stop(), restoreLoop.informer.stop()]);
+      await done;
+      await migration?.stop();
+      await server.close();
+    },
+  };
+}

@@ -1,0 +1,221 @@
+/**
+ * The NodeEngine over the engine modules: cgroup discovery and freezing
+ * (agent/cgroup), capture with leak detection (collect/captureCgroup), the
+ * image (agent/image) and replay (agent/replay). No Kubernetes here beyond
+ * the plain shapes of engine.ts.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream, readFileSync } from 'node:fs';
+import { mkdir, rm, stat } from 'node:fs/promises';
+import { dirname, resolve, sep } from 'node:path';
+import type { FdProblemReport, Leak } from '../../api/index.js';
+import { findPodCgroup, listTasks, type PodQos } from '../cgroup/index.js';
+import { captureCgroup } from '../collect/cgroupcapture.js';
+import type { Leak as EngineLeak } from '../collect/report.js';
+import { readImage, writeImage } from '../image/index.js';
+import { isFileType, type Checkpoint, type FileType } from '../model.js';
+import { ReplayError, planRestore } from '../replay/index.js';
+import type { RestorePolicy } from '../replay/index.js';
+import type {
+  CheckpointPodOutcome,
+  CheckpointPodRequest,
+  NodeEngine,
+  PodTarget,
+  RestoreIntoOutcome,
+  RestoreIntoRequest,
+} from './engine.js';
+import { findHeldLauncher, replayIntoHeld } from './held.js';
+
+export interface AdapterOptions {
+  /** The agent's data directory: images are only ever written and deleted below it. */
+  dataDir: string;
+}
+
+function qosOf(pod: PodTarget): PodQos | undefined {
+  const q = pod.qosClass?.toLowerCase();
+  return q === 'guaranteed' || q === 'burstable' || q === 'besteffort' ? q : undefined;
+}
+
+/** `pod NS/NAME` → `NS/NAME`; no pod → host. */
+function holderPod(pod: string | undefined): string {
+  return pod ? pod.replace(/^pod /, '') : 'host';
+}
+
+/** ppid from /proc/PID/stat, or undefined when the process is gone. */
+function parentOf(pid: number): number | undefined {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(text.slice(text.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The parents outside the pod of each container's processes: the runtime's shims. */
+export function runtimeShims(containers: readonly (readonly number[])[]): Set<number> {
+  const inPod = new Set(containers.flat());
+  const shims = new Set<number>();
+  for (const pid of inPod) {
+    const parent = parentOf(pid);
+    if (parent !== undefined && parent > 1 && !inPod.has(parent)) shims.add(parent);
+  }
+  return shims;
+}
+
+async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** Paths the request ignores: exact, or a directory prefix ending in '/'. */
+function ignorePaths(cp: Checkpoint, paths: readonly string[]): Set<number> {
+  const hit = (p: string): boolean => paths.some((x) => p === x || (x.endsWith('/') && p.startsWith(x)));
+  const ignored = new Set<number>();
+  for (const f of cp.files) {
+    if (!f.ignored && hit(f.path)) {
+      f.ignored = { reason: 'fd' };
+      ignored.add(f.objref);
+    }
+  }
+  return ignored;
+}
+
+export class EngineAdapter implements NodeEngine {
+  private readonly root: string;
+
+  constructor(options: AdapterOptions) {
+    this.root = resolve(options.dataDir);
+  }
+
+  private inside(path: string): string {
+    const full = resolve(path);
+    // The path comes from a status field anyone with write access to it could set.
+    if (!full.startsWith(this.root + sep)) {
+      throw new Error(`refusing ${full}: not under the agent's data directory ${this.root}`);
+    }
+    return full;
+  }
+
+  async checkpointPod(req: CheckpointPodRequest): Promise<CheckpointPodOutcome> {
+    const { pod } = req;
+    const podLabel = `${pod.namespace}/${pod.name}`;
+    const cg = findPodCgroup(
+      pod.uid,
+      pod.containers.map((c) => c.containerID),
+      { qos: qosOf(pod) },
+    );
+    // Which processes belong to which container, read before the freeze.
+    const members = cg.containers.map((c, i) => ({
+      name: pod.containers[i]!.name,
+      pids: listTasks(c.cgroup).pids,
+    }));
+    const ignoreTypes: FileType[] = req.ignore.types.filter(isFileType);
+    const policy = req.leakPolicy === 'Ignore' ? 'ignore' : 'warn';
+    const result = await captureCgroup(cg.pod.path, {
+      ignoreTypes,
+      source: `pod ${podLabel}`,
+      leakPolicy: policy,
+      after: req.afterCapture === 'Stop' ? 'leave-frozen' : 'thaw',
+    });
+    // The freeze began frozenMs before the frozen work ended, and the leak check ran after it.
+    const frozenAt = Date.now() - result.timings.collectMs - result.timings.frozenMs;
+    const cp = result.checkpoint;
+    const ignoredFiles = ignorePaths(cp, req.ignore.paths);
+    const problems: FdProblemReport[] = result.problems
+      .filter((p) => p.file === undefined || !ignoredFiles.has(p.file))
+      .map((p) => ({ kind: p.kind, pid: p.pid, fd: p.fd, message: p.message }));
+    const shims = runtimeShims(members.map((m) => m.pids));
+    // The container runtime's shim holds the container's stdio (it is what `kubectl logs`
+    // reads): expected, and not something a checkpoint could avoid.
+    const engineLeaks: EngineLeak[] = (result.leaks?.leaks ?? []).filter(
+      (l) => !(l.inside.fd >= 0 && l.inside.fd <= 2 && shims.has(l.outside.pid)),
+    );
+    const leaks: Leak[] = engineLeaks.map((l) => ({
+      type: l.object.type,
+      object: l.object.id,
+      inside: {
+        pid: l.inside.pid,
+        comm: l.inside.comm,
+        ...(l.inside.fd >= 0 ? { fd: l.inside.fd } : {}),
+        pod: podLabel,
+      },
+      outside: {
+        pid: l.outside.pid,
+        comm: l.outside.comm,
+        ...(l.outside.fd !== undefined ? { fd: l.outside.fd } : {}),
+        pod: holderPod(l.outside.pod),
+      },
+    }));
+    const tableSize = new Map(cp.tables.map((t) => [t.objref, t.fds.length]));
+    const containers = members.map((m) => {
+      const procs = cp.processes.filter((p) => m.pids.includes(p.pid)).sort((a, b) => a.pid - b.pid);
+      const main = procs[0];
+      return {
+        name: m.name,
+        processes: procs.length,
+        fds: procs.reduce((n, p) => n + (tableSize.get(p.table) ?? 0), 0),
+        ...(main ? { pid: main.pid, argv: main.argv } : {}),
+      };
+    });
+    const durations = { freezeMs: result.timings.frozenMs, captureMs: result.timings.captureMs, frozenAt };
+    const forbidden = problems.length > 0 || (req.leakPolicy === 'Fail' && leaks.length > 0);
+    if (req.dryRun || !req.imagePath || forbidden) {
+      return { containers, leaksChecked: policy !== 'ignore', leaks, problems, durations };
+    }
+    const path = this.inside(req.imagePath);
+    await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+    await writeImage(path, cp);
+    const image = { path, size: (await stat(path)).size, sha256: await sha256File(path) };
+    return { containers, leaksChecked: policy !== 'ignore', leaks, problems, durations, image };
+  }
+
+  async restoreInto(req: RestoreIntoRequest): Promise<RestoreIntoOutcome> {
+    const path = this.inside(req.imagePath);
+    const digest = await sha256File(path);
+    if (digest !== req.sha256)
+      throw new Error(`image ${path}: sha256 ${digest}, the Checkpoint says ${req.sha256}`);
+    const cp = await readImage(path);
+    if (req.fds === 'Inherited') {
+      // Only what a program inherits across exec: the fds without close-on-exec.
+      for (const t of cp.tables) t.fds = t.fds.filter((fd) => !fd.cloexec);
+    }
+    const policy = { rules: req.policy.rules } as RestorePolicy;
+    const cg = findPodCgroup(
+      req.pod.uid,
+      req.pod.containers.map((c) => c.containerID),
+      { qos: qosOf(req.pod) },
+    );
+    const t0 = performance.now();
+    let fds = 0;
+    for (const [i, c] of req.pod.containers.entries()) {
+      const source = req.sourcePids[c.name];
+      if (!source) throw new Error(`container ${c.name}: the checkpoint has no process for it`);
+      // Plan first: a table that cannot be restored is refused before the launcher is touched.
+      const plan = planRestore(cp, policy, source);
+      const held = findHeldLauncher(listTasks(cg.containers[i]!.cgroup).pids);
+      try {
+        replayIntoHeld(held, plan);
+      } catch (err) {
+        if (err instanceof ReplayError) {
+          return {
+            fdsReplayed: fds,
+            failures: [{ container: c.name, fd: err.fd ?? -1, path: err.path, message: err.message }],
+            durations: { replayMs: performance.now() - t0 },
+          };
+        }
+        throw err;
+      }
+      fds += plan.fds;
+    }
+    return {
+      fdsReplayed: fds,
+      failures: [],
+      durations: { replayMs: performance.now() - t0, replayedAt: Date.now() },
+    };
+  }
+
+  async deleteImage(path: string): Promise<void> {
+    await rm(this.inside(path), { force: true });
+  }
+}

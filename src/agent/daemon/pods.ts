@@ -1,0 +1,55 @@
+/** Reading the pod a piece of work targets, as the engine needs it. */
+import type { CoreV1Api, V1Pod } from '@kubernetes/client-node';
+import { isNotFound } from '../../controller/runtime/errors.js';
+import type { PodTarget } from './engine.js';
+
+/** Why a pod cannot be acted on; becomes a condition reason. */
+export class PodProblem extends Error {
+  constructor(
+    readonly reason: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * The pod with its running containers, restricted to `only` when given.
+ * Throws PodProblem when the pod is gone, replaced (another UID), or a wanted
+ * container is not running.
+ */
+export async function podTarget(
+  core: CoreV1Api,
+  namespace: string,
+  name: string,
+  expectUid: string | undefined,
+  only: readonly string[] = [],
+): Promise<PodTarget> {
+  let pod: V1Pod;
+  try {
+    pod = await core.readNamespacedPod({ name, namespace });
+  } catch (err) {
+    if (isNotFound(err)) throw new PodProblem('PodGone', `pod ${namespace}/${name} no longer exists`);
+    throw err;
+  }
+  const uid = pod.metadata?.uid ?? '';
+  if (expectUid && uid !== expectUid) {
+    throw new PodProblem(
+      'PodReplaced',
+      `pod ${namespace}/${name} was replaced (UID ${uid}, expected ${expectUid})`,
+    );
+  }
+  const wanted = only.length > 0 ? only : (pod.spec?.containers ?? []).map((c) => c.name);
+  const statuses = new Map((pod.status?.containerStatuses ?? []).map((s) => [s.name, s]));
+  const containers = wanted.map((c) => {
+    const s = statuses.get(c);
+    if (!s?.containerID || !s.state?.running) {
+      throw new PodProblem(
+        'ContainerNotRunning',
+        `container ${c} of pod ${namespace}/${name} is not running`,
+      );
+    }
+    return { name: c, containerID: s.containerID };
+  });
+  return { namespace, name, uid, qosClass: pod.status?.qosClass, containers };
+}

@@ -1,0 +1,170 @@
+/**
+ * The agent's Restore reconciler: for a Restore scheduled to this node, find
+ * the target pod's launchers, replay the Checkpoint's image into them
+ * (through the NodeEngine), and report Replayed, fdsReplayed, failures.
+ */
+import type { Checkpoint, ConditionInput, Restore, RestoreStatus } from '../../api/index.js';
+import { CONDITIONS, RESTORE, bounded, findCondition, isTrue, setCondition } from '../../api/index.js';
+import type { ResourceClient } from '../../controller/kube.js';
+import type { Reconciler, Result } from '../../controller/runtime/controller.js';
+import { errorMessage, isNotFound } from '../../controller/runtime/errors.js';
+import { splitKey } from '../../controller/runtime/informer.js';
+import type { AgentDeps } from './checkpoint.js';
+import { NotReadyError } from './engine.js';
+import { PodProblem, podTarget } from './pods.js';
+
+const NOT_READY_LIMIT_MS = 600_000;
+import { updateStatus } from './status.js';
+
+export class AgentRestoreReconciler implements Reconciler {
+  readonly kind = RESTORE.kind;
+
+  constructor(
+    private readonly restores: ResourceClient<Restore>,
+    private readonly checkpoints: ResourceClient<Checkpoint>,
+    private readonly deps: AgentDeps,
+  ) {}
+
+  async reconcile(key: string): Promise<Result> {
+    const { namespace, name } = splitKey(key);
+    const restore = await this.restores.find(namespace, name);
+    if (!restore) return {}; // gone: nothing to reconcile
+    const status = restore.status ?? {};
+    if (restore.metadata.deletionTimestamp) return {};
+    if (status.nodeName !== this.deps.nodeName || !isTrue(status.conditions, CONDITIONS.Scheduled)) return {};
+    const replayed = findCondition(status.conditions, CONDITIONS.Replayed);
+    if (replayed && replayed.status !== 'Unknown') return {};
+    return this.replay(restore);
+  }
+
+  private async replay(restore: Restore): Promise<Result> {
+    const ns = restore.metadata.namespace ?? '';
+    const name = restore.metadata.name ?? '';
+    const set = (s: RestoreStatus, c: Omit<ConditionInput, 'observedGeneration'>): void => {
+      s.conditions = setCondition(
+        s.conditions,
+        { ...c, observedGeneration: restore.metadata.generation },
+        this.deps.now?.() ?? new Date(),
+      );
+    };
+    const fail = async (reason: string, message: string): Promise<Result> => {
+      await updateStatus(this.restores, ns, name, (s) =>
+        set(s, { type: CONDITIONS.Replayed, status: 'False', reason, message }),
+      );
+      this.deps.metrics?.restores.inc({ outcome: 'failed' });
+      this.deps.events.record(restore, 'Warning', reason, message);
+      return {};
+    };
+    let ckpt: Checkpoint;
+    try {
+      ckpt = await this.checkpoints.get(ns, restore.spec.checkpointName);
+    } catch (err) {
+      if (isNotFound(err))
+        return fail('CheckpointGone', `checkpoint ${restore.spec.checkpointName} no longer exists`);
+      throw err;
+    }
+    const image = ckpt.status?.image;
+    if (!image || (image.node !== this.deps.nodeName && !this.deps.fetchImage)) {
+      return fail(
+        'ImageNotOnNode',
+        `checkpoint ${restore.spec.checkpointName} has no image on ${this.deps.nodeName}`,
+      );
+    }
+    let local: { path: string; transferMs: number; release?: () => Promise<void> } = {
+      path: image.path,
+      transferMs: 0,
+    };
+    if (image.node !== this.deps.nodeName && this.deps.fetchImage) {
+      try {
+        local = await this.deps.fetchImage(ckpt);
+      } catch (err) {
+        const reason = (err as { reason?: unknown }).reason;
+        return fail(typeof reason === 'string' ? reason : 'TransferFailed', errorMessage(err));
+      }
+    }
+    const podName = restore.status?.restoredPod ?? '';
+    let pod;
+    try {
+      // Only the containers that were captured get a table; the others run as they are.
+      const captured = new Set(
+        (ckpt.status?.containers ?? []).filter((c) => c.pid !== undefined).map((c) => c.name),
+      );
+      const target = await podTarget(this.deps.core, ns, podName, undefined);
+      pod = { ...target, containers: target.containers.filter((c) => captured.has(c.name)) };
+    } catch (err) {
+      if (err instanceof PodProblem) return fail(err.reason, err.message);
+      throw err;
+    }
+    await updateStatus(this.restores, ns, name, (s) =>
+      set(s, {
+        type: CONDITIONS.Replayed,
+        status: 'Unknown',
+        reason: 'Replaying',
+        message: `replaying into pod ${podName}`,
+      }),
+    );
+    let outcome;
+    try {
+      outcome = await this.deps.engine.restoreInto({
+        pod,
+        imagePath: local.path,
+        sourcePids: Object.fromEntries((ckpt.status?.containers ?? []).map((c) => [c.name, c.pid ?? 0])),
+        sha256: image.sha256,
+        fds: restore.spec.fds ?? 'All',
+        policy: { rules: restore.spec.policy?.rules ?? [] },
+      });
+    } catch (err) {
+      if (err instanceof NotReadyError) {
+        // Give up once the launcher itself would have (its --timeout is 600 s by default).
+        const since = Date.parse(
+          findCondition(restore.status?.conditions, CONDITIONS.Replayed)?.lastTransitionTime ?? '',
+        );
+        if (Number.isNaN(since) || Date.now() - since < NOT_READY_LIMIT_MS) return { requeueAfterMs: 500 };
+      }
+      return fail('ReplayFailed', errorMessage(err));
+    } finally {
+      // A copy fetched from another node has served its one replay.
+      await local.release?.();
+    }
+    // The engine either restores the whole table (skipped fds are the policy's choice) or fails.
+    const ok = outcome.failures.length === 0;
+    await updateStatus(this.restores, ns, name, (s) => {
+      s.fdsReplayed = outcome.fdsReplayed;
+      s.failures = bounded(outcome.failures);
+      s.durations = {
+        replayMs: Math.round(outcome.durations.replayMs),
+        ...(outcome.durations.replayedAt !== undefined
+          ? { replayedAt: new Date(outcome.durations.replayedAt).toISOString() }
+          : {}),
+        ...(image.node !== this.deps.nodeName ? { transferMs: Math.round(local.transferMs) } : {}),
+      };
+      const skipped = outcome.failures.length ? `; ${outcome.failures.length} fd(s) skipped` : '';
+      set(
+        s,
+        ok
+          ? {
+              type: CONDITIONS.Replayed,
+              status: 'True',
+              reason: 'Replayed',
+              message: `${outcome.fdsReplayed} fds replayed into pod ${podName}${skipped}`,
+            }
+          : {
+              type: CONDITIONS.Replayed,
+              status: 'False',
+              reason: 'ReplayFailed',
+              message: outcome.failures[0]?.message ?? 'replay failed',
+            },
+      );
+    });
+    this.deps.metrics?.restores.inc({ outcome: ok ? 'replayed' : 'failed' });
+    this.deps.metrics?.fdsReplayed.inc(outcome.fdsReplayed);
+    this.deps.metrics?.replaySeconds.observe(outcome.durations.replayMs / 1000);
+    this.deps.events.record(
+      restore,
+      ok ? 'Normal' : 'Warning',
+      ok ? 'Replayed' : 'ReplayFailed',
+      `${outcome.fdsReplayed} fds replayed into pod ${podName} on ${this.deps.nodeName}`,
+    );
+    return {};
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * Names shared by the controller, the agent, the CRDs and kubectl: one place,
+ * so that a rename is one edit and a typo is a compile error.
+ */
+
+export const GROUP = 'fdckpt.io';
+export const VERSION = 'v1alpha1';
+export const API_VERSION = `${GROUP}/${VERSION}`;
+
+/** The identity of one custom resource kind, as client-node's custom-object calls need it. */
+export interface KindInfo {
+  kind: string;
+  plural: string;
+  singular: string;
+  shortName: string;
+}
+
+export const CHECKPOINT: KindInfo = {
+  kind: 'Checkpoint',
+  plural: 'checkpoints',
+  singular: 'checkpoint',
+  shortName: 'fdckpt',
+};
+export const RESTORE: KindInfo = {
+  kind: 'Restore',
+  plural: 'restores',
+  singular: 'restore',
+  shortName: 'fdrst',
+};
+
+/** Category shared by both kinds: `kubectl get fdckpt-all`-style listing via `kubectl get fdckpt`. */
+export const CATEGORY = 'fdckpt';
+
+/**
+ * The controller adds this finalizer to every Checkpoint: the image on the node
+ * must be deleted (by that node's agent) before the object goes away.
+ */
+export const IMAGE_FINALIZER = 'fdckpt.io/image';
+
+/**
+ * Label the controller puts on work it assigns to a node. Custom resources
+ * support no field selector on status, so the agent selects its work by label.
+ */
+export const NODE_LABEL = 'fdckpt.io/node';
+
+/** Label on a pod created by a Restore (the owner reference says the same, this one is selectable). */
+export const RESTORE_LABEL = 'fdckpt.io/restore';
+
+/** Names used in restored pods for the launcher. */
+export const LAUNCHER = {
+  volume: 'fdckpt-launcher',
+  mountPath: '/.fdckpt',
+  binary: 'fdckpt-hold',
+  initContainer: 'fdckpt-install-launcher',
+  /** Where the agent image keeps the static launcher. */
+  sourcePath: '/usr/local/lib/fdckpt/fdckpt-hold',
+} as const;
+
+/** Condition types, by owner (one writer per field). */
+export const CONDITIONS = {
+  /** controller: a node was chosen and the agent there was asked. */
+  Scheduled: 'Scheduled',
+  /** agent: the tables were captured (and the image written, unless a dry run). */
+  Captured: 'Captured',
+  /** agent: nothing outside the pod references an object inside it, or the other way round. */
+  LeakFree: 'LeakFree',
+  /** agent (Restore): the table was replayed into the target process. */
+  Replayed: 'Replayed',
+  /** controller: the summary; the work is done and usable. */
+  Ready: 'Ready',
+  /** controller: the spec cannot be acted on until it is edited. */
+  InvalidSpec: 'InvalidSpec',
+} as const;

@@ -1,0 +1,62 @@
+/**
+ * `fdckpt agent`: the node agent (a DaemonSet in a cluster): captures and
+ * replays the work the controller assigns to this node.
+ */
+import { mkdirSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { resolve } from 'node:path';
+import { intFlag, parseArgs, single, UsageError, type Command } from '../command.js';
+import { EngineAdapter } from '../../agent/daemon/engine-adapter.js';
+import { startAgent } from '../../agent/daemon/daemon.js';
+import type { TransferOptions } from '../../agent/migration/wiring.js';
+import { loadKubeConfig } from '../../controller/kube.js';
+import { jsonLogger } from '../../controller/runtime/log.js';
+import { untilSignal } from './signals.js';
+
+const USAGE =
+  'agent [--kubeconfig FILE] [--node NAME] [--data-dir /var/lib/fdckpt] [--port 8081] [--transfer-port 8082] [--transfer-url URL] [--shared-images DIR]';
+
+export const command: Command = {
+  name: 'agent',
+  usage: USAGE,
+  async run(args: string[]): Promise<number> {
+    const parsed = parseArgs(args);
+    if (parsed.positional.length)
+      throw new UsageError(
+        `unexpected argument ${JSON.stringify(parsed.positional[0])}; usage: fdckpt ${USAGE}`,
+      );
+    const nodeName = single(parsed, 'node') ?? process.env['NODE_NAME'] ?? hostname();
+    const dataDir = resolve(
+      single(parsed, 'data-dir') ?? process.env['FDCKPT_DATA_DIR'] ?? '/var/lib/fdckpt',
+    );
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    const port = single(parsed, 'port');
+    const log = jsonLogger('agent');
+    const running = await startAgent({
+      kc: loadKubeConfig(single(parsed, 'kubeconfig')),
+      nodeName,
+      dataDir,
+      engine: new EngineAdapter({ dataDir }),
+      log,
+      port: port === undefined ? 8081 : intFlag(port, 'port'),
+      transfer: transferOptions(parsed),
+    });
+    log.info(`agent for node ${nodeName}, data in ${dataDir}, health and metrics on :${running.port}`);
+    await untilSignal();
+    await running.stop();
+    return 0;
+  },
+};
+
+/** Image transfer for migrations: on unless --transfer-port is 'off'. */
+function transferOptions(parsed: ReturnType<typeof parseArgs>): TransferOptions | undefined {
+  const port = single(parsed, 'transfer-port') ?? '8082';
+  if (port === 'off') return undefined;
+  const url = single(parsed, 'transfer-url') ?? process.env['FDCKPT_TRANSFER_URL'];
+  const shared = single(parsed, 'shared-images');
+  return {
+    port: intFlag(port, 'transfer-port'),
+    ...(url ? { advertiseUrl: url } : {}),
+    ...(shared ? { sharedDir: resolve(shared) } : {}),
+  };
+}

@@ -1,0 +1,85 @@
+/**
+ * `fdckpt controller`: the operator's controller (a Deployment in a cluster).
+ * Runs until SIGINT/SIGTERM, then shuts down gracefully (in-flight reconciles
+ * finish, the lease is released).
+ */
+import { hostname } from 'node:os';
+import { intFlag, parseArgs, single, UsageError, type Command } from '../command.js';
+import { loadKubeConfig } from '../../controller/kube.js';
+import { startController } from '../../controller/manager.js';
+import type { ControllerOptions } from '../../controller/manager.js';
+import { jsonLogger } from '../../controller/runtime/log.js';
+import { untilSignal } from './signals.js';
+
+const USAGE =
+  'controller [--kubeconfig FILE] [--port 8080] [--lease-namespace NS] [--no-leader-elect] [--launcher-image IMAGE] [--launcher-host-path PATH] [--webhook-port 9443] [--max-drain-migrations 2]';
+
+export const command: Command = {
+  name: 'controller',
+  usage: USAGE,
+  async run(args: string[]): Promise<number> {
+    const parsed = parseArgs(args, ['no-leader-elect']);
+    if (parsed.positional.length)
+      throw new UsageError(
+        `unexpected argument ${JSON.stringify(parsed.positional[0])}; usage: fdckpt ${USAGE}`,
+      );
+    const port = single(parsed, 'port');
+    const image = single(parsed, 'launcher-image') ?? process.env['FDCKPT_IMAGE'];
+    const hostPath = single(parsed, 'launcher-host-path');
+    if (!image && !hostPath)
+      throw new UsageError('--launcher-image (or FDCKPT_IMAGE) or --launcher-host-path is required');
+    const log = jsonLogger('controller');
+    const identity = process.env['POD_NAME'] ?? `${hostname()}-${process.pid}`;
+    const leaseNamespace =
+      single(parsed, 'lease-namespace') ?? process.env['POD_NAMESPACE'] ?? 'fdckpt-system';
+    let lost = false;
+    const running = await startController({
+      kc: loadKubeConfig(single(parsed, 'kubeconfig')),
+      log,
+      port: port === undefined ? 8080 : intFlag(port, 'port'),
+      launcher: { image: image ?? '', ...(hostPath ? { hostPath } : {}) },
+      ...(parsed.booleans.has('no-leader-elect')
+        ? {}
+        : { lease: { namespace: leaseNamespace, name: 'fdckpt-controller', identity } }),
+      onLostLeadership: () => {
+        lost = true;
+        process.kill(process.pid, 'SIGTERM');
+      },
+      ...migrationFlags(parsed, leaseNamespace),
+    });
+    log.info(`serving health and metrics on :${running.port}`);
+    await untilSignal();
+    await running.stop();
+    // Exiting non-zero after losing the lease makes the kubelet restart us as a fresh candidate.
+    return lost ? 1 : 0;
+  },
+};
+
+/**
+ * The pod webhook (on with --webhook-port; its Service, Secret and configuration
+ * are deploy/webhook.yaml's names) and the drain concurrency limit.
+ */
+function migrationFlags(
+  parsed: ReturnType<typeof parseArgs>,
+  namespace: string,
+): Pick<ControllerOptions, 'webhook' | 'migrations'> {
+  const webhookPort = single(parsed, 'webhook-port');
+  const maxDrain = single(parsed, 'max-drain-migrations');
+  return {
+    migrations: {
+      enabled: true,
+      ...(maxDrain ? { maxConcurrentDrain: intFlag(maxDrain, 'max-drain-migrations') } : {}),
+    },
+    ...(webhookPort
+      ? {
+          webhook: {
+            port: intFlag(webhookPort, 'webhook-port'),
+            namespace,
+            secretName: 'fdckpt-webhook-tls',
+            serviceName: 'fdckpt-webhook',
+            configName: 'fdckpt-pods',
+          },
+        }
+      : {}),
+  };
+}

@@ -1,0 +1,297 @@
+/**
+ * The Checkpoint reconciler (controller side). Level-based: it reads the
+ * Checkpoint and the pod, and drives the controller-owned parts of status
+ * (phase, observedGeneration, nodeName, podUID; conditions Scheduled, Ready,
+ * InvalidSpec). The node agent owns Captured, LeakFree, counts, leaks and the
+ * image; the controller reads them to decide Ready.
+ *
+ * Step order: get → deleting (image cleanup, drop finalizer) → ensure
+ * finalizer → validate → act (schedule, then judge the agent's result) → TTL →
+ * save status only if it changed.
+ */
+import type { CoreV1Api, V1Pod } from '@kubernetes/client-node';
+import type { Checkpoint, CheckpointStatus, ConditionInput } from '../api/index.js';
+import {
+  CHECKPOINT,
+  CONDITIONS,
+  IMAGE_FINALIZER,
+  NODE_LABEL,
+  findCondition,
+  removeCondition,
+  setCondition,
+  validateCheckpointSpec,
+} from '../api/index.js';
+import type { Result, Reconciler } from './runtime/controller.js';
+import { TerminalError, isNotFound } from './runtime/errors.js';
+import { splitKey } from './runtime/informer.js';
+import type { EventRecorder } from './events.js';
+import type { ResourceClient } from './kube.js';
+import { clone, same } from './kube.js';
+import type { ControllerMetrics } from './metrics.js';
+import { announceTransitions } from './transitions.js';
+
+export interface CheckpointReconcilerDeps {
+  checkpoints: ResourceClient<Checkpoint>;
+  core: CoreV1Api;
+  events: EventRecorder;
+  metrics?: ControllerMetrics;
+  now?: () => Date;
+  /** How often to look again at a pod that is not running yet (pods are not watched). */
+  podPollMs?: number;
+  /** How long a deleting Checkpoint waits for its node's agent before the image is declared orphaned. */
+  orphanAfterMs?: number;
+}
+
+export class CheckpointReconciler implements Reconciler {
+  readonly kind = CHECKPOINT.kind;
+  private readonly now: () => Date;
+
+  constructor(private readonly deps: CheckpointReconcilerDeps) {
+    this.now = deps.now ?? ((): Date => new Date());
+  }
+
+  async reconcile(key: string): Promise<Result> {
+    const { namespace, name } = splitKey(key);
+    const found = await this.deps.checkpoints.find(namespace, name);
+    if (!found) return {}; // gone: nothing to reconcile
+    let ckpt = found;
+    if (ckpt.metadata.deletionTimestamp) return this.finalize(ckpt);
+    if (!(ckpt.metadata.finalizers ?? []).includes(IMAGE_FINALIZER)) {
+      ckpt = await this.deps.checkpoints.patchMetadata(ckpt, {
+        finalizers: [...(ckpt.metadata.finalizers ?? []), IMAGE_FINALIZER],
+      });
+    }
+    const status = clone(ckpt.status ?? {});
+    status.observedGeneration = ckpt.metadata.generation;
+    const errors = validateCheckpointSpec(ckpt.spec);
+    if (errors.length > 0) {
+      this.set(status, ckpt, {
+        type: CONDITIONS.InvalidSpec,
+        status: 'True',
+        reason: 'InvalidSpec',
+        message: errors.join('; '),
+      });
+      this.set(status, ckpt, {
+        type: CONDITIONS.Ready,
+        status: 'False',
+        reason: 'InvalidSpec',
+        message: 'the spec is invalid; see InvalidSpec',
+      });
+      status.phase = 'Failed';
+      await this.save(ckpt, status);
+      throw new TerminalError(`invalid spec: ${errors.join('; ')}`);
+    }
+    status.conditions = removeCondition(status.conditions, CONDITIONS.InvalidSpec);
+    const result: { requeueAfterMs?: number; labelNode?: string } = status.nodeName
+      ? this.judge(ckpt, status)
+      : await this.schedule(ckpt, status);
+    // The label first: once status says Scheduled, the agent must be able to select the work.
+    if (result.labelNode)
+      ckpt = await this.deps.checkpoints.patchMetadata(ckpt, { labels: { [NODE_LABEL]: result.labelNode } });
+    await this.save(ckpt, status);
+    return (await this.expire(ckpt, status)) ?? { requeueAfterMs: result.requeueAfterMs };
+  }
+
+  /** Deleting: the image must go first (the node's agent deletes it and clears status.image). */
+  private async finalize(ckpt: Checkpoint): Promise<Result> {
+    const finalizers = ckpt.metadata.finalizers ?? [];
+    if (!finalizers.includes(IMAGE_FINALIZER)) return {};
+    const image = ckpt.status?.image;
+    if (image) {
+      const waited = this.now().getTime() - Date.parse(ckpt.metadata.deletionTimestamp ?? '');
+      const orphanAfter = this.deps.orphanAfterMs ?? 5 * 60_000;
+      if (!(waited > orphanAfter && !(await this.nodeExists(image.node)))) {
+        if (ckpt.status?.phase !== 'Deleting') {
+          await this.save(ckpt, { ...clone(ckpt.status ?? {}), phase: 'Deleting' });
+          this.deps.events.record(
+            ckpt,
+            'Normal',
+            'DeletingImage',
+            `waiting for the agent on ${image.node} to delete ${image.path}`,
+          );
+        }
+        // The agent's status write wakes us up; the poll covers an agent that is down.
+        return { requeueAfterMs: 30_000 };
+      }
+      this.deps.events.record(
+        ckpt,
+        'Warning',
+        'ImageOrphaned',
+        `node ${image.node} is gone; ${image.path} was not deleted`,
+      );
+    }
+    await this.deps.checkpoints.patchMetadata(ckpt, {
+      finalizers: finalizers.filter((f) => f !== IMAGE_FINALIZER),
+    });
+    return {};
+  }
+
+  private async nodeExists(node: string): Promise<boolean> {
+    try {
+      await this.deps.core.readNode({ name: node });
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+  }
+
+  /** Not yet scheduled: find the pod's node and assign the work there. */
+  private async schedule(
+    ckpt: Checkpoint,
+    status: CheckpointStatus,
+  ): Promise<{ requeueAfterMs?: number; labelNode?: string }> {
+    const poll = this.deps.podPollMs ?? 2_000;
+    let pod: V1Pod;
+    try {
+      pod = await this.deps.core.readNamespacedPod({
+        name: ckpt.spec.podName,
+        namespace: ckpt.metadata.namespace ?? '',
+      });
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      this.pending(status, ckpt, 'PodNotFound', `pod ${ckpt.spec.podName} does not exist`);
+      return { requeueAfterMs: poll * 5 };
+    }
+    const node = pod.spec?.nodeName;
+    if (!node || pod.status?.phase !== 'Running') {
+      this.pending(
+        status,
+        ckpt,
+        'PodNotRunning',
+        `pod ${ckpt.spec.podName} is ${pod.status?.phase ?? 'not started'}${node ? ` on ${node}` : ', not scheduled'}`,
+      );
+      return { requeueAfterMs: poll };
+    }
+    const wanted = ckpt.spec.containers ?? [];
+    const present = new Set((pod.spec?.containers ?? []).map((c) => c.name));
+    const missing = wanted.filter((c) => !present.has(c));
+    if (missing.length > 0) {
+      this.set(status, ckpt, {
+        type: CONDITIONS.Scheduled,
+        status: 'False',
+        reason: 'ContainerNotFound',
+        message: `pod ${ckpt.spec.podName} has no container ${missing.join(', ')}`,
+      });
+      this.set(status, ckpt, {
+        type: CONDITIONS.Ready,
+        status: 'False',
+        reason: 'ContainerNotFound',
+        message: `no container ${missing.join(', ')}`,
+      });
+      status.phase = 'Failed';
+      return {};
+    }
+    status.nodeName = node;
+    status.podUID = pod.metadata?.uid;
+    status.phase = 'Scheduled';
+    this.set(status, ckpt, {
+      type: CONDITIONS.Scheduled,
+      status: 'True',
+      reason: 'AssignedToNode',
+      message: `the agent on ${node} captures pod ${ckpt.spec.podName}`,
+    });
+    this.set(status, ckpt, {
+      type: CONDITIONS.Ready,
+      status: 'Unknown',
+      reason: 'WaitingForAgent',
+      message: `waiting for the agent on ${node}`,
+    });
+    return { labelNode: node };
+  }
+
+  private pending(status: CheckpointStatus, ckpt: Checkpoint, reason: string, message: string): void {
+    status.phase = 'Pending';
+    this.set(status, ckpt, { type: CONDITIONS.Scheduled, status: 'False', reason, message });
+    this.set(status, ckpt, { type: CONDITIONS.Ready, status: 'False', reason, message });
+  }
+
+  /** Scheduled: turn the agent's Captured and LeakFree into Ready and a phase. */
+  private judge(ckpt: Checkpoint, status: CheckpointStatus): { labelNode?: string } {
+    const labelNode = ckpt.metadata.labels?.[NODE_LABEL] === status.nodeName ? undefined : status.nodeName;
+    const captured = findCondition(status.conditions, CONDITIONS.Captured);
+    const leakFree = findCondition(status.conditions, CONDITIONS.LeakFree);
+    if (!captured || captured.status === 'Unknown') return { labelNode };
+    if (captured.status === 'False') {
+      status.phase = 'Failed';
+      this.set(status, ckpt, {
+        type: CONDITIONS.Ready,
+        status: 'False',
+        reason: captured.reason,
+        message: captured.message,
+      });
+      return { labelNode };
+    }
+    const leaks = status.leaks?.total ?? 0;
+    const policy = ckpt.spec.leakPolicy ?? 'Fail';
+    if (leakFree?.status === 'False' && policy === 'Fail') {
+      status.phase = 'Failed';
+      this.set(status, ckpt, {
+        type: CONDITIONS.Ready,
+        status: 'False',
+        reason: 'LeaksFound',
+        message: leakFree.message,
+      });
+      return { labelNode };
+    }
+    status.phase = 'Ready';
+    const reason =
+      leakFree?.status === 'False' ? 'ReadyWithLeaks' : ckpt.spec.dryRun ? 'DryRunComplete' : 'Captured';
+    const message =
+      reason === 'ReadyWithLeaks'
+        ? `${leaks} leak(s) ignored by leakPolicy ${policy}: ${leakFree?.message ?? ''}`
+        : ckpt.spec.dryRun
+          ? `dry run: ${status.totalFds ?? 0} fds in ${status.totalProcesses ?? 0} processes, no image written`
+          : `${status.totalFds ?? 0} fds in ${status.totalProcesses ?? 0} processes; image ${status.image?.path ?? '?'} on ${status.image?.node ?? '?'}`;
+    this.set(status, ckpt, { type: CONDITIONS.Ready, status: 'True', reason, message });
+    return { labelNode };
+  }
+
+  /** TTL after a finished checkpoint: delete it (the finalizer then removes the image). */
+  private async expire(ckpt: Checkpoint, status: CheckpointStatus): Promise<Result | undefined> {
+    const ttl = ckpt.spec.ttlSecondsAfterFinished;
+    if (ttl === undefined || (status.phase !== 'Ready' && status.phase !== 'Failed')) return undefined;
+    const finished = Date.parse(findCondition(status.conditions, CONDITIONS.Ready)?.lastTransitionTime ?? '');
+    if (Number.isNaN(finished)) return undefined;
+    const left = finished + ttl * 1000 - this.now().getTime();
+    if (left > 0) return { requeueAfterMs: left };
+    this.deps.events.record(ckpt, 'Normal', 'Expired', `ttlSecondsAfterFinished ${ttl} passed; deleting`);
+    try {
+      await this.deps.checkpoints.delete(ckpt);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+    return {};
+  }
+
+  private set(
+    status: CheckpointStatus,
+    ckpt: Checkpoint,
+    input: Omit<ConditionInput, 'observedGeneration'>,
+  ): void {
+    status.conditions = setCondition(
+      status.conditions,
+      { ...input, observedGeneration: ckpt.metadata.generation },
+      this.now(),
+    );
+  }
+
+  /** Write status only when it changed, with events and metrics for the transitions. */
+  private async save(ckpt: Checkpoint, status: CheckpointStatus): Promise<void> {
+    if (same(ckpt.status ?? {}, status)) return;
+    await this.deps.checkpoints.replaceStatus({ ...clone(ckpt), status });
+    announceTransitions(this.deps.events, ckpt, ckpt.status?.conditions, status.conditions, [
+      CONDITIONS.Scheduled,
+      CONDITIONS.Ready,
+      CONDITIONS.InvalidSpec,
+    ]);
+    const finished = (p?: string): boolean => p === 'Ready' || p === 'Failed';
+    if (this.deps.metrics && finished(status.phase) && !finished(ckpt.status?.phase)) {
+      const created = Date.parse(ckpt.metadata.creationTimestamp ?? '');
+      if (!Number.isNaN(created))
+        this.deps.metrics.checkpointSeconds.observe((this.now().getTime() - created) / 1000);
+      if (status.phase === 'Ready') this.deps.metrics.fdsCaptured.inc(status.totalFds ?? 0);
+      for (const leak of status.leaks?.items ?? []) this.deps.metrics.leaks.inc({ type: leak.type });
+    }
+  }
+}

@@ -1,0 +1,63 @@
+/**
+ * The operator on the local control plane: the controller and one agent per
+ * local node, in this process, with the real engine. Pass it as
+ * startControlPlane({ startOperator: startLocalOperator }). The process
+ * kubelet ignores images and volumes, so restored pods run the launcher from
+ * this checkout (native/build/fdckpt-hold) instead of an injected copy.
+ */
+import { fileURLToPath } from 'node:url';
+import { EngineAdapter } from '../agent/daemon/engine-adapter.js';
+import { startAgent } from '../agent/daemon/daemon.js';
+import type { Component, ControlPlaneInfo } from '../local/controlplane.js';
+import { loadKubeConfig } from './kube.js';
+import { startController } from './manager.js';
+import { jsonLogger, type Logger } from './runtime/log.js';
+
+/** Default launcher: $FDCKPT_HOLD, else this checkout's native build. */
+function launcherPath(): string {
+  return (
+    process.env['FDCKPT_HOLD'] ?? fileURLToPath(new URL('../../native/build/fdckpt-hold', import.meta.url))
+  );
+}
+
+/** Options of startLocalOperator; the defaults log JSON lines to stderr. */
+export interface LocalOperatorOptions {
+  /** A logger per component (`controller`, `agent NODE`). */
+  log?: (component: string) => Logger;
+}
+
+export async function startLocalOperator(
+  info: ControlPlaneInfo,
+  options: LocalOperatorOptions = {},
+): Promise<Component> {
+  const log = options.log ?? ((component: string): Logger => jsonLogger(component));
+  const kc = loadKubeConfig(info.kubeconfigPath);
+  const controller = await startController({
+    kc,
+    log: log('controller'),
+    port: 0,
+    launcher: { image: 'local', hostPath: launcherPath() },
+    lease: { namespace: 'default', name: 'fdckpt-controller', identity: `local-${process.pid}` },
+    migrations: { enabled: true },
+  });
+  const agents = await Promise.all(
+    info.nodes.map((node) =>
+      startAgent({
+        kc,
+        nodeName: node.name,
+        dataDir: node.storageDir,
+        engine: new EngineAdapter({ dataDir: node.storageDir }),
+        log: log(`agent ${node.name}`),
+        port: 0,
+        // Images move between the local nodes' agents over loopback.
+        transfer: { port: 0, host: '127.0.0.1' },
+      }),
+    ),
+  );
+  return {
+    async stop() {
+      for (const a of agents) await a.stop();
+      await controller.stop();
+    },
+  };
+}

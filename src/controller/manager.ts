@@ -1,0 +1,187 @@
+/**
+ * The controller process: health/metrics server, leader election, and once
+ * leading, informers → keyed queues → reconcilers for Checkpoint and Restore.
+ * stop() shuts down in order: stop handing out keys, wait for in-flight
+ * reconciles, stop watches, release the lease, close the server.
+ */
+import type { KubeConfig } from '@kubernetes/client-node';
+import { CoordinationV1Api } from '@kubernetes/client-node';
+import type { Checkpoint, Restore } from '../api/index.js';
+import { CHECKPOINT, RESTORE } from '../api/index.js';
+import { CheckpointReconciler } from './checkpoint.js';
+import { apiEventRecorder } from './events.js';
+import type { EventRecorder } from './events.js';
+import { ResourceClient, makeClients } from './kube.js';
+import type { ControllerMetrics } from './metrics.js';
+import { controllerMetrics } from './metrics.js';
+import { RestoreReconciler } from './restore.js';
+import { migrationLoops, startControllerWebhook } from './migration-wiring.js';
+import type { PodWebhookOptions } from './webhook/index.js';
+import type { LauncherOptions } from './restore-pod.js';
+import type { Reconciler } from './runtime/controller.js';
+import { runWorkers } from './runtime/controller.js';
+import { Informer, objectKey } from './runtime/informer.js';
+import type { Keyed } from './runtime/informer.js';
+import { LeaderElector } from './runtime/leader.js';
+import type { Logger } from './runtime/log.js';
+import { startServer } from './runtime/server.js';
+import { WorkQueue } from './runtime/workqueue.js';
+
+export interface ControllerOptions {
+  kc: KubeConfig;
+  log: Logger;
+  launcher: LauncherOptions;
+  /** Port of /healthz, /readyz, /metrics (0 picks one). */
+  port?: number;
+  /** Lease namespace and name; without it there is no leader election (one replica only). */
+  lease?: {
+    namespace: string;
+    name: string;
+    identity: string;
+    leaseDurationSeconds?: number;
+    renewDeadlineMs?: number;
+    retryPeriodMs?: number;
+  };
+  workers?: number;
+  /** Called when the lease is lost: the process must stop (another replica now acts). */
+  onLostLeadership?: () => void;
+  events?: EventRecorder;
+  /** Migrations and drain watching (src/controller/migration*.ts, drain.ts; needs the Migration CRD). Default off; `fdckpt controller` turns it on. */
+  migrations?: { enabled: boolean; maxConcurrentDrain?: number };
+  /** Serve the pod admission webhook for owner-managed migrations (every replica serves it). */
+  webhook?: PodWebhookOptions;
+}
+
+export interface RunningController {
+  port: number;
+  metrics: ControllerMetrics;
+  isLeader(): boolean;
+  stop(): Promise<void>;
+}
+
+/** A queue fed by an informer, drained by a reconciler. */
+export interface Loop<T extends Keyed> {
+  informer: Informer<T>;
+  queue: WorkQueue;
+  done?: Promise<void>;
+}
+
+export function loopFor<T extends Keyed>(informer: Informer<T>): Loop<T> {
+  const queue = new WorkQueue();
+  const enqueue = (obj: T): void => queue.add(objectKey(obj));
+  informer.on({ add: enqueue, update: (_old, obj) => enqueue(obj), delete: enqueue });
+  return { informer, queue };
+}
+
+export async function startController(options: ControllerOptions): Promise<RunningController> {
+  const { kc, log } = options;
+  const clients = makeClients(kc);
+  const metrics = controllerMetrics(true);
+  const events = options.events ?? apiEventRecorder(clients.core, 'fdckpt-controller', log);
+  const checkpoints = new ResourceClient<Checkpoint>(clients.custom, CHECKPOINT);
+  const restores = new ResourceClient<Restore>(clients.custom, RESTORE);
+  const loops: Loop<Keyed>[] = [];
+  let stopping = false;
+  const elector = options.lease
+    ? new LeaderElector({ api: kc.makeApiClient(CoordinationV1Api), ...options.lease, log })
+    : undefined;
+  const synced = (): boolean => loops.length > 0 && loops.every((l) => l.informer.hasSynced);
+  const server = await startServer({
+    port: options.port ?? 8080,
+    registry: metrics.registry,
+    healthz: () => (stopping ? 'stopping' : undefined),
+    // A standby replica is ready: it is healthy and waiting for the lease.
+    readyz: () =>
+      stopping
+        ? 'stopping'
+        : elector && !elector.isLeader
+          ? undefined
+          : synced()
+            ? undefined
+            : 'caches not synced',
+  });
+
+  const run = async (): Promise<void> => {
+    if (elector && !(await elector.acquire(() => options.onLostLeadership?.()))) return;
+    if (stopping) return;
+    const ckptLoop = loopFor(
+      new Informer<Checkpoint>(
+        kc,
+        { list: () => checkpoints.listAll(), watchPath: checkpoints.watchPath },
+        log,
+      ),
+    );
+    const restoreLoop = loopFor(
+      new Informer<Restore>(kc, { list: () => restores.listAll(), watchPath: restores.watchPath }, log),
+    );
+    // A Restore waits on its Checkpoint: a Checkpoint change wakes the Restores that name it.
+    ckptLoop.informer.on({
+      update: (_old, c) => {
+        for (const r of restoreLoop.informer.list()) {
+          if (r.metadata.namespace === c.metadata.namespace && r.spec.checkpointName === c.metadata.name)
+            restoreLoop.queue.add(objectKey(r));
+        }
+      },
+    });
+    loops.push(ckptLoop, restoreLoop);
+    const reconcilers: Reconciler[] = [
+      new CheckpointReconciler({ checkpoints, core: clients.core, events, metrics }),
+      new RestoreReconciler({
+        restores,
+        checkpoints,
+        core: clients.core,
+        events,
+        launcher: options.launcher,
+        metrics,
+        imageTransfer: options.migrations?.enabled ?? false,
+      }),
+    ];
+    if (options.migrations?.enabled ?? false) {
+      const m = migrationLoops({
+        kc,
+        clients,
+        checkpoints,
+        restores,
+        events,
+        log,
+        checkpointInformer: ckptLoop.informer,
+        restoreInformer: restoreLoop.informer,
+        restoreQueue: restoreLoop.queue,
+        maxConcurrentDrain: options.migrations?.maxConcurrentDrain,
+      });
+      loops.push(...m.loops);
+      reconcilers.push(...m.reconcilers);
+    }
+    await Promise.all(loops.map((l) => l.informer.start()));
+    if (stopping) return;
+    loops.forEach((l, i) => {
+      metrics.trackQueue(reconcilers[i]!.kind, () => l.queue.length);
+      l.done = runWorkers(l.queue, reconcilers[i]!, {
+        workers: options.workers ?? 2,
+        log,
+        observer: metrics,
+      });
+    });
+    log.info('controller running');
+  };
+  const webhook = options.webhook
+    ? await startControllerWebhook({ kc, clients, log, launcher: options.launcher, options: options.webhook })
+    : undefined;
+  const running = run().catch((err: unknown) => log.error(`controller: ${String(err)}`));
+
+  return {
+    port: server.port,
+    metrics,
+    isLeader: () => elector?.isLeader ?? true,
+    async stop() {
+      stopping = true;
+      for (const l of loops) l.queue.shutDown();
+      await elector?.stop();
+      await Promise.all(loops.map((l) => l.informer.stop()));
+      await running;
+      await Promise.all(loops.map((l) => l.done ?? Promise.resolve()));
+      await webhook?.stop();
+      await server.close();
+    },
+  };
+}

@@ -1,0 +1,196 @@
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { LAUNCHER, NODE_LABEL, RESTORE_LABEL, setCondition } from '../../src/api/index.js';
+import { CheckpointReconciler } from '../../src/controller/checkpoint.js';
+import { MemoryEventRecorder } from '../../src/controller/events.js';
+import { RestoreReconciler } from '../../src/controller/restore.js';
+import { TerminalError } from '../../src/controller/runtime/errors.js';
+import type { Harness } from './support.js';
+import { createCheckpoint, createRestore, makePod, reason, startHarness } from './support.js';
+
+let h: Harness;
+let events: MemoryEventRecorder;
+let r: RestoreReconciler;
+
+beforeEach(async () => {
+  h = await startHarness();
+  events = new MemoryEventRecorder();
+  r = new RestoreReconciler({
+    restores: h.restores,
+    checkpoints: h.checkpoints,
+    core: h.core,
+    events,
+    launcher: { image: 'fdckpt:test' },
+  });
+});
+afterEach(async () => {
+  await h.close();
+});
+
+/** A Checkpoint of pod `src` on n1 that the agent finished, with an image. */
+async function readyCheckpoint(name: string): Promise<void> {
+  await makePod(h, 'src', { node: 'n1', phase: 'Running' });
+  await createCheckpoint(h, name, { podName: 'src' });
+  const ctl = new CheckpointReconciler({
+    checkpoints: h.checkpoints,
+    core: h.core,
+    events: new MemoryEventRecorder(),
+  });
+  await ctl.reconcile(`default/${name}`);
+  const c = await h.checkpoints.get('default', name);
+  let conditions = setCondition(c.status?.conditions, {
+    type: 'Captured',
+    status: 'True',
+    reason: 'Captured',
+    message: 'ok',
+  });
+  conditions = setCondition(conditions, {
+    type: 'LeakFree',
+    status: 'True',
+    reason: 'NoLeaks',
+    message: 'none',
+  });
+  await h.checkpoints.replaceStatus({
+    ...c,
+    status: {
+      ...c.status,
+      conditions,
+      containers: [{ name: 'app', processes: 1, fds: 5, argv: ['sleep', '1000'] }],
+      image: { node: 'n1', path: '/var/lib/fdckpt/default/c.img', size: 100, sha256: 'b'.repeat(64) },
+    },
+  });
+  await ctl.reconcile(`default/${name}`);
+}
+
+async function setPodPhase(name: string, phase: string): Promise<void> {
+  const pod = await h.core.readNamespacedPod({ name, namespace: 'default' });
+  await h.core.replaceNamespacedPodStatus({
+    name,
+    namespace: 'default',
+    body: { ...pod, status: { phase } },
+  });
+}
+
+describe('RestoreReconciler, step by step', () => {
+  it('waits for the checkpoint, creates the launcher pod, assigns the agent, then reports Ready', async () => {
+    await createRestore(h, 'r1', { checkpointName: 'c1', target: { newPod: {} } });
+    await r.reconcile('default/r1');
+    let rs = await h.restores.get('default', 'r1');
+    expect(reason(rs, 'Ready')).toBe('False/CheckpointNotFound');
+    expect(rs.status?.phase).toBe('Waiting');
+
+    await readyCheckpoint('c1');
+    await r.reconcile('default/r1');
+    rs = await h.restores.get('default', 'r1');
+    expect(reason(rs, 'Scheduled')).toBe('False/PodNotRunning');
+    const pod = await h.core.readNamespacedPod({ name: 'r1-restored', namespace: 'default' });
+    expect(pod.spec?.nodeName).toBe('n1');
+    expect(pod.metadata?.labels?.[RESTORE_LABEL]).toBe('r1');
+    expect(pod.metadata?.ownerReferences?.[0]).toMatchObject({
+      kind: 'Restore',
+      name: 'r1',
+      uid: rs.metadata.uid,
+      controller: true,
+    });
+    expect(pod.spec?.initContainers?.[0]).toMatchObject({
+      name: LAUNCHER.initContainer,
+      image: 'fdckpt:test',
+    });
+    expect(pod.spec?.containers[0]?.command).toEqual([
+      `${LAUNCHER.mountPath}/${LAUNCHER.binary}`,
+      '--timeout',
+      '600',
+      '--',
+      'sleep',
+      '1000',
+    ]);
+    expect(pod.spec?.volumes?.map((v) => v.name)).toContain(LAUNCHER.volume);
+
+    await setPodPhase('r1-restored', 'Running');
+    await r.reconcile('default/r1');
+    rs = await h.restores.get('default', 'r1');
+    expect(reason(rs, 'Scheduled')).toBe('True/AssignedToNode');
+    expect(rs.status?.restoredPod).toBe('r1-restored');
+    expect(rs.metadata.labels?.[NODE_LABEL]).toBe('n1');
+
+    const rv = rs.metadata.resourceVersion;
+    await r.reconcile('default/r1');
+    expect((await h.restores.get('default', 'r1')).metadata.resourceVersion).toBe(rv);
+
+    await h.restores.replaceStatus({
+      ...rs,
+      status: {
+        ...rs.status,
+        fdsReplayed: 5,
+        conditions: setCondition(rs.status?.conditions, {
+          type: 'Replayed',
+          status: 'True',
+          reason: 'Replayed',
+          message: '5 fds',
+        }),
+      },
+    });
+    await r.reconcile('default/r1');
+    rs = await h.restores.get('default', 'r1');
+    expect(reason(rs, 'Ready')).toBe('True/Restored');
+    expect(rs.status?.phase).toBe('Ready');
+    expect(events.events.map((e) => e.reason)).toEqual(
+      expect.arrayContaining(['PodCreated', 'AssignedToNode', 'Restored']),
+    );
+  });
+
+  it('a replay failure fails the Restore with the agent reason', async () => {
+    await readyCheckpoint('c1');
+    await makePod(h, 'waiting', { node: 'n1', phase: 'Running' });
+    await createRestore(h, 'r2', { checkpointName: 'c1', target: { podName: 'waiting' }, fds: 'Inherited' });
+    await r.reconcile('default/r2');
+    let rs = await h.restores.get('default', 'r2');
+    expect(reason(rs, 'Scheduled')).toBe('True/AssignedToNode');
+    await h.restores.replaceStatus({
+      ...rs,
+      status: {
+        ...rs.status,
+        conditions: setCondition(rs.status?.conditions, {
+          type: 'Replayed',
+          status: 'False',
+          reason: 'ReplayFailed',
+          message: 'fd 4: /gone: ENOENT',
+        }),
+      },
+    });
+    await r.reconcile('default/r2');
+    rs = await h.restores.get('default', 'r2');
+    expect(reason(rs, 'Ready')).toBe('False/ReplayFailed');
+    expect(rs.status?.phase).toBe('Failed');
+  });
+
+  it('refuses a node that does not hold the image', async () => {
+    await readyCheckpoint('c1');
+    await createRestore(h, 'r3', { checkpointName: 'c1', target: { newPod: { nodeName: 'n2' } } });
+    await r.reconcile('default/r3');
+    const rs = await h.restores.get('default', 'r3');
+    expect(reason(rs, 'Ready')).toBe('False/ImageNotOnNode');
+    expect(rs.status?.phase).toBe('Failed');
+  });
+
+  it('an invalid target is InvalidSpec, not retried', async () => {
+    await createRestore(h, 'bad', { checkpointName: 'c1', target: { podName: 'a', newPod: {} } });
+    await expect(r.reconcile('default/bad')).rejects.toBeInstanceOf(TerminalError);
+    const rs = await h.restores.get('default', 'bad');
+    expect(reason(rs, 'InvalidSpec')).toBe('True/InvalidSpec');
+    expect(rs.status?.conditions?.find((c) => c.type === 'InvalidSpec')?.message).toContain(
+      'exactly one of podName and newPod',
+    );
+  });
+});
+
+describe('RestoreReconciler, target pod ended', () => {
+  it('a target pod that has finished fails the Restore', async () => {
+    await readyCheckpoint('c1');
+    await makePod(h, 'done', { node: 'n1', phase: 'Failed' });
+    await createRestore(h, 'r4', { checkpointName: 'c1', target: { podName: 'done' } });
+    await r.reconcile('default/r4');
+    const rs = await h.restores.get('default', 'r4');
+    expect(reason(rs, 'Ready')).toBe('False/PodFinished');
+    expect(rs.status?.phase).toBe('Failed');
+  });
+});

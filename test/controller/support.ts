@@ -1,0 +1,198 @@
+/**
+ * Test harness for the reconcilers: the local API double (src/local) with
+ * fdckpt's CRDs installed, and client-node talking to it over HTTP exactly as
+ * it talks to a real cluster.
+ */
+import { readFileSync } from 'node:fs';
+import * as yaml from 'js-yaml';
+import { ApiextensionsV1Api, KubeConfig } from '@kubernetes/client-node';
+import type { V1CustomResourceDefinition, V1Pod } from '@kubernetes/client-node';
+import { startApiServer } from '../../src/local/apiserver/server.js';
+import type { ApiServer } from '../../src/local/apiserver/server.js';
+import { kubeconfigYaml } from '../../src/local/kubeconfig.js';
+import type { Clients } from '../../src/controller/kube.js';
+import { ResourceClient, makeClients } from '../../src/controller/kube.js';
+import type { Checkpoint, Restore } from '../../src/api/index.js';
+import { CHECKPOINT, RESTORE } from '../../src/api/index.js';
+import type { Component, ControlPlaneInfo } from '../../src/local/controlplane.js';
+import { EngineAdapter } from '../../src/agent/daemon/engine-adapter.js';
+import { startAgent } from '../../src/agent/daemon/daemon.js';
+import { loadKubeConfig } from '../../src/controller/kube.js';
+import { startController } from '../../src/controller/manager.js';
+import { silentLogger } from '../../src/controller/runtime/log.js';
+
+export interface Harness extends Clients {
+  server: ApiServer;
+  checkpoints: ResourceClient<Checkpoint>;
+  restores: ResourceClient<Restore>;
+  close(): Promise<void>;
+}
+
+/** Create fdckpt's CRDs from crds/. */
+export async function installCrds(kc: KubeConfig): Promise<void> {
+  const ext = kc.makeApiClient(ApiextensionsV1Api);
+  for (const file of ['checkpoints.fdckpt.io.yaml', 'restores.fdckpt.io.yaml']) {
+    const body = yaml.load(
+      readFileSync(new URL(`../../crds/${file}`, import.meta.url), 'utf8'),
+    ) as V1CustomResourceDefinition;
+    await ext.createCustomResourceDefinition({ body });
+  }
+}
+
+/** client-node refuses plain http unless skipTLSVerify is set; the double is http on loopback. */
+export function localKubeConfig(url: string): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromString(kubeconfigYaml(url));
+  const cluster = kc.clusters[0]!;
+  kc.clusters = [{ ...cluster, skipTLSVerify: true }];
+  return kc;
+}
+
+export async function startHarness(): Promise<Harness> {
+  const server = await startApiServer();
+  const kc = localKubeConfig(server.url);
+  const clients = makeClients(kc);
+  await installCrds(kc);
+  return {
+    ...clients,
+    server,
+    checkpoints: new ResourceClient<Checkpoint>(clients.custom, CHECKPOINT),
+    restores: new ResourceClient<Restore>(clients.custom, RESTORE),
+    close: () => server.close(),
+  };
+}
+
+/** Create a pod and give it a node and a phase, as a scheduler and kubelet would. */
+export async function makePod(
+  h: Harness,
+  name: string,
+  opts: { node?: string; phase?: string; containers?: string[]; namespace?: string } = {},
+): Promise<V1Pod> {
+  const namespace = opts.namespace ?? 'default';
+  let pod = await h.core.createNamespacedPod({
+    namespace,
+    body: {
+      metadata: { name, namespace, labels: { app: name } },
+      spec: {
+        nodeName: opts.node,
+        containers: (opts.containers ?? ['app']).map((c) => ({
+          name: c,
+          image: 'busybox',
+          command: ['sleep', '1000'],
+        })),
+      },
+    },
+  });
+  if (opts.phase) {
+    pod = await h.core.replaceNamespacedPodStatus({
+      name,
+      namespace,
+      body: {
+        ...pod,
+        status: {
+          phase: opts.phase,
+          qosClass: 'BestEffort',
+          containerStatuses:
+            opts.phase === 'Running'
+              ? (opts.containers ?? ['app']).map((c, i) => ({
+                  name: c,
+                  image: 'busybox',
+                  imageID: '',
+                  ready: true,
+                  restartCount: 0,
+                  containerID: `containerd://${String(i).repeat(64)}`,
+                  state: { running: { startedAt: new Date() } },
+                }))
+              : undefined,
+        },
+      },
+    });
+  }
+  return pod;
+}
+
+export async function createCheckpoint(
+  h: Harness,
+  name: string,
+  spec: Checkpoint['spec'],
+): Promise<Checkpoint> {
+  return (await h.custom.createNamespacedCustomObject({
+    group: 'fdckpt.io',
+    version: 'v1alpha1',
+    namespace: 'default',
+    plural: 'checkpoints',
+    body: {
+      apiVersion: 'fdckpt.io/v1alpha1',
+      kind: 'Checkpoint',
+      metadata: { name, namespace: 'default' },
+      spec,
+    },
+  })) as Checkpoint;
+}
+
+export async function createRestore(h: Harness, name: string, spec: Restore['spec']): Promise<Restore> {
+  return (await h.custom.createNamespacedCustomObject({
+    group: 'fdckpt.io',
+    version: 'v1alpha1',
+    namespace: 'default',
+    plural: 'restores',
+    body: {
+      apiVersion: 'fdckpt.io/v1alpha1',
+      kind: 'Restore',
+      metadata: { name, namespace: 'default' },
+      spec,
+    },
+  })) as Restore;
+}
+
+/** Reason of a condition, or undefined. */
+export function reason(
+  obj: { status?: { conditions?: { type: string; reason: string; status: string }[] } },
+  type: string,
+): string | undefined {
+  const c = obj.status?.conditions?.find((x) => x.type === type);
+  return c ? `${c.status}/${c.reason}` : undefined;
+}
+
+/** Options of startTestOperator. */
+export interface TestOperatorOptions {
+  /** The launcher restored pods run (the process kubelet ignores images). */
+  launcher: string;
+  /** Install the CRDs first (the e2e test applies them with kubectl instead). */
+  installCrds?: boolean;
+  lease?: { namespace: string; name: string; identity: string };
+}
+
+/**
+ * The operator for a one-node local control plane, quiet: the controller and the
+ * node's agent with the real engine. Pass as startControlPlane's startOperator.
+ */
+export async function startTestOperator(
+  info: ControlPlaneInfo,
+  options: TestOperatorOptions,
+): Promise<Component> {
+  const kc = loadKubeConfig(info.kubeconfigPath);
+  if (options.installCrds) await installCrds(kc);
+  const node = info.nodes[0]!;
+  const controller = await startController({
+    kc,
+    log: silentLogger,
+    port: 0,
+    launcher: { image: 'unused', hostPath: options.launcher },
+    ...(options.lease ? { lease: options.lease } : {}),
+  });
+  const agent = await startAgent({
+    kc,
+    nodeName: node.name,
+    dataDir: node.storageDir,
+    engine: new EngineAdapter({ dataDir: node.storageDir }),
+    log: silentLogger,
+    port: 0,
+  });
+  return {
+    stop: async () => {
+      await agent.stop();
+      await controller.stop();
+    },
+  };
+}
