@@ -1,0 +1,129 @@
+/**
+ * The agent's Kubernetes side of image transfer. As a source: which image a
+ * request may have (the Checkpoint's image on this node, opened by the token
+ * in its transfer Secret). As a target: get a Checkpoint's image onto this
+ * node — it is here already, or on the shared volume, or fetched from the
+ * source node's agent at the URL that node advertises.
+ */
+import { existsSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import type { CoreV1Api } from '@kubernetes/client-node';
+import type { Checkpoint } from '../../api/index.js';
+import { TRANSFER_ENDPOINT_ANNOTATION, TRANSFER_TOKEN_KEY, transferSecretName } from '../../api/index.js';
+import type { ResourceClient } from '../../controller/kube.js';
+import { isNotFound } from '../../controller/runtime/errors.js';
+import { imagePathFor } from '../daemon/checkpoint.js';
+import { fetchImage } from '../transfer/client.js';
+import { TransferError } from '../transfer/errors.js';
+import type { ServableImage } from '../transfer/server.js';
+import { onSharedVolume, sha256Of, verifySharedImage } from '../transfer/shared.js';
+
+export interface ImageDeps {
+  nodeName: string;
+  dataDir: string;
+  core: CoreV1Api;
+  checkpoints: ResourceClient<Checkpoint>;
+  /** The image directory every agent mounts at the same path, if the cluster has one. */
+  sharedDir?: string;
+}
+
+/** A local image ready for replay, and how long getting it took. */
+export interface LocalImage {
+  path: string;
+  transferMs: number;
+  /** Delete the local copy once replayed (only for a fetched copy; the source's image stays). */
+  release?: () => Promise<void>;
+}
+
+/** The token of a Checkpoint's transfer Secret, or undefined when there is none. */
+export async function transferToken(
+  core: CoreV1Api,
+  namespace: string,
+  checkpoint: string,
+): Promise<string | undefined> {
+  try {
+    const secret = await core.readNamespacedSecret({ name: transferSecretName(checkpoint), namespace });
+    const data = secret.data?.[TRANSFER_TOKEN_KEY];
+    return data ? Buffer.from(data, 'base64').toString('utf8') : undefined;
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
+/** For the transfer server: the image of namespace/checkpoint if it is on this node and has a token. */
+export function imageLookup(
+  deps: ImageDeps,
+): (namespace: string, checkpoint: string) => Promise<ServableImage | undefined> {
+  return async (namespace, checkpoint) => {
+    let ckpt: Checkpoint;
+    try {
+      ckpt = await deps.checkpoints.get(namespace, checkpoint);
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+    const image = ckpt.status?.image;
+    if (!image || image.node !== deps.nodeName || !existsSync(image.path)) return undefined;
+    const token = await transferToken(deps.core, namespace, checkpoint);
+    // No Secret, no transfer: an image is never served without a token.
+    return token ? { path: image.path, size: image.size, sha256: image.sha256, token } : undefined;
+  };
+}
+
+/** Make the Checkpoint's image available on this node; throws TransferError. */
+export async function localImage(deps: ImageDeps, ckpt: Checkpoint): Promise<LocalImage> {
+  const t0 = performance.now();
+  const ns = ckpt.metadata.namespace ?? '';
+  const name = ckpt.metadata.name ?? '';
+  const image = ckpt.status?.image;
+  if (!image) throw new TransferError('ImageNotFound', `checkpoint ${ns}/${name} has no image`);
+  if (image.node === deps.nodeName) return { path: image.path, transferMs: 0 };
+  if (deps.sharedDir && onSharedVolume(deps.sharedDir, image.path)) {
+    const path = await verifySharedImage(image.path, image.size, image.sha256);
+    return { path, transferMs: performance.now() - t0 };
+  }
+  const dest = imagePathFor(deps.dataDir, ckpt);
+  // A retried replay finds the copy an earlier attempt fetched and verified.
+  const release = (): Promise<void> => rm(dest, { force: true });
+  if (existsSync(dest) && (await sha256Of(dest)) === image.sha256)
+    return { path: dest, transferMs: 0, release };
+  let url: string | undefined;
+  try {
+    const node = await deps.core.readNode({ name: image.node });
+    url = node.metadata?.annotations?.[TRANSFER_ENDPOINT_ANNOTATION];
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+    throw new TransferError('Unreachable', `node ${image.node}, which holds the image, no longer exists`);
+  }
+  if (!url)
+    throw new TransferError(
+      'Unreachable',
+      `node ${image.node} advertises no transfer endpoint (${TRANSFER_ENDPOINT_ANNOTATION})`,
+    );
+  const token = await transferToken(deps.core, ns, name);
+  if (!token)
+    throw new TransferError(
+      'Unauthorized',
+      `no transfer Secret ${transferSecretName(name)} for checkpoint ${ns}/${name}`,
+    );
+  const got = await fetchImage({
+    url,
+    namespace: ns,
+    checkpoint: name,
+    token,
+    dest,
+    sha256: image.sha256,
+    size: image.size,
+  });
+  return { path: got.path, transferMs: performance.now() - t0, release };
+}
+
+/** Advertise this agent's transfer server on its Node (merge patch of one annotation). */
+export async function advertiseEndpoint(core: CoreV1Api, nodeName: string, url: string): Promise<void> {
+  const { PatchStrategy, setHeaderOptions } = await import('@kubernetes/client-node');
+  await core.patchNode(
+    { name: nodeName, body: { metadata: { annotations: { [TRANSFER_ENDPOINT_ANNOTATION]: url } } } },
+    setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+  );
+}

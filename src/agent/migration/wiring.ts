@@ -1,0 +1,102 @@
+/**
+ * What an agent runs for migrations, beside its Checkpoint and Restore loops:
+ * the image transfer server (advertised on its Node), the image fetcher its
+ * Restore reconciler uses for images from other nodes, and the thaw loop.
+ * The daemon calls start() once and stop() on the way out.
+ */
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { Checkpoint } from '../../api/index.js';
+import { NODE_LABEL } from '../../api/index.js';
+import type { EventRecorder } from '../../controller/events.js';
+import type { Clients, ResourceClient } from '../../controller/kube.js';
+import { loopFor } from '../../controller/manager.js';
+import { runWorkers } from '../../controller/runtime/controller.js';
+import { Informer } from '../../controller/runtime/informer.js';
+import type { Logger } from '../../controller/runtime/log.js';
+import type { PodTarget } from '../daemon/engine.js';
+import { startTransferServer } from '../transfer/server.js';
+import type { LocalImage } from './images.js';
+import { advertiseEndpoint, imageLookup, localImage } from './images.js';
+import { AgentThawReconciler } from './thaw.js';
+import { thawPodCgroup } from './thaw-cgroup.js';
+
+export interface TransferOptions {
+  /** Port of the image transfer server (0 picks one). */
+  port: number;
+  host?: string;
+  /** URL other agents use to reach it; default http://<host or 127.0.0.1>:<port>. */
+  advertiseUrl?: string;
+  /** Image directory shared by all agents at the same path, if any. */
+  sharedDir?: string;
+}
+
+export interface MigrationSupport {
+  transferUrl: string;
+  fetchImage: (ckpt: Checkpoint) => Promise<LocalImage>;
+  stop(): Promise<void>;
+}
+
+export interface MigrationSupportDeps {
+  kc: KubeConfig;
+  clients: Clients;
+  checkpoints: ResourceClient<Checkpoint>;
+  nodeName: string;
+  dataDir: string;
+  events: EventRecorder;
+  log: Logger;
+  transfer: TransferOptions;
+  /** Default: thaw the pod's cgroup on this node. */
+  thaw?: (pod: PodTarget) => Promise<void>;
+}
+
+export async function startMigrationSupport(deps: MigrationSupportDeps): Promise<MigrationSupport> {
+  const { clients, nodeName, log } = deps;
+  const imageDeps = {
+    nodeName,
+    dataDir: deps.dataDir,
+    core: clients.core,
+    checkpoints: deps.checkpoints,
+    sharedDir: deps.transfer.sharedDir,
+  };
+  const server = await startTransferServer({
+    port: deps.transfer.port,
+    host: deps.transfer.host,
+    lookup: imageLookup(imageDeps),
+    onError: (m) => log.error(m),
+  });
+  const url = deps.transfer.advertiseUrl ?? server.url;
+  await advertiseEndpoint(clients.core, nodeName, url);
+  const selector = `${NODE_LABEL}=${nodeName}`;
+  const thawLoop = loopFor(
+    new Informer<Checkpoint>(
+      deps.kc,
+      {
+        list: () => deps.checkpoints.listAll(selector),
+        watchPath: deps.checkpoints.watchPath,
+        watchQuery: { labelSelector: selector },
+      },
+      log,
+    ),
+  );
+  const reconciler = new AgentThawReconciler(deps.checkpoints, {
+    nodeName,
+    core: clients.core,
+    events: deps.events,
+    thaw: deps.thaw ?? thawPodCgroup,
+  });
+  // As the daemon's own loops: workers start once the cache is filled (the CRDs may come later).
+  const done = thawLoop.informer
+    .start()
+    .then(() => runWorkers(thawLoop.queue, reconciler, { workers: 1, log }));
+  log.info(`image transfer on ${url} (advertised on node ${nodeName})`);
+  return {
+    transferUrl: url,
+    fetchImage: (ckpt) => localImage(imageDeps, ckpt),
+    async stop() {
+      thawLoop.queue.shutDown();
+      await thawLoop.informer.stop();
+      await done;
+      await server.close();
+    },
+  };
+}

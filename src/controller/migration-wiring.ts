@@ -1,0 +1,157 @@
+/**
+ * The controller's migration loops, added to the manager beside Checkpoint
+ * and Restore: Migrations (woken by changes of the Checkpoint and Restore they
+ * own), and Nodes for the drain watcher.
+ */
+import { AdmissionregistrationV1Api } from '@kubernetes/client-node';
+import type { KubeConfig, V1Node, V1Pod } from '@kubernetes/client-node';
+import type { Checkpoint, Migration, Restore } from '../api/index.js';
+import { CHECKPOINT, MIGRATION, MIGRATION_LABEL, RESTORE_LABEL } from '../api/index.js';
+import { DrainReconciler } from './drain.js';
+import type { EventRecorder } from './events.js';
+import type { Clients } from './kube.js';
+import { ResourceClient } from './kube.js';
+import type { Loop } from './manager.js';
+import { loopFor } from './manager.js';
+import { MigrationReconciler } from './migration.js';
+import type { Reconciler } from './runtime/controller.js';
+import { Informer } from './runtime/informer.js';
+import type { Keyed, ListResult } from './runtime/informer.js';
+import type { Logger } from './runtime/log.js';
+import type { WorkQueue } from './runtime/workqueue.js';
+import type { LauncherOptions } from './restore-pod.js';
+import type { PodWebhookOptions } from './webhook/index.js';
+import { startPodWebhook } from './webhook/index.js';
+
+export interface MigrationLoopsDeps {
+  kc: KubeConfig;
+  clients: Clients;
+  checkpoints: ResourceClient<Checkpoint>;
+  restores: ResourceClient<Restore>;
+  events: EventRecorder;
+  log: Logger;
+  /** Informers of the manager's other loops: their changes wake the owning Migration. */
+  checkpointInformer: Informer<Checkpoint>;
+  restoreInformer: Informer<Restore>;
+  /** The Restore loop's queue: a change of a pod a Restore waits for wakes that Restore. */
+  restoreQueue?: WorkQueue;
+  /** Most unfinished Migrations the drain watcher lets run at once. */
+  maxConcurrentDrain?: number;
+}
+
+/** The loops with their reconcilers, in the same order. */
+export function migrationLoops(deps: MigrationLoopsDeps): {
+  loops: Loop<Keyed>[];
+  reconcilers: Reconciler[];
+} {
+  const { kc, clients, log } = deps;
+  const migrations = new ResourceClient<Migration>(clients.custom, MIGRATION);
+  const migLoop = loopFor(
+    new Informer<Migration>(kc, { list: () => migrations.listAll(), watchPath: migrations.watchPath }, log),
+  );
+  const wake = (obj: { metadata: { namespace?: string; labels?: Record<string, string> } }): void => {
+    const owner = obj.metadata.labels?.[MIGRATION_LABEL];
+    if (owner) migLoop.queue.add(`${obj.metadata.namespace ?? ''}/${owner}`);
+  };
+  deps.checkpointInformer.on({ update: (_o, c) => wake(c), delete: wake });
+  deps.restoreInformer.on({ update: (_o, r) => wake(r), delete: wake });
+  const nodeLoop = loopFor(
+    new Informer<V1Node & Keyed>(
+      kc,
+      {
+        list: async () => (await clients.core.listNode()) as ListResult<V1Node & Keyed>,
+        watchPath: '/api/v1/nodes',
+      },
+      log,
+    ),
+  );
+  // Pods are not otherwise watched: without this a Restore and its Migration only see their
+  // target pod Running at their next poll, and that wait is downtime.
+  const podLoops = [RESTORE_LABEL, MIGRATION_LABEL].map((label) => {
+    const loop = loopFor(
+      new Informer<V1Pod & Keyed>(
+        kc,
+        {
+          list: async () =>
+            (await clients.core.listPodForAllNamespaces({ labelSelector: label })) as ListResult<
+              V1Pod & Keyed
+            >,
+          watchPath: '/api/v1/pods',
+          watchQuery: { labelSelector: label },
+        },
+        log,
+      ),
+    );
+    const wakeOwners = (pod: V1Pod & Keyed): void => {
+      const name = pod.metadata?.labels?.[label];
+      if (!name) return;
+      const key = `${pod.metadata?.namespace ?? ''}/${name}`;
+      // A Migration's Restore has the Migration's name; a Restore's pod names its Restore.
+      deps.restoreQueue?.add(key);
+      if (label === MIGRATION_LABEL) migLoop.queue.add(key);
+      else {
+        const owner = deps.restoreInformer.get(key)?.metadata.labels?.[MIGRATION_LABEL];
+        if (owner) migLoop.queue.add(`${pod.metadata?.namespace ?? ''}/${owner}`);
+      }
+    };
+    loop.informer.on({ add: wakeOwners, update: (_o, p) => wakeOwners(p) });
+    return loop;
+  });
+  return {
+    loops: [migLoop, nodeLoop, ...podLoops],
+    reconcilers: [
+      new MigrationReconciler({
+        migrations,
+        checkpoints: deps.checkpoints,
+        restores: deps.restores,
+        core: clients.core,
+        events: deps.events,
+      }),
+      new DrainReconciler({
+        core: clients.core,
+        migrations,
+        events: deps.events,
+        maxConcurrent: deps.maxConcurrentDrain,
+      }),
+      // The pod loops only wake others: their own keys need no work.
+      ...podLoops.map((): Reconciler => ({ kind: 'PodWake', reconcile: () => Promise.resolve({}) })),
+    ],
+  };
+}
+
+/** The pod webhook with its own Migration cache: every replica serves it, leader or not. */
+export async function startControllerWebhook(deps: {
+  kc: KubeConfig;
+  clients: Clients;
+  log: Logger;
+  launcher: LauncherOptions;
+  options: PodWebhookOptions;
+}): Promise<{ port: number; stop(): Promise<void> }> {
+  const { kc, clients, log } = deps;
+  const migrations = new ResourceClient<Migration>(clients.custom, MIGRATION);
+  const informer = new Informer<Migration>(
+    kc,
+    { list: () => migrations.listAll(), watchPath: migrations.watchPath },
+    log,
+  );
+  const started = informer.start();
+  const server = await startPodWebhook(
+    {
+      core: clients.core,
+      admission: kc.makeApiClient(AdmissionregistrationV1Api),
+      checkpoints: new ResourceClient<Checkpoint>(clients.custom, CHECKPOINT),
+      migrations: () => informer.list(),
+      launcher: deps.launcher,
+      log,
+    },
+    deps.options,
+  );
+  return {
+    port: server.port,
+    async stop() {
+      await informer.stop();
+      await started.catch(() => undefined);
+      await server.close();
+    },
+  };
+}

@@ -1,0 +1,63 @@
+/**
+ * The pod webhook as the controller runs it: certificates from the Secret (or
+ * made), the HTTPS server, and the mutation that binds a replacement pod to
+ * the Migration waiting for it. A Migration is claimed by the first pod that
+ * matches, so that two replacements from one owner never both go to it.
+ */
+import type { AdmissionregistrationV1Api, CoreV1Api, V1Pod } from '@kubernetes/client-node';
+import type { Checkpoint, Migration } from '../../api/index.js';
+import type { ResourceClient } from '../kube.js';
+import type { LauncherOptions } from '../restore-pod.js';
+import type { Logger } from '../runtime/log.js';
+import type { CertStoreOptions } from './certstore.js';
+import { ensureWebhookCerts } from './certstore.js';
+import type { JsonPatchOp } from './mutate.js';
+import { migrationFor, replacementPatch } from './mutate.js';
+import type { RunningWebhook } from './server.js';
+import { startWebhookServer } from './server.js';
+
+export interface PodWebhookOptions extends CertStoreOptions {
+  port: number;
+  host?: string;
+}
+
+export interface PodWebhookDeps {
+  core: CoreV1Api;
+  admission?: AdmissionregistrationV1Api;
+  checkpoints: ResourceClient<Checkpoint>;
+  /** Current Migrations (the controller's informer cache). */
+  migrations: () => readonly Migration[];
+  launcher: LauncherOptions;
+  log: Logger;
+}
+
+/** The mutation alone (tests drive it without TLS). */
+export function podMutator(
+  deps: Pick<PodWebhookDeps, 'checkpoints' | 'migrations' | 'launcher'>,
+): (pod: V1Pod, namespace: string) => Promise<JsonPatchOp[] | undefined> {
+  const claimed = new Map<string, string>();
+  return async (pod, namespace) => {
+    const open = deps
+      .migrations()
+      .filter((m) => !claimed.has(`${m.metadata.namespace ?? ''}/${m.metadata.name ?? ''}`));
+    const mig = migrationFor(pod, namespace, open);
+    if (!mig) return undefined;
+    const key = `${namespace}/${mig.metadata.name ?? ''}`;
+    claimed.set(key, pod.metadata?.name ?? pod.metadata?.generateName ?? '');
+    // Forget the claim later: a replacement the API server then refused must not block the Migration.
+    setTimeout(() => claimed.delete(key), 30_000).unref();
+    const ckpt = await deps.checkpoints.get(namespace, mig.status?.checkpointName ?? '');
+    return replacementPatch(pod, mig, ckpt, deps.launcher);
+  };
+}
+
+export async function startPodWebhook(deps: PodWebhookDeps, o: PodWebhookOptions): Promise<RunningWebhook> {
+  const certs = await ensureWebhookCerts(deps.core, deps.admission, o);
+  return startWebhookServer({
+    port: o.port,
+    host: o.host,
+    serving: certs.serving,
+    mutate: podMutator(deps),
+    onError: (m) => deps.log.error(m),
+  });
+}

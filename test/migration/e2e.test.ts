@@ -1,0 +1,128 @@
+/**
+ * Migration end to end on the local control plane with two nodes: two process
+ * kubelets, two agents (real engine, separate data dirs, image transfer over
+ * HTTP between them), the controller; Migrations applied with kubectl. The
+ * new process on node 2 must have the saved table, and the source pod must be
+ * gone only afterwards.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Restore } from '../../src/api/index.js';
+import { MIGRATE_ON_DRAIN } from '../../src/api/index.js';
+import type { TwoNodes } from '../support/twonodes.js';
+import {
+  barePod,
+  fdTable,
+  finished,
+  kubectl,
+  podGone,
+  sleepOf,
+  startTwoNodes,
+  until,
+} from '../support/twonodes.js';
+
+let t: TwoNodes;
+
+beforeAll(async () => {
+  t = await startTwoNodes();
+}, 60_000);
+
+afterAll(async () => {
+  await t?.stop();
+});
+
+describe('migration on two local nodes', () => {
+  it('moves a bare pod from node 1 to node 2 with its fd table (kubectl apply)', async () => {
+    const [n1, n2] = t.cp.nodes.map((n) => n.name);
+    const data = join(t.tmp, 'data.txt');
+    writeFileSync(data, 'hello\n');
+    await barePod(t, 'bare', n1!, `exec 3<${data} 4>>${join(t.tmp, 'out.log')}; exec sleep 1000`);
+    const pid = await sleepOf(t, 'bare');
+    const table = fdTable(pid);
+    // Watch the source: when it starts to go, the Restore must already be Ready.
+    let restoreWhenSourceWent: string | undefined;
+    const watching = until(
+      'the source pod going',
+      async () => {
+        const pod = await t.c.core
+          .readNamespacedPod({ name: 'bare', namespace: 'default' })
+          .catch(() => undefined);
+        if (pod && !pod.metadata?.deletionTimestamp) return undefined;
+        const r = (await t.c.custom
+          .getNamespacedCustomObject({
+            group: 'fdckpt.io',
+            version: 'v1alpha1',
+            namespace: 'default',
+            plural: 'restores',
+            name: 'bare',
+          })
+          .catch(() => undefined)) as Restore | undefined;
+        restoreWhenSourceWent = r?.status?.phase ?? 'absent';
+        return true;
+      },
+      120_000,
+    );
+    await kubectl(
+      t,
+      `apiVersion: fdckpt.io/v1alpha1\nkind: Migration\nmetadata: {name: bare, namespace: default}\nspec: {podName: bare, targetNode: ${n2!}}\n`,
+      'apply',
+      '-f',
+      '-',
+    );
+    const m = await finished(t, 'bare');
+    await watching;
+    expect(restoreWhenSourceWent).toBe('Ready');
+    expect(m.status?.conditions?.find((x) => x.type === 'Ready')).toMatchObject({
+      status: 'True',
+      reason: 'Migrated',
+    });
+    expect(m.status).toMatchObject({ sourceNode: n1, targetNode: n2 });
+    const target = await t.c.core.readNamespacedPod({
+      name: m.status?.targetPod ?? '',
+      namespace: 'default',
+    });
+    expect(target.spec?.nodeName).toBe(n2);
+    expect(fdTable(await sleepOf(t, m.status?.targetPod ?? ''))).toEqual(table);
+    // The image was fetched by node 2's agent (transferMs is written only then), into its
+    // own data directory, and that copy was deleted once replayed.
+    const restore = (await t.c.custom.getNamespacedCustomObject({
+      group: 'fdckpt.io',
+      version: 'v1alpha1',
+      namespace: 'default',
+      plural: 'restores',
+      name: 'bare',
+    })) as Restore;
+    expect(typeof restore.status?.durations?.transferMs).toBe('number');
+    // Downtime from the agents' timestamps: the source's freeze to the target's let-go.
+    const replayedAt = restore.status?.durations?.replayedAt ?? '';
+    expect(m.status?.timings?.downtimeMs).toBe(Date.parse(replayedAt) - Date.parse(m.status?.frozenAt ?? ''));
+    const n2images = join(t.cp.nodes[1]!.storageDir, 'images', 'default');
+    expect(existsSync(n2images) ? readdirSync(n2images).filter((f) => f.startsWith('bare-')) : []).toEqual(
+      [],
+    );
+    const n1images = join(t.cp.nodes[0]!.storageDir, 'images', 'default');
+    expect(readdirSync(n1images).some((f) => f.startsWith('bare-'))).toBe(true);
+    await until('source pod gone', async () => ((await podGone(t, 'bare')) ? true : undefined));
+    expect(m.status?.timings?.downtimeMs).toBeGreaterThanOrEqual(0);
+    const out = await kubectl(t, '', 'get', 'fdmig', 'bare');
+    expect(out).toContain('Succeeded');
+  }, 120_000);
+
+  it('a pod annotated migrate-on-drain moves by itself when its node is cordoned', async () => {
+    const [n1, n2] = t.cp.nodes.map((n) => n.name);
+    await barePod(t, 'drained', n1!, `exec 3<${join(t.tmp, 'data.txt')}; exec sleep 1000`, {
+      [MIGRATE_ON_DRAIN]: 'true',
+    });
+    const table = fdTable(await sleepOf(t, 'drained'));
+    await kubectl(t, '', 'cordon', n1!);
+    const m = await until('a drain migration', async () =>
+      (await t.migrations.listAll()).items.find((x) => x.spec.podName === 'drained'),
+    );
+    const done = await finished(t, m.metadata.name ?? '');
+    expect(done.status?.phase).toBe('Succeeded');
+    expect(done.status?.targetNode).toBe(n2);
+    expect(fdTable(await sleepOf(t, done.status?.targetPod ?? ''))).toEqual(table);
+    await kubectl(t, '', 'uncordon', n1!);
+  }, 120_000);
+});

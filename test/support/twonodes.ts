@@ -1,0 +1,192 @@
+/**
+ * Two-node local control plane with the whole operator (controller, one agent
+ * per node with image transfer), and helpers shared by the migration e2e tests.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as yaml from 'js-yaml';
+import { ApiextensionsV1Api } from '@kubernetes/client-node';
+import type { KubeConfig, V1CustomResourceDefinition } from '@kubernetes/client-node';
+import type { Migration } from '../../src/api/index.js';
+import { MIGRATION } from '../../src/api/index.js';
+import { findPodCgroup, listTasks } from '../../src/agent/cgroup/index.js';
+import { EngineAdapter } from '../../src/agent/daemon/engine-adapter.js';
+import { startAgent } from '../../src/agent/daemon/daemon.js';
+import type { RunningAgent } from '../../src/agent/daemon/daemon.js';
+import type { Clients } from '../../src/controller/kube.js';
+import { ResourceClient, loadKubeConfig, makeClients } from '../../src/controller/kube.js';
+import { startController } from '../../src/controller/manager.js';
+import { silentLogger } from '../../src/controller/runtime/log.js';
+import { startControlPlane, type ControlPlane } from '../../src/local/controlplane.js';
+import { until } from './until.js';
+
+/** The repository root: the nearest directory up with package.json (tests run from src, benches from build/). */
+function repoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json')) || dir.endsWith('/build')) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error('no package.json above test/support');
+    dir = up;
+  }
+  return dir;
+}
+
+const HOLD = join(repoRoot(), 'native', 'build', 'fdckpt-hold');
+const KUBECTL = process.env['KUBECTL'] ?? 'kubectl';
+
+export interface TwoNodes {
+  cp: ControlPlane;
+  c: Clients;
+  migrations: ResourceClient<Migration>;
+  tmp: string;
+  /** The agents, by node index (0, 1). */
+  agents: RunningAgent[];
+  stop(): Promise<void>;
+}
+
+async function installCrds(kc: KubeConfig): Promise<void> {
+  const ext = kc.makeApiClient(ApiextensionsV1Api);
+  for (const file of ['checkpoints', 'restores', 'migrations']) {
+    const body = yaml.load(
+      readFileSync(join(repoRoot(), 'crds', `${file}.fdckpt.io.yaml`), 'utf8'),
+    ) as V1CustomResourceDefinition;
+    await ext.createCustomResourceDefinition({ body });
+  }
+}
+
+/** Fails (never skips) when the launcher or kubectl is missing. */
+export async function startTwoNodes(options: { timeoutSeconds?: number } = {}): Promise<TwoNodes> {
+  if (!existsSync(HOLD)) throw new Error(`test prerequisite missing: ${HOLD} (run npm run build:native)`);
+  if (spawnSync(KUBECTL, ['version', '--client']).status !== 0) {
+    throw new Error(`test prerequisite missing: kubectl (${KUBECTL}); run scripts/ensure-kubectl.sh`);
+  }
+  const tmp = mkdtempSync(join(tmpdir(), 'fdckpt-mig-'));
+  const agents: RunningAgent[] = [];
+  const cp = await startControlPlane({
+    nodes: 2,
+    startOperator: async (info) => {
+      const kc = loadKubeConfig(info.kubeconfigPath);
+      await installCrds(kc);
+      const controller = await startController({
+        kc,
+        log: silentLogger,
+        port: 0,
+        launcher: { image: 'unused', hostPath: HOLD, timeoutSeconds: options.timeoutSeconds ?? 600 },
+        migrations: { enabled: true },
+      });
+      for (const node of info.nodes) {
+        agents.push(
+          await startAgent({
+            kc,
+            nodeName: node.name,
+            dataDir: node.storageDir,
+            engine: new EngineAdapter({ dataDir: node.storageDir }),
+            log: silentLogger,
+            port: 0,
+            transfer: { port: 0, host: '127.0.0.1' },
+          }),
+        );
+      }
+      return {
+        stop: async () => {
+          for (const a of agents) await a.stop();
+          await controller.stop();
+        },
+      };
+    },
+  });
+  const c = makeClients(loadKubeConfig(cp.kubeconfigPath));
+  return {
+    cp,
+    c,
+    tmp,
+    agents,
+    migrations: new ResourceClient<Migration>(c.custom, MIGRATION),
+    stop: async () => {
+      await cp.stop();
+      rmSync(tmp, { recursive: true, force: true });
+    },
+  };
+}
+
+export { until };
+
+/** kubectl without blocking this process (the API server runs in it). */
+export function kubectl(t: TwoNodes, input: string, ...args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(KUBECTL, ['--kubeconfig', t.cp.kubeconfigPath, ...args], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    p.on('close', (code) =>
+      code === 0 ? resolve(out) : reject(new Error(`kubectl ${args.join(' ')}: ${err}`)),
+    );
+    p.stdin.end(input);
+  });
+}
+
+/** Closes inherited fds above 2 (they would be leaks across the pod boundary), then runs the script. */
+export const CLEAN_FDS =
+  "import os, sys; os.closerange(3, 1 << 16); os.execvp('sh', ['sh', '-c', sys.argv[1]])";
+
+export async function barePod(
+  t: TwoNodes,
+  name: string,
+  node: string,
+  script: string,
+  annotations: Record<string, string> = {},
+): Promise<void> {
+  await t.c.core.createNamespacedPod({
+    namespace: 'default',
+    body: {
+      metadata: { name, namespace: 'default', annotations },
+      spec: {
+        nodeName: node,
+        terminationGracePeriodSeconds: 1,
+        containers: [{ name: 'app', image: 'host', command: ['python3', '-c', CLEAN_FDS, script] }],
+      },
+    },
+  });
+}
+
+/** The pod's sleep process, found through its cgroup. */
+export async function sleepOf(t: TwoNodes, name: string): Promise<number> {
+  return until(`pod ${name} running sleep`, async () => {
+    const pod = await t.c.core.readNamespacedPod({ name, namespace: 'default' });
+    if (pod.status?.phase !== 'Running') return undefined;
+    const ids = (pod.status.containerStatuses ?? []).map((s) => s.containerID ?? '');
+    const cg = findPodCgroup(pod.metadata?.uid ?? '', ids);
+    return listTasks(cg.containers[0]!.cgroup).pids.find((p) =>
+      readlinkSync(`/proc/${p}/exe`).endsWith('/sleep'),
+    );
+  });
+}
+
+export function fdTable(pid: number): Record<string, string> {
+  return Object.fromEntries(
+    readdirSync(`/proc/${pid}/fd`).map((fd) => [fd, readlinkSync(`/proc/${pid}/fd/${fd}`)]),
+  );
+}
+
+export async function finished(t: TwoNodes, name: string): Promise<Migration> {
+  return until(`migration ${name} finished`, async () => {
+    const m = await t.migrations.get('default', name);
+    return m.status?.phase === 'Succeeded' || m.status?.phase === 'Failed' ? m : undefined;
+  });
+}
+
+export async function podGone(t: TwoNodes, name: string): Promise<boolean> {
+  try {
+    await t.c.core.readNamespacedPod({ name, namespace: 'default' });
+    return false;
+  } catch {
+    return true;
+  }
+}

@@ -1,0 +1,146 @@
+/**
+ * The agents' Kubernetes side of image transfer, against the API double: a
+ * target agent gets a Checkpoint's image from the source agent's real
+ * transfer server, found through the source Node's annotation and opened with
+ * the token in the transfer Secret; and the thaw loop answers a rollback.
+ */
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Checkpoint } from '../../src/api/index.js';
+import { THAW_ANNOTATION, TRANSFER_ENDPOINT_ANNOTATION, transferSecretName } from '../../src/api/index.js';
+import type { PodTarget } from '../../src/agent/daemon/engine.js';
+import { advertiseEndpoint, imageLookup, localImage } from '../../src/agent/migration/images.js';
+import { AgentThawReconciler } from '../../src/agent/migration/thaw.js';
+import { TransferError } from '../../src/agent/transfer/errors.js';
+import { startTransferServer } from '../../src/agent/transfer/server.js';
+import type { RunningTransferServer } from '../../src/agent/transfer/server.js';
+import { MemoryEventRecorder } from '../../src/controller/events.js';
+import type { Harness } from '../controller/support.js';
+import { createCheckpoint, makePod, startHarness } from '../controller/support.js';
+
+let h: Harness;
+let dir: string;
+let server: RunningTransferServer;
+let ckpt: Checkpoint;
+let digest: string;
+
+beforeEach(async () => {
+  h = await startHarness();
+  dir = mkdtempSync(join(tmpdir(), 'fdckpt-agentimg-'));
+  for (const n of ['n1', 'n2']) await h.core.createNode({ body: { metadata: { name: n } } });
+  mkdirSync(join(dir, 'a'));
+  const data = randomBytes(300_000);
+  writeFileSync(join(dir, 'a', 'c1.fdckpt'), data);
+  digest = createHash('sha256').update(data).digest('hex');
+  await makePod(h, 'src', { node: 'n1', phase: 'Running' });
+  ckpt = await createCheckpoint(h, 'c1', { podName: 'src' });
+  ckpt = await h.checkpoints.replaceStatus({
+    ...ckpt,
+    status: {
+      nodeName: 'n1',
+      image: { node: 'n1', path: join(dir, 'a', 'c1.fdckpt'), size: data.length, sha256: digest },
+    },
+  });
+  server = await startTransferServer({
+    host: '127.0.0.1',
+    lookup: imageLookup({
+      nodeName: 'n1',
+      dataDir: join(dir, 'a'),
+      core: h.core,
+      checkpoints: h.checkpoints,
+    }),
+  });
+  await advertiseEndpoint(h.core, 'n1', server.url);
+});
+afterEach(async () => {
+  await server.close();
+  await h.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const target = (): Parameters<typeof localImage>[0] => ({
+  nodeName: 'n2',
+  dataDir: join(dir, 'b'),
+  core: h.core,
+  checkpoints: h.checkpoints,
+});
+
+async function secret(token: string): Promise<void> {
+  await h.core.createNamespacedSecret({
+    namespace: 'default',
+    body: {
+      metadata: { name: transferSecretName('c1') },
+      data: { token: Buffer.from(token).toString('base64') },
+    },
+  });
+}
+
+describe('image fetch between agents', () => {
+  it('fetches from the advertised endpoint with the Secret token and verifies it', async () => {
+    expect(
+      (await h.core.readNode({ name: 'n1' })).metadata?.annotations?.[TRANSFER_ENDPOINT_ANNOTATION],
+    ).toBe(server.url);
+    await secret('t'.repeat(64));
+    const got = await localImage(target(), ckpt);
+    expect(got.path.startsWith(join(dir, 'b', 'images', 'default'))).toBe(true);
+    expect(createHash('sha256').update(readFileSync(got.path)).digest('hex')).toBe(digest);
+    // Same node: no transfer at all.
+    expect(await localImage({ ...target(), nodeName: 'n1' }, ckpt)).toEqual({
+      path: ckpt.status?.image?.path,
+      transferMs: 0,
+    });
+  });
+
+  it('without a transfer Secret nothing is served or fetched', async () => {
+    const err = await localImage(target(), ckpt).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TransferError);
+    expect((err as TransferError).reason).toBe('Unauthorized');
+    expect(
+      await imageLookup({ nodeName: 'n1', dataDir: '', core: h.core, checkpoints: h.checkpoints })(
+        'default',
+        'c1',
+      ),
+    ).toBeUndefined();
+  });
+
+  it('a source node without an endpoint is Unreachable; shared volume mode reads in place', async () => {
+    await secret('t'.repeat(64));
+    const n1 = await h.core.readNode({ name: 'n1' });
+    await h.core.replaceNode({ name: 'n1', body: { ...n1, metadata: { ...n1.metadata, annotations: {} } } });
+    const err = (await localImage(target(), ckpt).catch((e: unknown) => e)) as TransferError;
+    expect(err.reason).toBe('Unreachable');
+    const shared = await localImage({ ...target(), sharedDir: join(dir, 'a') }, ckpt);
+    expect(shared.path).toBe(ckpt.status?.image?.path);
+    expect(existsSync(join(dir, 'b'))).toBe(false);
+  });
+});
+
+describe('the thaw loop', () => {
+  it('thaws the source pod once when asked, and answers', async () => {
+    const thawed: PodTarget[] = [];
+    const r = new AgentThawReconciler(h.checkpoints, {
+      nodeName: 'n1',
+      core: h.core,
+      events: new MemoryEventRecorder(),
+      thaw: (pod) => {
+        thawed.push(pod);
+        return Promise.resolve();
+      },
+    });
+    await r.reconcile('default/c1');
+    expect(thawed).toEqual([]);
+    ckpt = await h.checkpoints.get('default', 'c1');
+    await h.checkpoints.patchMetadata(ckpt, { annotations: { [THAW_ANNOTATION]: 'true' } });
+    await r.reconcile('default/c1');
+    await r.reconcile('default/c1');
+    expect(thawed.map((p) => p.name)).toEqual(['src']);
+    const after = await h.checkpoints.get('default', 'c1');
+    expect(after.status?.conditions?.find((c) => c.type === 'Thawed')).toMatchObject({
+      status: 'True',
+      reason: 'Thawed',
+    });
+  });
+});
