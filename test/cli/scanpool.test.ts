@@ -61,3 +61,26 @@ test('two threads find exactly what one finds', () => {
   expect(Math.max(...runs.map((x) => x.threads))).toBe(2);
 });
 
+// The calling thread alone scans a small host before a fresh worker has loaded
+// koffi. Returning then would let a one-shot CLI exit while the worker is inside
+// dlopen, which aborts the process (napi_throw, seen in CI as a leaks CLI killed
+// by SIGABRT about once in 50 runs). The scan must wait for the load.
+const FIRST_SCAN = `
+const { readdirSync } = await import('node:fs');
+const { scanHostParallel, scanWorkersLoaded } = await import(process.argv[1] + 'scanpool.js');
+// Nothing to scan (every pid excluded): the calling thread is done at once.
+const everyone = new Set(readdirSync('/proc').filter((n) => /^[0-9]+$/.test(n)).map(Number));
+const scan = scanHostParallel({ keys: new Set(), anonLinks: new Set() }, everyone, 2);
+console.log(JSON.stringify({ loaded: scanWorkersLoaded(), threads: scan.threads }));
+`;
+
+test('a scan returns only once its workers have loaded, so the process can exit at once', () => {
+  for (let i = 0; i < 5; i++) {
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', FIRST_SCAN, dist], {
+      encoding: 'utf8',
+    });
+    expect(r.stderr).toBe('');
+    expect(r.signal).toBeNull();
+    expect(JSON.parse(r.stdout)).toEqual({ loaded: [true], threads: expect.any(Number) as unknown });
+  }
+});

@@ -2,7 +2,7 @@
  * Worker side of the parallel host scan (scanpool.ts): takes pids from the
  * shared counter until none are left, and posts its part of the result.
  */
-import { parentPort, type MessagePort } from 'node:worker_threads';
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { scanPids, type ScanPart } from './hostscan.js';
 
 /** One scan, as the pool sends it. */
@@ -21,6 +21,14 @@ export interface ScanJob {
 
 /** What a worker posts back: its part, or why it failed. */
 export type ScanReply = { part: ScanPart } | { error: string };
+
+// Every import above (koffi's native module among them) has loaded: the pool may now let the process exit.
+const flag = (workerData as { loaded?: SharedArrayBuffer } | null)?.loaded;
+if (flag !== undefined) {
+  const loaded = new Int32Array(flag);
+  Atomics.store(loaded, 0, 1);
+  Atomics.notify(loaded, 0);
+}
 
 parentPort?.on('message', (job: ScanJob) => {
   const state = new Int32Array(job.state);
