@@ -1,7 +1,11 @@
 /** timerfd: clock, expirations not yet read, settime flags, value and interval (fdinfo). */
 import { fdinfoField } from '../capture/fdinfo.js';
 import type { Fdinfo } from '../capture/fdinfo.js';
-import type { FileTypeOps } from './types.js';
+import { clockNowNs } from '../linux/clock.js';
+import { O } from '../model.js';
+import { ownerOf } from '../replay/by-path.js';
+import type { PlanContext } from '../replay/types.js';
+import type { FileTypeOps, RestoreUnitOf } from './types.js';
 
 /** `it_value: (1, 999)` → seconds and nanoseconds as one bigint of nanoseconds. */
 function timespec(info: Fdinfo, key: string): bigint {
@@ -9,9 +13,53 @@ function timespec(info: Fdinfo, key: string): bigint {
   return m ? BigInt(m[1]!) * 1_000_000_000n + BigInt(m[2]!) : 0n;
 }
 
+const TFD_TIMER_ABSTIME = 1;
+/** _IOW('T', 0, u64): sets the unread expiration count (CONFIG_CHECKPOINT_RESTORE, as CRIU uses it). */
+const TFD_IOC_SET_TICKS = 0x40085400;
+const NS = 1_000_000_000n;
+
+/** struct itimerspec: interval then value, each (tv_sec, tv_nsec). */
+function itimerspec(intervalNs: bigint, valueNs: bigint): Buffer {
+  const b = Buffer.alloc(32);
+  b.writeBigInt64LE(intervalNs / NS, 0);
+  b.writeBigInt64LE(intervalNs % NS, 8);
+  b.writeBigInt64LE(valueNs / NS, 16);
+  b.writeBigInt64LE(valueNs % NS, 24);
+  return b;
+}
+
+/**
+ * timerfd_create on the saved clock, then the timer armed again and the
+ * unread expirations put back. fdinfo shows the time *remaining* at capture
+ * (not the deadline): the restored timer fires that long after the restore,
+ * as CRIU does. An absolute timer (TFD_TIMER_ABSTIME, possibly with
+ * TFD_TIMER_CANCEL_ON_SET) stays absolute: now on its clock + the remainder.
+ */
+function restoreTimerfd(unit: RestoreUnitOf<'timerfd'>, ctx: PlanContext): 'done' {
+  const b = ctx.builder;
+  const owner = ownerOf(unit);
+  const { clockid, ticks, settimeFlags, valueNs, intervalNs } = unit.file.data;
+  const cloexec = b.nextCloexec(unit.targets);
+  const tmp = b.sim.alloc();
+  b.add('timerfd_create', [clockid, (unit.file.flags & O.NONBLOCK) | (cloexec ? O.CLOEXEC : 0)], tmp, owner);
+  // A disarmed timer (value 0) stays disarmed: arming it with 0 would be a no-op anyway.
+  if (valueNs > 0n) {
+    const absolute = (settimeFlags & TFD_TIMER_ABSTIME) !== 0;
+    const value = absolute ? clockNowNs(clockid) + valueNs : valueNs;
+    b.add('timerfd_settime', [tmp, settimeFlags, b.addData(itimerspec(intervalNs, value)), 0], 0, owner);
+  }
+  if (ticks > 0n) {
+    const count = Buffer.alloc(8);
+    count.writeBigUInt64LE(ticks);
+    b.add('ioctl', [tmp, TFD_IOC_SET_TICKS, b.addData(count)], 0, owner);
+  }
+  b.place(tmp, unit.targets, cloexec, owner);
+  return 'done';
+}
+
 export const timerfd = {
   type: 'timerfd',
-  restorable: false,
+  restorable: true,
   detect: (link) => link === 'anon_inode:[timerfd]',
   checkpoint: (probe) => ({
     type: 'timerfd',
@@ -22,4 +70,5 @@ export const timerfd = {
     intervalNs: timespec(probe.fdinfo, 'it_interval'),
   }),
   collect: () => [],
+  restore: restoreTimerfd,
 } satisfies FileTypeOps<'timerfd'>;
