@@ -88,7 +88,15 @@ export type FileData =
   | { type: 'eventfd'; count: bigint; semaphore: boolean }
   | { type: 'eventpoll'; targets: EpollTarget[] }
   | { type: 'tty'; index: number; master: boolean }
-  | { type: 'memfd'; name: string; size: number }
+  | {
+      type: 'memfd';
+      name: string;
+      size: number;
+      /** F_SEAL_* bits (F_GET_SEALS). */
+      seals: number;
+      /** The whole contents; absent when the memfd was larger than capture copies. */
+      contents?: Buffer;
+    }
   | { type: 'signalfd'; sigmask: bigint }
   | {
       type: 'timerfd';

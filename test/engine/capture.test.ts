@@ -165,7 +165,7 @@ test('an epoll with 2000 targets: fdinfo larger than one read, every target reso
 });
 
 describe('types recorded but not restorable are refused unless ignored', () => {
-  test('socketpair, listening socket, pty, memfd refused; signalfd, timerfd recorded', async () => {
+  test('socketpair, listening socket, pty refused; memfd, signalfd, timerfd recorded', async () => {
     const fx = await fixture('sockets', 'ptys', 'memfd', 'signalfd-timerfd');
     const { checkpoint: cp, problems } = capture([fx.pid]);
     expectMatchesProc(cp, fx.pid);
@@ -191,6 +191,8 @@ describe('types recorded but not restorable are refused unless ignored', () => {
       type: 'memfd',
       name: 'fdckpt-test',
       size: 4096,
+      seals: 1, // made without MFD_ALLOW_SEALING
+      contents: Buffer.alloc(4096, 'x'),
     });
     expect(dataAt(cp, fx.pid, fdOf(fx, 'signalfd'), 'signalfd').sigmask).toBe(1n << 9n); // SIGUSR1 = 10
     expect(dataAt(cp, fx.pid, fdOf(fx, 'timerfd'), 'timerfd')).toMatchObject({
@@ -202,17 +204,17 @@ describe('types recorded but not restorable are refused unless ignored', () => {
     expect(refused(fdOf(fx, 'sock_a'))).toBe(
       `pid ${fx.pid} fd ${fdOf(fx, 'sock_a')} (${fileAt(cp, fx.pid, fdOf(fx, 'sock_a')).path}): type socket cannot be restored yet (ignore it with --ignore-type socket)`,
     );
-    for (const role of ['pty_master', 'pty_slave', 'memfd']) {
+    for (const role of ['pty_master', 'pty_slave']) {
       expect(problems.find((p) => p.fd === fdOf(fx, role))).toMatchObject({
         kind: 'unsupported',
         pid: fx.pid,
       });
     }
-    // signalfd and timerfd are restorable (test/replay/timers.test.ts).
-    for (const role of ['signalfd', 'timerfd'])
+    // memfd, signalfd and timerfd are restorable (test/replay/memfd.test.ts, timers.test.ts).
+    for (const role of ['memfd', 'signalfd', 'timerfd'])
       expect(problems.find((p) => p.fd === fdOf(fx, role))).toBeUndefined();
 
-    const ignored = capture([fx.pid], { ignoreTypes: ['socket', 'tty', 'memfd'] });
+    const ignored = capture([fx.pid], { ignoreTypes: ['socket', 'tty'] });
     expect(ignored.problems).toEqual([]);
     expect(fileAt(ignored.checkpoint, fx.pid, fdOf(fx, 'sock_b')).ignored).toEqual({ reason: 'type' });
   });

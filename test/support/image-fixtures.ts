@@ -76,10 +76,15 @@ export function richCheckpoint(): Checkpoint {
       flags: O.RDWR,
       ignored: { reason: 'fd' },
     }),
-    file(11, { type: 'memfd', name: 'jit-cache', size: 4096 }, '/memfd:jit-cache (deleted)', {
-      flags: O.RDWR,
-      pos: 10,
-    }),
+    file(
+      11,
+      { type: 'memfd', name: 'jit-cache', size: 4096, seals: 1, contents: Buffer.from('jit') },
+      '/memfd:jit-cache (deleted)',
+      {
+        flags: O.RDWR,
+        pos: 10,
+      },
+    ),
     file(12, { type: 'signalfd', sigmask: 1n << 63n }, 'anon_inode:[signalfd]'),
     file(
       13,
@@ -208,7 +213,16 @@ function fileData(nfiles: number): fc.Arbitrary<FileData> {
     eventfd: fc.record({ type: fc.constant('eventfd'), count: u64, semaphore: fc.boolean() }),
     eventpoll: fc.record({ type: fc.constant('eventpoll'), targets: fc.array(target, { maxLength: 4 }) }),
     tty: fc.record({ type: fc.constant('tty'), index: u32, master: fc.boolean() }),
-    memfd: fc.record({ type: fc.constant('memfd'), name: text, size: safe }),
+    memfd: fc.record(
+      {
+        type: fc.constant('memfd'),
+        name: text,
+        size: safe,
+        seals: u32,
+        contents: fc.uint8Array({ maxLength: 20 }).map((a) => Buffer.from(a)),
+      },
+      { requiredKeys: ['type', 'name', 'size', 'seals'] },
+    ),
     signalfd: fc.record({ type: fc.constant('signalfd'), sigmask: u64 }),
     timerfd: fc.record({
       type: fc.constant('timerfd'),

@@ -71,13 +71,15 @@ function problemOf(file: FileRecord, facts: FileFacts): { kind: ProblemKind; why
       why: `has an owner for SIGIO/SIGURG (${facts.owned.get(file.objref)}, set by F_SETOWN)`,
     };
   }
-  if (!opsOf(file.type).restorable) {
+  const ops = opsOf(file.type);
+  if (!ops.restorable) {
     return {
       kind: 'unsupported',
       why: `type ${file.type} cannot be restored yet (ignore it with --ignore-type ${file.type})`,
     };
   }
-  return undefined;
+  const why = (ops.unrestorable as ((f: FileRecord) => string | undefined) | undefined)?.(file);
+  return why === undefined ? undefined : { kind: 'unsupported', why };
 }
 
 /** One problem per fd (not per file), so that every refused fd is named. */

@@ -1,12 +1,68 @@
-/** memfd_create files: name and size. Contents are not saved yet, so not restorable. */
-import type { FileTypeOps } from './types.js';
+/**
+ * memfd_create files: name, size, seals and the whole contents (up to a
+ * limit). Restore makes a new memfd with that name, refills it, puts the
+ * offset and status flags back, then the seals (last: they may forbid writes).
+ */
+import { getSeals, preadAll } from '../linux/memfd.js';
+import { O } from '../model.js';
+import { F_SETFL, SEEK_SET } from '../replay/builder.js';
+import { ownerOf } from '../replay/by-path.js';
+import type { PlanContext } from '../replay/types.js';
+import type { FileTypeOps, RestoreUnitOf } from './types.js';
 
 const MEMFD = /^\/memfd:(.*) \(deleted\)$/;
+const MFD_CLOEXEC = 1;
+const MFD_ALLOW_SEALING = 2;
+const F_ADD_SEALS = 1033;
+/**
+ * Contents above this are not copied (the image would carry them, and the
+ * replay plan is written into the target's memory): such a memfd is refused
+ * at capture, naming its size, unless it is ignored.
+ */
+export const MEMFD_CONTENTS_LIMIT = 64 << 20;
+/** The status flags F_SETFL can set on a memfd (it is always opened O_RDWR|O_LARGEFILE). */
+const MEMFD_SETFL = O.APPEND | O.NONBLOCK | O.NOATIME | O.DIRECT | O.ASYNC;
+
+function restoreMemfd(unit: RestoreUnitOf<'memfd'>, ctx: PlanContext): 'done' {
+  const b = ctx.builder;
+  const owner = ownerOf(unit);
+  const { name, size, seals, contents } = unit.file.data;
+  if (contents === undefined) throw new Error(`memfd ${name}: contents were not captured`);
+  const cloexec = b.nextCloexec(unit.targets);
+  const tmp = b.sim.alloc();
+  // Always sealable, then the saved seals: F_SEAL_SEAL alone reproduces a memfd made without sealing.
+  const flags = MFD_ALLOW_SEALING | (cloexec ? MFD_CLOEXEC : 0);
+  b.add('memfd_create', [b.addPath(name), flags], tmp, owner);
+  if (contents.length > 0)
+    b.add('write', [tmp, b.addData(contents), contents.length], contents.length, owner);
+  // A file that grew by ftruncate past its written bytes (or shrank while copied) gets its size back.
+  if (size !== contents.length) b.add('ftruncate', [tmp, size], 0, owner);
+  b.add('lseek', [tmp, unit.file.pos, SEEK_SET], unit.file.pos, owner);
+  const status = unit.file.flags & MEMFD_SETFL;
+  if (status !== 0) b.add('fcntl', [tmp, F_SETFL, status], 0, owner);
+  if (seals !== 0) b.add('fcntl', [tmp, F_ADD_SEALS, seals], 0, owner);
+  b.place(tmp, unit.targets, cloexec, owner);
+  return 'done';
+}
 
 export const memfd = {
   type: 'memfd',
-  restorable: false,
+  restorable: true,
   detect: (link, stat) => stat.isFile() && MEMFD.test(link),
-  checkpoint: (probe) => ({ type: 'memfd', name: MEMFD.exec(probe.link)?.[1] ?? '', size: probe.stat.size }),
+  checkpoint: (probe) => {
+    const size = probe.stat.size;
+    const data = {
+      type: 'memfd' as const,
+      name: MEMFD.exec(probe.link)?.[1] ?? '',
+      size,
+      seals: getSeals(probe.copy),
+    };
+    return size > MEMFD_CONTENTS_LIMIT ? data : { ...data, contents: preadAll(probe.copy, size) };
+  },
+  unrestorable: (file) =>
+    file.data.contents === undefined
+      ? `memfd of ${file.data.size} bytes: contents above ${MEMFD_CONTENTS_LIMIT} bytes are not captured (ignore it with --ignore-type memfd)`
+      : undefined,
   collect: () => [],
+  restore: restoreMemfd,
 } satisfies FileTypeOps<'memfd'>;

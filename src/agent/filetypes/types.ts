@@ -45,6 +45,11 @@ export interface FileTypeOps<T extends FileType> {
   detect(link: string, stat: FileStat, fdinfo: Fdinfo): boolean;
   /** Reads the type's own state from the probe. Throws a SyscallError/Error naming the fd. */
   checkpoint(probe: FdProbe): DataOf<T>;
+  /**
+   * Why this particular file cannot be restored although its type can (state
+   * that capture could not take, e.g. a memfd too large to copy), or undefined.
+   */
+  unrestorable?: (file: FileRecord & { data: DataOf<T> }) => string | undefined;
   /** The objects this file references besides itself (epoll targets, pipe peers, ...). */
   collect(file: FileRecord & { data: DataOf<T> }): ObjectRef[];
   /**

@@ -77,6 +77,8 @@ function checkRestorable(fd: number, file: FileRecord): void {
       throw new ReplayError(fd, file.path, `${file.data.bufferedBytes} buffered bytes were not captured`);
     }
   }
+  if (file.data.type === 'memfd' && file.data.contents === undefined)
+    throw new ReplayError(fd, file.path, `the ${file.data.size} bytes of the memfd were not captured`);
 }
 
 function restoreAsIs(file: FileRecord): FdDecision {
@@ -101,6 +103,8 @@ export function buildUnits(cp: Checkpoint, table: FileTableRecord, policy: Resto
   const files = new Map(cp.files.map((f) => [f.objref, f]));
   const byKey = new Map<number | string, FileUnit>();
   const seenFds = new Set<number>();
+  /** memfd inode (dev:ino) → the open file restored for it: a memfd is recreated once per open file. */
+  const memfds = new Map<string, number>();
   const limit = fdLimit();
   for (const rec of table.fds) {
     const file = files.get(rec.file);
@@ -125,6 +129,17 @@ export function buildUnits(cp: Checkpoint, table: FileTableRecord, policy: Resto
     let unit = byKey.get(key);
     if (!unit) {
       if (!devnull) checkRestorable(rec.fd, file);
+      if (!devnull && file.type === 'memfd') {
+        const inode = `${file.dev}:${file.ino}`;
+        if ((memfds.get(inode) ?? file.objref) !== file.objref) {
+          throw new ReplayError(
+            rec.fd,
+            file.path,
+            'a second open file on one memfd (reopened through /proc) is not supported',
+          );
+        }
+        memfds.set(inode, file.objref);
+      }
       unit = { file, targets: [], path: devnull ? '/dev/null' : decision.path, devnull };
       if (!devnull && (file.type === 'regular' || file.type === 'directory' || file.type === 'fifo')) {
         checkPathFile(rec.fd, unit, decision.allowSizeChange);

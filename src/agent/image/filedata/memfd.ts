@@ -1,4 +1,4 @@
-/** memfd: name string, size u64. */
+/** memfd: name string, size u64n, seals u32, contents optional<bytes>. */
 import type { FileDataCodec } from './types.js';
 
 export const memfd: FileDataCodec<'memfd'> = {
@@ -7,8 +7,12 @@ export const memfd: FileDataCodec<'memfd'> = {
   encode(w, d) {
     w.str('name', d.name);
     w.u64n('size', d.size);
+    w.u32('seals', d.seals);
+    w.bool('contents present', d.contents !== undefined);
+    if (d.contents !== undefined) w.blob('contents', d.contents);
   },
   decode(r) {
-    return { type: 'memfd', name: r.str('name'), size: r.u64n('size') };
+    const data = { type: 'memfd' as const, name: r.str('name'), size: r.u64n('size'), seals: r.u32('seals') };
+    return r.bool('contents present') ? { ...data, contents: r.blob('contents') } : data;
   },
 };

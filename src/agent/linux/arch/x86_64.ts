@@ -27,6 +27,8 @@ export const SYS = {
   signalfd4: 289,
   timerfd_create: 283,
   timerfd_settime: 286,
+  memfd_create: 319,
+  ftruncate: 77,
   epoll_create1: 291,
   epoll_ctl: 233,
   close_range: 436,
