@@ -219,6 +219,25 @@ describe('types recorded but not restorable are refused unless ignored', () => {
     expect(fileAt(ignored.checkpoint, fx.pid, fdOf(fx, 'sock_b')).ignored).toEqual({ reason: 'type' });
   });
 
+  test('a memfd too large to copy is refused, naming its size', async () => {
+    const fx = await fixture('big-memfd');
+    const fd = fdOf(fx, 'big_memfd');
+    const { checkpoint: cp, problems } = capture([fx.pid]);
+    expect(dataAt(cp, fx.pid, fd, 'memfd')).toEqual({
+      type: 'memfd',
+      name: 'fdckpt-big',
+      size: 65 << 20,
+      seals: 1,
+    });
+    expect(problems).toEqual([
+      expect.objectContaining({
+        kind: 'unsupported',
+        fd,
+        message: `pid ${fx.pid} fd ${fd} (/memfd:fdckpt-big (deleted)): memfd of ${65 << 20} bytes: contents above ${64 << 20} bytes are not captured (ignore it with --ignore-type memfd)`,
+      }),
+    ]);
+  });
+
   test('unlinked file, flock-held file, file with an F_SETOWN owner: refused by message', async () => {
     const fx = await fixture('unlinked', 'flock', 'owner');
     const { checkpoint: cp, problems } = capture([fx.pid]);
