@@ -78,7 +78,7 @@ function problemOf(file: FileRecord, facts: FileFacts): { kind: ProblemKind; why
       why: `type ${file.type} cannot be restored yet (ignore it with --ignore-type ${file.type})`,
     };
   }
-  const why = (ops.unrestorable as ((f: FileRecord) => string | undefined) | undefined)?.(file);
+  const why = ops.unrestorable?.(file);
   return why === undefined ? undefined : { kind: 'unsupported', why };
 }
 
