@@ -84,6 +84,8 @@ export type FileData =
       /** inode of the connected peer, for unix sockets (leak detection). */
       peerIno?: number;
       localAddress?: string;
+      /** For a listening socket: what replay needs to listen again. */
+      listen?: ListenState;
     }
   | { type: 'eventfd'; count: bigint; semaphore: boolean }
   | { type: 'eventpoll'; targets: EpollTarget[] }
@@ -108,6 +110,21 @@ export type FileData =
     }
   | { type: 'inotify'; watches: InotifyWatch[] }
   | { type: 'anon'; name: string };
+
+/** A listening socket's bound address, backlog and the options bind and accepted sockets depend on. */
+export interface ListenState {
+  /** The bound address as getsockname(2) returned it: a raw struct sockaddr. */
+  address: Buffer;
+  /** The listen(2) backlog (sock_diag: sk_max_ack_backlog). */
+  backlog: number;
+  reuseAddr: boolean;
+  reusePort: boolean;
+  keepAlive: boolean;
+  /** IPV6_V6ONLY, AF_INET6 only. */
+  v6Only: boolean;
+  /** TCP_NODELAY, TCP only. */
+  noDelay: boolean;
+}
 
 /** One epoll registration, as /proc/PID/fdinfo of the epoll fd shows it (`tfd:` lines). */
 export interface EpollTarget {

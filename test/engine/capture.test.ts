@@ -165,7 +165,7 @@ test('an epoll with 2000 targets: fdinfo larger than one read, every target reso
 });
 
 describe('types recorded but not restorable are refused unless ignored', () => {
-  test('socketpair, listening socket, pty refused; memfd, signalfd, timerfd recorded', async () => {
+  test('socketpair and pty refused; listening socket, memfd, signalfd, timerfd recorded', async () => {
     const fx = await fixture('sockets', 'ptys', 'memfd', 'signalfd-timerfd');
     const { checkpoint: cp, problems } = capture([fx.pid]);
     expectMatchesProc(cp, fx.pid);
@@ -202,7 +202,7 @@ describe('types recorded but not restorable are refused unless ignored', () => {
 
     const refused = (fd: number): string | undefined => problems.find((p) => p.fd === fd)?.message;
     expect(refused(fdOf(fx, 'sock_a'))).toBe(
-      `pid ${fx.pid} fd ${fdOf(fx, 'sock_a')} (${fileAt(cp, fx.pid, fdOf(fx, 'sock_a')).path}): type socket cannot be restored yet (ignore it with --ignore-type socket)`,
+      `pid ${fx.pid} fd ${fdOf(fx, 'sock_a')} (${fileAt(cp, fx.pid, fdOf(fx, 'sock_a')).path}): only listening TCP and unix sockets can be restored, this one is connected (ignore it with --ignore-type socket)`,
     );
     for (const role of ['pty_master', 'pty_slave']) {
       expect(problems.find((p) => p.fd === fdOf(fx, role))).toMatchObject({

@@ -47,6 +47,8 @@ export function tableView(cp: Checkpoint, pid: number): FdView[] {
         }));
     } else if (d.type === 'eventfd') {
       data = { ...d, count: d.count.toString() };
+    } else if (d.type === 'socket') {
+      data = { ...d, sockIno: 0 };
     }
     // Pipes and anon inodes get new inode numbers in their link names.
     const path = f.path.replace(/^(pipe|socket):\[\d+\]$/, '$1:[]');

@@ -79,7 +79,9 @@ function problemOf(file: FileRecord, facts: FileFacts): { kind: ProblemKind; why
     };
   }
   const why = ops.unrestorable?.(file);
-  return why === undefined ? undefined : { kind: 'unsupported', why };
+  return why === undefined
+    ? undefined
+    : { kind: 'unsupported', why: `${why} (ignore it with --ignore-type ${file.type})` };
 }
 
 /** One problem per fd (not per file), so that every refused fd is named. */

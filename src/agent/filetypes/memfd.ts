@@ -61,7 +61,7 @@ export const memfd = {
   },
   unrestorable: (file) =>
     file.data.contents === undefined
-      ? `memfd of ${file.data.size} bytes: contents above ${MEMFD_CONTENTS_LIMIT} bytes are not captured (ignore it with --ignore-type memfd)`
+      ? `memfd of ${file.data.size} bytes: contents above ${MEMFD_CONTENTS_LIMIT} bytes are not captured`
       : undefined,
   collect: () => [],
   restore: restoreMemfd,

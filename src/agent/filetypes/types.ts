@@ -48,6 +48,7 @@ export interface FileTypeOps<T extends FileType> {
   /**
    * Why this particular file cannot be restored although its type can (state
    * that capture could not take, e.g. a memfd too large to copy), or undefined.
+   * Capture and replay add their own remedy (an ignore, a policy).
    */
   unrestorable?: (file: FileRecord & { data: DataOf<T> }) => string | undefined;
   /** The objects this file references besides itself (epoll targets, pipe peers, ...). */

@@ -140,10 +140,10 @@ export const SO_PROTOCOL = 38;
 export const SO_DOMAIN = 39;
 export const SO_ACCEPTCONN = 30;
 
-/** getsockopt(SOL_SOCKET, name) for an int-valued option. */
-export function getSockOptInt(fd: number, name: number): number {
+/** getsockopt(level, name) for an int-valued option (level SOL_SOCKET by default). */
+export function getSockOptInt(fd: number, name: number, level = SOL_SOCKET): number {
   const val = Buffer.alloc(4);
   const len = new Uint32Array([4]);
-  check(c.getsockopt(fd, SOL_SOCKET, name, val, len), 'getsockopt', `fd ${fd}, opt ${name}`);
+  check(c.getsockopt(fd, level, name, val, len), 'getsockopt', `fd ${fd}, level ${level} opt ${name}`);
   return val.readInt32LE(0);
 }

@@ -1,15 +1,23 @@
 /** What can be read about a socket from a copy of its fd. */
 import { lib, koffi } from './libc.js';
-import { errnoName } from './errors.js';
+import { SyscallError, errnoName } from './errors.js';
 import { SO_ACCEPTCONN, SO_DOMAIN, SO_PROTOCOL, SO_TYPE, getSockOptInt } from './process.js';
 
 type AddrFn = (fd: number, addr: Buffer, len: Uint32Array) => number;
 const getsockname = lib.func('int getsockname(int fd, _Out_ void *addr, _Inout_ uint32_t *len)') as AddrFn;
 const getpeername = lib.func('int getpeername(int fd, _Out_ void *addr, _Inout_ uint32_t *len)') as AddrFn;
 
-const AF_UNIX = 1;
-const AF_INET = 2;
-const AF_INET6 = 10;
+export const AF_UNIX = 1;
+export const AF_INET = 2;
+export const AF_INET6 = 10;
+export const SOL_SOCKET = 1;
+export const SO_REUSEADDR = 2;
+export const SO_KEEPALIVE = 9;
+export const SO_REUSEPORT = 15;
+export const IPPROTO_TCP = 6;
+export const TCP_NODELAY = 1;
+export const IPPROTO_IPV6 = 41;
+export const IPV6_V6ONLY = 26;
 
 /** A sockaddr rendered for people: a unix path (`@name` when abstract), `ip:port`, `[ip6]:port`. */
 export function formatSockaddr(addr: Buffer, len: number): string {
@@ -60,4 +68,31 @@ export function describeSocket(fd: number): SocketFacts {
   const local = address(getsockname, fd);
   if (local) facts.localAddress = local;
   return facts;
+}
+
+/** What a listening socket needs to listen again, read from a copy of its fd (the backlog is sock_diag's). */
+export interface ListenOptions {
+  /** getsockname's raw struct sockaddr. */
+  address: Buffer;
+  reuseAddr: boolean;
+  reusePort: boolean;
+  keepAlive: boolean;
+  v6Only: boolean;
+  noDelay: boolean;
+}
+
+/** The bound address and the options of the listening socket `fd` of family `family`. */
+export function listenOptions(fd: number, family: number, protocol: number): ListenOptions {
+  const addr = Buffer.alloc(128);
+  const len = new Uint32Array([128]);
+  if (getsockname(fd, addr, len) === -1) throw new SyscallError('getsockname', koffi.errno(), `fd ${fd}`);
+  const on = (name: number, level = SOL_SOCKET): boolean => getSockOptInt(fd, name, level) !== 0;
+  return {
+    address: Buffer.from(addr.subarray(0, Math.min(len[0]!, 128))),
+    reuseAddr: on(SO_REUSEADDR),
+    reusePort: on(SO_REUSEPORT),
+    keepAlive: on(SO_KEEPALIVE),
+    v6Only: family === AF_INET6 && on(IPV6_V6ONLY, IPPROTO_IPV6),
+    noDelay: family !== AF_UNIX && protocol === IPPROTO_TCP && on(TCP_NODELAY, IPPROTO_TCP),
+  };
 }

@@ -7,6 +7,7 @@ import { CREATION_ONLY_FLAGS, O, type Checkpoint, type FileRecord, type FileTabl
 import { statPath } from '../linux/pathstat.js';
 import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFMT, S_IFREG, S_IFSOCK } from '../linux/stat.js';
 import { fdLimit } from './limits.js';
+import { opsOf } from '../filetypes/index.js';
 import { canRestore } from './planners.js';
 import type { FileUnit, PipeUnit, RestoreUnit } from './types.js';
 import { ReplayError } from './errors.js';
@@ -77,8 +78,11 @@ function checkRestorable(fd: number, file: FileRecord): void {
       throw new ReplayError(fd, file.path, `${file.data.bufferedBytes} buffered bytes were not captured`);
     }
   }
-  if (file.data.type === 'memfd' && file.data.contents === undefined)
-    throw new ReplayError(fd, file.path, `the ${file.data.size} bytes of the memfd were not captured`);
+  const why = (opsOf(file.type) as { unrestorable?: (f: FileRecord) => string | undefined }).unrestorable?.(
+    file,
+  );
+  if (why !== undefined)
+    throw new ReplayError(fd, file.path, `${why} (policy skip or devnull can replace it)`);
 }
 
 function restoreAsIs(file: FileRecord): FdDecision {
