@@ -6,27 +6,24 @@
  * its open file again.
  */
 import { describe, expect, test } from '@jest/globals';
-import fs from 'node:fs';
-import path from 'node:path';
 import { capture } from '../../src/agent/capture/index.js';
 import { MEMFD_CONTENTS_LIMIT } from '../../src/agent/filetypes/memfd.js';
 import { diffCheckpoints } from '../../src/agent/image/index.js';
-import type { Checkpoint, FileRecord } from '../../src/agent/model.js';
 import { restore } from '../../src/agent/replay/index.js';
 import { fdOf } from '../support/fixture.js';
 import { useFixtures } from '../support/use-fixtures.js';
 import { tableView } from './normalize.js';
-import { checkpointOf, fileOf, trackRestored, waitAsleep } from './support.js';
+import {
+  checkpointOf,
+  fileAtFd as fileAt,
+  fileOf,
+  runRestoredPython,
+  trackRestored,
+  restoreAndRecapture,
+} from './support.js';
 
 const started = trackRestored();
 const fixture = useFixtures();
-const PYTHON = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
-
-function fileAt(cp: Checkpoint, pid: number, fd: number): FileRecord {
-  const proc = cp.processes.find((p) => p.pid === pid)!;
-  const rec = cp.tables.find((t) => t.objref === proc.table)!.fds.find((e) => e.fd === fd)!;
-  return cp.files.find((f) => f.objref === rec.file)!;
-}
 
 describe.each([true, false])('memfd (batched: %s)', (batch) => {
   test('capture → restore → capture shows the same table, contents and seals', async () => {
@@ -38,20 +35,16 @@ describe.each([true, false])('memfd (batched: %s)', (batch) => {
     expect(sealed.data).toMatchObject({ type: 'memfd', name: 'fdckpt-sealed', size: 8192, seals: 0b1110 });
     expect(fileAt(before.checkpoint, fx.pid, fdOf(fx, 'plain')).data).toMatchObject({ seals: 1 });
 
-    const r = await restore(before.checkpoint, ['sleep', '60'], { stdio: 'ignore', batch });
-    started.push(r);
-    await waitAsleep(r.pid);
-    const after = capture([r.pid]);
+    const { pid, after } = await restoreAndRecapture(before.checkpoint, started, batch);
     expect(diffCheckpoints(before.checkpoint, after.checkpoint)).toEqual([]);
     // tableView keeps each file's type data: name, size, seals and the contents themselves.
-    expect(tableView(after.checkpoint, r.pid)).toEqual(tableView(before.checkpoint, fx.pid));
+    expect(tableView(after.checkpoint, pid)).toEqual(tableView(before.checkpoint, fx.pid));
   });
 });
 
 test('the restored program reads the bytes at the saved offset and cannot break the seals', async () => {
   const fx = await fixture('memfds');
   const cp = capture([fx.pid]).checkpoint;
-  const report = path.join(fx.dir, 'memfd.json');
   const script = [
     'import os, sys, json, fcntl',
     `sealed, plain, dup = ${fdOf(fx, 'sealed')}, ${fdOf(fx, 'plain')}, ${fdOf(fx, 'sealed_dup')}`,
@@ -65,13 +58,9 @@ test('the restored program reads the bytes at the saved offset and cannot break 
     'size = os.fstat(plain).st_size',
     'last = os.pread(plain, 2, 255).hex()',
     "json.dump({'chunk': chunk, 'shared': shared, 'writable': writable, 'size': size, 'last': last}, open(sys.argv[1], 'w'))",
-  ].join('\n');
-  const r = await restore(cp, [PYTHON, '-c', script, report], { stdio: 'ignore' });
-  started.push(r);
-  expect(await r.exit).toBe(0);
-  started.pop();
+  ];
   // Offset 123 in "sealed contents\n" repeated: 123 % 16 = 11 → "ents\nseal".
-  expect(JSON.parse(fs.readFileSync(report, 'utf8'))).toEqual({
+  expect(await runRestoredPython(cp, script, fx.dir, started)).toEqual({
     chunk: 'ents\nseal',
     shared: 132,
     writable: false,

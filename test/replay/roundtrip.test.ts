@@ -4,21 +4,15 @@
  * same in fd numbers, flags, offsets, cloexec bits, sharing and type state.
  */
 import { describe, expect, test } from '@jest/globals';
-import fs from 'node:fs';
-import path from 'node:path';
 import { capture } from '../../src/agent/capture/index.js';
 import { diffCheckpoints } from '../../src/agent/image/index.js';
-import { restore } from '../../src/agent/replay/index.js';
 import { fdOf } from '../support/fixture.js';
 import { useFixtures } from '../support/use-fixtures.js';
 import { tableView } from './normalize.js';
-import { waitAsleep, trackRestored } from './support.js';
+import { runRestoredPython, trackRestored, restoreAndRecapture } from './support.js';
 
 const started = trackRestored();
 const fixture = useFixtures({ FDPROC_MANY: '300' });
-
-/** A real interpreter binary: a wrapper script (pyenv shim) would exec again and drop cloexec fds. */
-const PYTHON = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 
 describe.each([true, false])('round trip (batched: %s)', (batch) => {
   test.each([
@@ -33,13 +27,10 @@ describe.each([true, false])('round trip (batched: %s)', (batch) => {
     const fx = await fixture(...scenarios);
     const before = capture([fx.pid]);
     expect(before.problems).toEqual([]);
-    const r = await restore(before.checkpoint, ['sleep', '60'], { stdio: 'ignore', batch });
-    started.push(r);
-    await waitAsleep(r.pid);
-    const after = capture([r.pid]);
+    const { pid, after } = await restoreAndRecapture(before.checkpoint, started, batch);
     expect(diffCheckpoints(before.checkpoint, after.checkpoint)).toEqual([]);
     // Beyond what diff compares: type state (pipe bytes, eventfd counts, epoll registrations).
-    expect(tableView(after.checkpoint, r.pid)).toEqual(tableView(before.checkpoint, fx.pid));
+    expect(tableView(after.checkpoint, pid)).toEqual(tableView(before.checkpoint, fx.pid));
   });
 });
 
@@ -47,7 +38,6 @@ describe('round trip: the restored program uses its fds', () => {
   test('reads buffered pipe bytes, writes through restored ends, and dup-shared offsets stay shared', async () => {
     const fx = await fixture('files', 'pipes', 'eventfd');
     const cp = capture([fx.pid]).checkpoint;
-    const report = path.join(fx.dir, 'report.json');
     const [a, dup, pr, pw, ev] = ['a', 'cloexec_dup', 'pipe_r', 'pipe_w', 'eventfd'].map((n) => fdOf(fx, n));
     const script = [
       'import os, sys, json',
@@ -60,12 +50,8 @@ describe('round trip: the restored program uses its fds', () => {
       'after = os.lseek(dup, 0, os.SEEK_CUR)',
       "count = int.from_bytes(os.read(ev, 8), 'little')",
       "json.dump({'got': got.decode(), 'again': again.decode(), 'before': before, 'chunk': chunk.decode(), 'after': after, 'count': count}, open(sys.argv[1], 'w'))",
-    ].join('\n');
-    const r = await restore(cp, [PYTHON, '-c', script, report], { stdio: 'ignore' });
-    started.push(r);
-    expect(await r.exit).toBe(0);
-    started.pop();
-    expect(JSON.parse(fs.readFileSync(report, 'utf8'))).toEqual({
+    ];
+    expect(await runRestoredPython(cp, script, fx.dir, started)).toEqual({
       got: 'hello, pipe',
       again: 'again',
       before: 17,

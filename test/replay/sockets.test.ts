@@ -15,15 +15,13 @@ import { restore } from '../../src/agent/replay/index.js';
 import { fdOf, type Fixture } from '../support/fixture.js';
 import { useFixtures } from '../support/use-fixtures.js';
 import { tableView } from './normalize.js';
-import { trackRestored, waitAsleep } from './support.js';
+import { fileAtFd, trackRestored, restoreAndRecapture } from './support.js';
 
 const started = trackRestored();
 const fixture = useFixtures();
 
 function dataOf(cp: Checkpoint, pid: number, fd: number): FileData {
-  const proc = cp.processes.find((p) => p.pid === pid)!;
-  const rec = cp.tables.find((t) => t.objref === proc.table)!.fds.find((e) => e.fd === fd)!;
-  return cp.files.find((f) => f.objref === rec.file)!.data;
+  return fileAtFd(cp, pid, fd).data;
 }
 
 /** Kills the fixture (its ports free again) but keeps its directory, stale socket file included. */
@@ -61,13 +59,10 @@ describe.each([true, false])('listening sockets (batched: %s)', (batch) => {
     expect(dataOf(before.checkpoint, fx.pid, fdOf(fx, 'abstract'))).toMatchObject({ listen: { backlog: 3 } });
 
     await kill(fx);
-    const r = await restore(before.checkpoint, ['sleep', '60'], { stdio: 'ignore', batch });
-    started.push(r);
-    await waitAsleep(r.pid);
-    const after = capture([r.pid]);
+    const { pid, after } = await restoreAndRecapture(before.checkpoint, started, batch);
     expect(after.problems).toEqual([]);
     expect(diffCheckpoints(before.checkpoint, after.checkpoint)).toEqual([]);
-    expect(tableView(after.checkpoint, r.pid)).toEqual(tableView(before.checkpoint, fx.pid));
+    expect(tableView(after.checkpoint, pid)).toEqual(tableView(before.checkpoint, fx.pid));
 
     expect(await connects({ host: '127.0.0.1', port: Number(fx.info['v4_port']) })).toBe(true);
     expect(await connects({ host: '::1', port: Number(fx.info['v6_port']) })).toBe(true);

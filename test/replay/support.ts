@@ -2,7 +2,8 @@
 import { afterEach } from '@jest/globals';
 import fs from 'node:fs';
 import type { Checkpoint, FileData, FileRecord } from '../../src/agent/model.js';
-import type { Restored } from '../../src/agent/replay/index.js';
+import { capture } from '../../src/agent/capture/index.js';
+import { restore, type Restored } from '../../src/agent/replay/index.js';
 
 /** Builds a one-process checkpoint from fd → file entries (files shared by reference). */
 export function checkpointOf(entries: { fd: number; file: FileRecord; cloexec?: boolean }[]): Checkpoint {
@@ -103,4 +104,47 @@ export function trackRestored(): Restored[] {
     }
   });
   return started;
+}
+
+/** A real interpreter binary: a wrapper script (pyenv shim) would exec again and drop cloexec fds. */
+export const PYTHON = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+
+/** The open file at fd `fd` of process `pid` in `cp`. */
+export function fileAtFd(cp: Checkpoint, pid: number, fd: number): FileRecord {
+  const proc = cp.processes.find((p) => p.pid === pid)!;
+  const rec = cp.tables.find((t) => t.objref === proc.table)!.fds.find((e) => e.fd === fd)!;
+  return cp.files.find((f) => f.objref === rec.file)!;
+}
+
+/**
+ * Restores `cp` into python3 running `lines` with a report path (in `dir`) as
+ * argv[1], expects it to exit 0, and returns the JSON it wrote there. The
+ * target is tracked in `started` until it has exited.
+ */
+export async function runRestoredPython(
+  cp: Checkpoint,
+  lines: string[],
+  dir: string,
+  started: Restored[],
+): Promise<unknown> {
+  const report = `${dir}/report-${Date.now()}.json`;
+  const r = await restore(cp, [PYTHON, '-c', lines.join('\n'), report], { stdio: 'ignore' });
+  started.push(r);
+  const status = await r.exit;
+  started.splice(started.indexOf(r), 1);
+  const text = fs.existsSync(report) ? fs.readFileSync(report, 'utf8') : '(no report)';
+  if (status !== 0) throw new Error(`the restored program exited with ${status}: ${text}`);
+  return JSON.parse(text);
+}
+
+/** Restores `cp` into `sleep 60` (tracked in `started`), waits until it sleeps, and captures it again. */
+export async function restoreAndRecapture(
+  cp: Checkpoint,
+  started: Restored[],
+  batch: boolean,
+): Promise<{ pid: number; after: ReturnType<typeof capture> }> {
+  const r = await restore(cp, ['sleep', '60'], { stdio: 'ignore', batch });
+  started.push(r);
+  await waitAsleep(r.pid);
+  return { pid: r.pid, after: capture([r.pid]) };
 }

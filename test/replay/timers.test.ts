@@ -6,25 +6,19 @@
  * A timer's remaining time can only have shrunk; everything else is equal.
  */
 import { describe, expect, test } from '@jest/globals';
-import fs from 'node:fs';
-import path from 'node:path';
 import { capture } from '../../src/agent/capture/index.js';
 import { diffCheckpoints } from '../../src/agent/image/index.js';
 import type { Checkpoint, FileData } from '../../src/agent/model.js';
-import { restore } from '../../src/agent/replay/index.js';
 import { fdOf } from '../support/fixture.js';
 import { useFixtures } from '../support/use-fixtures.js';
-import { trackRestored, waitAsleep } from './support.js';
+import { fileAtFd, runRestoredPython, trackRestored, restoreAndRecapture } from './support.js';
 
 const started = trackRestored();
 const fixture = useFixtures();
-const PYTHON = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 const ROLES = ['sig_nb', 'mono', 'mono_dup', 'fired', 'absolute', 'boot'] as const;
 
 function dataOf(cp: Checkpoint, pid: number, fd: number): FileData {
-  const proc = cp.processes.find((p) => p.pid === pid)!;
-  const rec = cp.tables.find((t) => t.objref === proc.table)!.fds.find((e) => e.fd === fd)!;
-  return cp.files.find((f) => f.objref === rec.file)!.data;
+  return fileAtFd(cp, pid, fd).data;
 }
 
 describe.each([true, false])('signalfd and timerfd (batched: %s)', (batch) => {
@@ -33,16 +27,13 @@ describe.each([true, false])('signalfd and timerfd (batched: %s)', (batch) => {
     const before = capture([fx.pid]);
     // Both types used to be refused as "cannot be restored yet".
     expect(before.problems).toEqual([]);
-    const r = await restore(before.checkpoint, ['sleep', '60'], { stdio: 'ignore', batch });
-    started.push(r);
-    await waitAsleep(r.pid);
-    const after = capture([r.pid]);
+    const { pid, after } = await restoreAndRecapture(before.checkpoint, started, batch);
     expect(diffCheckpoints(before.checkpoint, after.checkpoint)).toEqual([]);
 
     for (const role of ROLES) {
       const fd = fdOf(fx, role);
       const was = dataOf(before.checkpoint, fx.pid, fd);
-      const now = dataOf(after.checkpoint, r.pid, fd);
+      const now = dataOf(after.checkpoint, pid, fd);
       if (was.type === 'timerfd' && now.type === 'timerfd') {
         const { valueNs: v0, ...rest0 } = was;
         const { valueNs: v1, ...rest1 } = now;
@@ -69,7 +60,6 @@ describe.each([true, false])('signalfd and timerfd (batched: %s)', (batch) => {
 test('the restored program reads the unread expiration and sees the signalfd non-blocking', async () => {
   const fx = await fixture('timers');
   const cp = capture([fx.pid]).checkpoint;
-  const report = path.join(fx.dir, 'timers.json');
   const script = [
     'import os, sys, json',
     `fired, sig_nb = ${fdOf(fx, 'fired')}, ${fdOf(fx, 'sig_nb')}`,
@@ -79,10 +69,10 @@ test('the restored program reads the unread expiration and sees the signalfd non
     'except BlockingIOError:',
     '    blocked = True',
     "json.dump({'ticks': ticks, 'wouldBlock': blocked, 'cloexec': not os.get_inheritable(sig_nb)}, open(sys.argv[1], 'w'))",
-  ].join('\n');
-  const r = await restore(cp, [PYTHON, '-c', script, report], { stdio: 'ignore' });
-  started.push(r);
-  expect(await r.exit).toBe(0);
-  started.pop();
-  expect(JSON.parse(fs.readFileSync(report, 'utf8'))).toEqual({ ticks: 1, wouldBlock: true, cloexec: true });
+  ];
+  expect(await runRestoredPython(cp, script, fx.dir, started)).toEqual({
+    ticks: 1,
+    wouldBlock: true,
+    cloexec: true,
+  });
 });

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { O, type FileRecord } from '../../src/agent/model.js';
 import { restore } from '../../src/agent/replay/index.js';
-import { checkpointOf, fileOf, liveTable, waitAsleep, trackRestored } from './support.js';
+import { PYTHON, checkpointOf, fileOf, liveTable, waitAsleep, trackRestored } from './support.js';
 
 const started = trackRestored();
 const dirs: string[] = [];
@@ -54,9 +54,6 @@ async function runChecker(
   expect({ status, text }).toMatchObject({ status: 0 });
   return JSON.parse(text);
 }
-
-/** A real interpreter binary: a wrapper script (pyenv shim) would exec again and drop cloexec fds. */
-const PYTHON = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 
 const PY_REPORT = `
 import os, sys, json, select, stat, fcntl

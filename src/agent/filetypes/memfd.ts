@@ -3,7 +3,7 @@
  * limit). Restore makes a new memfd with that name, refills it, puts the
  * offset and status flags back, then the seals (last: they may forbid writes).
  */
-import { getSeals, preadAll } from '../linux/memfd.js';
+import { getSeals, preadAll } from '../linux/process.js';
 import { O } from '../model.js';
 import { F_SETFL, SEEK_SET } from '../replay/builder.js';
 import { ownerOf } from '../replay/by-path.js';

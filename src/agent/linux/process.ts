@@ -30,6 +30,12 @@ const c = {
     buf: Buffer,
     n: number,
   ) => number | bigint,
+  pread: lib.func('long pread(int fd, _Out_ uint8_t *buf, size_t n, long offset)') as (
+    fd: number,
+    buf: Buffer,
+    n: number,
+    offset: number,
+  ) => number | bigint,
   getsockopt: lib.func(
     'int getsockopt(int fd, int level, int name, _Out_ void *val, _Inout_ uint32_t *len)',
   ) as (fd: number, level: number, name: number, val: Buffer, len: Uint32Array) => number,
@@ -132,6 +138,33 @@ export function tee(fdIn: number, fdOut: number, len: number, flags: number): nu
 /** read(2) into `buf`; returns the byte count. */
 export function readFd(fd: number, buf: Buffer, n = buf.length): number {
   return check(Number(c.read(fd, buf, n)), 'read', `fd ${fd}`);
+}
+
+const EINTR = 4;
+
+/**
+ * The first `size` bytes of a file through an fd of this process, with pread
+ * from offset 0, so that an offset shared with the checkpointed process does
+ * not move (fewer bytes if the file shrank meanwhile).
+ */
+export function preadAll(fd: number, size: number): Buffer {
+  const buf = Buffer.allocUnsafe(size);
+  let done = 0;
+  while (done < size) {
+    const n = Number(c.pread(fd, buf.subarray(done), size - done, done));
+    if (n === -1 && koffi.errno() === EINTR) continue;
+    check(n, 'pread', `fd ${fd}`);
+    if (n === 0) break;
+    done += n;
+  }
+  return buf.subarray(0, done);
+}
+
+const F_GET_SEALS = 1034;
+
+/** fcntl(F_GET_SEALS): F_SEAL_* bits (a memfd made without MFD_ALLOW_SEALING shows F_SEAL_SEAL). */
+export function getSeals(fd: number): number {
+  return check(c.fcntlInt(fd, F_GET_SEALS), 'fcntl', `F_GET_SEALS, fd ${fd}`);
 }
 
 const SOL_SOCKET = 1;
