@@ -104,6 +104,14 @@ export async function checkpointing(ctx: StepContext): Promise<Step> {
   if (!ckpt) return rollback(ctx, 'CheckpointGone', `checkpoint ${status.checkpointName ?? ''} was deleted`);
   const ready = findCondition(ckpt.status?.conditions, CONDITIONS.Ready);
   if (ckpt.status?.phase === 'Failed') {
+    // The Checkpoint's own reason (LeaksFound, UnsupportedFds, CaptureFailed, …) tells
+    // whether trying again can help (the drain watcher's retries read it here).
+    set(ctx, {
+      type: MC.Checkpointed,
+      status: 'False',
+      reason: ready?.reason ?? 'CheckpointFailed',
+      message: ready?.message ?? 'failed',
+    });
     return rollback(
       ctx,
       'CheckpointFailed',
