@@ -16,7 +16,9 @@ import {
   drainMigrationName,
 } from '../../src/controller/drain.js';
 import { DRAIN_ATTEMPT_LABEL, DRAIN_GAVE_UP_ANNOTATION } from '../../src/controller/drain-retry.js';
-import { MemoryEventRecorder } from '../../src/controller/events.js';
+import { MemoryEventRecorder, apiEventRecorder } from '../../src/controller/events.js';
+import { silentLogger } from '../../src/controller/runtime/log.js';
+import { until } from '../support/until.js';
 import type { MigrationHarness } from './migration-support.js';
 import { startMigrationHarness } from './migration-support.js';
 import { makePod } from './support.js';
@@ -271,6 +273,27 @@ describe('DrainReconciler retries', () => {
     await finish((await of('b'))[0]!);
     await drain.reconcile('n1');
     expect(await of('a')).toHaveLength(2);
+  });
+
+  it('tells the pod and the node through core/v1 Events that name them', async () => {
+    drain = reconciler({
+      maxConcurrent: 5,
+      events: apiEventRecorder(h.core, 'fdckpt-controller', silentLogger),
+    });
+    await fail((await of('a'))[0]!, 'Timeout');
+    later(1_000);
+    await drain.reconcile('n1');
+    const involved = await until('the retry events', async () => {
+      const items = (await h.core.listEventForAllNamespaces()).items.filter(
+        (e) => e.reason === 'DrainMigrationRetry',
+      );
+      return items.length === 3 ? items.map((e) => e.involvedObject) : undefined;
+    });
+    expect(involved.map((o) => `${o.apiVersion ?? ''} ${o.kind ?? ''} ${o.name ?? ''}`).sort()).toEqual([
+      `fdckpt.io/v1alpha1 Migration ${(await of('a'))[1]?.metadata.name ?? ''}`,
+      'v1 Node n1',
+      'v1 Pod a',
+    ]);
   });
 
   it('--drain-retries 0: a failure is final, and said so', async () => {
