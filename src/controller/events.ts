@@ -13,7 +13,8 @@ export type EventType = 'Normal' | 'Warning';
 
 export interface EventRecorder {
   record(
-    obj: { kind?: string; metadata: ObjectMeta },
+    /** apiVersion: default fdckpt.io's; core objects (a Pod, a Node) give 'v1'. */
+    obj: { apiVersion?: string; kind?: string; metadata: ObjectMeta },
     type: EventType,
     reason: string,
     message: string,
@@ -37,7 +38,7 @@ export function apiEventRecorder(
           body: {
             metadata: { generateName: `${obj.metadata.name ?? 'fdckpt'}.`, namespace: ns },
             involvedObject: {
-              apiVersion: API_VERSION,
+              apiVersion: obj.apiVersion ?? API_VERSION,
               kind: obj.kind,
               name: obj.metadata.name,
               namespace: ns,
@@ -64,9 +65,14 @@ export function apiEventRecorder(
 
 /** Keeps events in memory (tests assert on them). */
 export class MemoryEventRecorder implements EventRecorder {
-  readonly events: { name: string; type: EventType; reason: string; message: string }[] = [];
+  readonly events: { name: string; kind?: string; type: EventType; reason: string; message: string }[] = [];
 
-  record(obj: { metadata: ObjectMeta }, type: EventType, reason: string, message: string): void {
-    this.events.push({ name: obj.metadata.name ?? '', type, reason, message });
+  record(
+    obj: { kind?: string; metadata: ObjectMeta },
+    type: EventType,
+    reason: string,
+    message: string,
+  ): void {
+    this.events.push({ name: obj.metadata.name ?? '', kind: obj.kind, type, reason, message });
   }
 }

@@ -15,6 +15,7 @@ import { ResourceClient, makeClients } from './kube.js';
 import type { ControllerMetrics } from './metrics.js';
 import { controllerMetrics } from './metrics.js';
 import { RestoreReconciler } from './restore.js';
+import type { DrainRetryOptions } from './drain-retry.js';
 import { migrationLoops, startControllerWebhook } from './migration-wiring.js';
 import type { PodWebhookOptions } from './webhook/index.js';
 import type { LauncherOptions } from './restore-pod.js';
@@ -47,7 +48,7 @@ export interface ControllerOptions {
   onLostLeadership?: () => void;
   events?: EventRecorder;
   /** Migrations and drain watching (src/controller/migration*.ts, drain.ts; needs the Migration CRD). Default off; `fdckpt controller` turns it on. */
-  migrations?: { enabled: boolean; maxConcurrentDrain?: number };
+  migrations?: { enabled: boolean; maxConcurrentDrain?: number; drainRetry?: DrainRetryOptions };
   /** Serve the pod admission webhook for owner-managed migrations (every replica serves it). */
   webhook?: PodWebhookOptions;
 }
@@ -148,6 +149,7 @@ export async function startController(options: ControllerOptions): Promise<Runni
         restoreInformer: restoreLoop.informer,
         restoreQueue: restoreLoop.queue,
         maxConcurrentDrain: options.migrations?.maxConcurrentDrain,
+        drainRetry: options.migrations?.drainRetry,
       });
       loops.push(...m.loops);
       reconcilers.push(...m.reconcilers);

@@ -148,3 +148,13 @@ export async function createRestoreFor(
     mig,
   );
 }
+
+/** The transfer token Secret goes when the Migration ends, either way. */
+export async function deleteTokenSecret(core: CoreV1Api, mig: Migration): Promise<void> {
+  await deleteIfPresent(() =>
+    core.deleteNamespacedSecret({
+      name: transferSecretName(mig.metadata.name ?? ''),
+      namespace: mig.metadata.namespace ?? '',
+    }),
+  );
+}

@@ -7,7 +7,8 @@ import { AdmissionregistrationV1Api } from '@kubernetes/client-node';
 import type { KubeConfig, V1Node, V1Pod } from '@kubernetes/client-node';
 import type { Checkpoint, Migration, Restore } from '../api/index.js';
 import { CHECKPOINT, MIGRATION, MIGRATION_LABEL, RESTORE_LABEL } from '../api/index.js';
-import { DrainReconciler } from './drain.js';
+import { DRAIN_NODE_LABEL, DrainReconciler } from './drain.js';
+import type { DrainRetryOptions } from './drain-retry.js';
 import type { EventRecorder } from './events.js';
 import type { Clients } from './kube.js';
 import { ResourceClient } from './kube.js';
@@ -37,6 +38,8 @@ export interface MigrationLoopsDeps {
   restoreQueue?: WorkQueue;
   /** Most unfinished Migrations the drain watcher lets run at once. */
   maxConcurrentDrain?: number;
+  /** Retries of failed drain Migrations. */
+  drainRetry?: DrainRetryOptions;
 }
 
 /** The loops with their reconcilers, in the same order. */
@@ -65,6 +68,13 @@ export function migrationLoops(deps: MigrationLoopsDeps): {
       log,
     ),
   );
+  // A drain Migration that ends wakes its node's drain watcher (a retry or the next pod).
+  migLoop.informer.on({
+    update: (_o, m) => {
+      const node = m.metadata.labels?.[DRAIN_NODE_LABEL];
+      if (node && (m.status?.phase === 'Failed' || m.status?.phase === 'Succeeded')) nodeLoop.queue.add(node);
+    },
+  });
   // Pods are not otherwise watched: without this a Restore and its Migration only see their
   // target pod Running at their next poll, and that wait is downtime.
   const podLoops = [RESTORE_LABEL, MIGRATION_LABEL].map((label) => {
@@ -112,6 +122,7 @@ export function migrationLoops(deps: MigrationLoopsDeps): {
         migrations,
         events: deps.events,
         maxConcurrent: deps.maxConcurrentDrain,
+        retry: deps.drainRetry,
       }),
       // The pod loops only wake others: their own keys need no work.
       ...podLoops.map((): Reconciler => ({ kind: 'PodWake', reconcile: () => Promise.resolve({}) })),

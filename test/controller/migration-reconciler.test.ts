@@ -190,6 +190,8 @@ describe('MigrationReconciler, rollback', () => {
     expect(m.status?.phase).toBe('Failed');
     expect(reason(m, 'Ready')).toBe('False/CheckpointFailed');
     expect(reason(m, 'RolledBack')).toBe('True/CheckpointFailed');
+    // The Checkpoint's own reason, which decides whether a drain retries.
+    expect(reason(m, 'Checkpointed')).toBe('False/UnsupportedFds');
     expect(m.status?.rollbackReason).toContain('unlinked file');
     expect(await podAlive(h, 'src')).toBe(true);
   });

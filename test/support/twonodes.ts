@@ -23,6 +23,8 @@ import { startController } from '../../src/controller/manager.js';
 import { silentLogger } from '../../src/controller/runtime/log.js';
 import { startControlPlane, type ControlPlane } from '../../src/local/controlplane.js';
 import { until } from './until.js';
+import type { AgentProcess } from './agent-process.js';
+import { startAgentProcess } from './agent-process.js';
 
 /** The repository root: the nearest directory up with package.json (tests run from src, benches from build/). */
 function repoRoot(): string {
@@ -43,8 +45,10 @@ export interface TwoNodes {
   c: Clients;
   migrations: ResourceClient<Migration>;
   tmp: string;
-  /** The agents, by node index (0, 1). */
+  /** The in-process agents, by node index (0, 1), without the one options.agentProcess runs. */
   agents: RunningAgent[];
+  /** The agent run as a process (options.agentProcess), to kill and start again. */
+  agentProcess?: AgentProcess;
   stop(): Promise<void>;
 }
 
@@ -59,13 +63,20 @@ async function installCrds(kc: KubeConfig): Promise<void> {
 }
 
 /** Fails (never skips) when the launcher or kubectl is missing. */
-export async function startTwoNodes(options: { timeoutSeconds?: number } = {}): Promise<TwoNodes> {
+export async function startTwoNodes(
+  options: {
+    timeoutSeconds?: number;
+    /** Run this node's agent (index 0 or 1) as a process, the real `fdckpt agent` from dist/. */
+    agentProcess?: number;
+  } = {},
+): Promise<TwoNodes> {
   if (!existsSync(HOLD)) throw new Error(`test prerequisite missing: ${HOLD} (run npm run build:native)`);
   if (spawnSync(KUBECTL, ['version', '--client']).status !== 0) {
     throw new Error(`test prerequisite missing: kubectl (${KUBECTL}); run scripts/ensure-kubectl.sh`);
   }
   const tmp = mkdtempSync(join(tmpdir(), 'fdckpt-mig-'));
   const agents: RunningAgent[] = [];
+  let agentProcess: AgentProcess | undefined;
   const cp = await startControlPlane({
     nodes: 2,
     startOperator: async (info) => {
@@ -78,7 +89,16 @@ export async function startTwoNodes(options: { timeoutSeconds?: number } = {}): 
         launcher: { image: 'unused', hostPath: HOLD, timeoutSeconds: options.timeoutSeconds ?? 600 },
         migrations: { enabled: true },
       });
-      for (const node of info.nodes) {
+      for (const [i, node] of info.nodes.entries()) {
+        if (i === options.agentProcess) {
+          agentProcess = await startAgentProcess({
+            root: repoRoot(),
+            kubeconfigPath: info.kubeconfigPath,
+            node: node.name,
+            dataDir: node.storageDir,
+          });
+          continue;
+        }
         agents.push(
           await startAgent({
             kc,
@@ -94,6 +114,7 @@ export async function startTwoNodes(options: { timeoutSeconds?: number } = {}): 
       return {
         stop: async () => {
           for (const a of agents) await a.stop();
+          await agentProcess?.stop();
           await controller.stop();
         },
       };
@@ -105,10 +126,13 @@ export async function startTwoNodes(options: { timeoutSeconds?: number } = {}): 
     c,
     tmp,
     agents,
+    agentProcess,
     migrations: new ResourceClient<Migration>(c.custom, MIGRATION),
     stop: async () => {
       await cp.stop();
       rmSync(tmp, { recursive: true, force: true });
+      // The control plane keeps its data directory (kubeconfig, nodes' images) after stop.
+      rmSync(cp.dataDir, { recursive: true, force: true });
     },
   };
 }

@@ -8,11 +8,13 @@ import { intFlag, parseArgs, single, UsageError, type Command } from '../command
 import { loadKubeConfig } from '../../controller/kube.js';
 import { startController } from '../../controller/manager.js';
 import type { ControllerOptions } from '../../controller/manager.js';
+import type { DrainRetryOptions } from '../../controller/drain-retry.js';
+import { DRAIN_RETRY_DEFAULTS } from '../../controller/drain-retry.js';
 import { jsonLogger } from '../../controller/runtime/log.js';
 import { untilSignal } from './signals.js';
 
 const USAGE =
-  'controller [--kubeconfig FILE] [--port 8080] [--lease-namespace NS] [--no-leader-elect] [--launcher-image IMAGE] [--launcher-host-path PATH] [--webhook-port 9443] [--max-drain-migrations 2]';
+  'controller [--kubeconfig FILE] [--port 8080] [--lease-namespace NS] [--no-leader-elect] [--launcher-image IMAGE] [--launcher-host-path PATH] [--webhook-port 9443] [--max-drain-migrations 2] [--drain-retries 3] [--drain-backoff-seconds 30] [--drain-max-backoff-seconds 300]';
 
 export const command: Command = {
   name: 'controller',
@@ -32,6 +34,8 @@ export const command: Command = {
     const identity = process.env['POD_NAME'] ?? `${hostname()}-${process.pid}`;
     const leaseNamespace =
       single(parsed, 'lease-namespace') ?? process.env['POD_NAMESPACE'] ?? 'fdckpt-system';
+    // Flags are checked before anything connects: a typo is a usage error, not a crash loop.
+    const migration = migrationFlags(parsed, leaseNamespace);
     let lost = false;
     const running = await startController({
       kc: loadKubeConfig(single(parsed, 'kubeconfig')),
@@ -45,7 +49,7 @@ export const command: Command = {
         lost = true;
         process.kill(process.pid, 'SIGTERM');
       },
-      ...migrationFlags(parsed, leaseNamespace),
+      ...migration,
     });
     log.info(`serving health and metrics on :${running.port}`);
     await untilSignal();
@@ -57,7 +61,8 @@ export const command: Command = {
 
 /**
  * The pod webhook (on with --webhook-port; its Service, Secret and configuration
- * are deploy/webhook.yaml's names) and the drain concurrency limit.
+ * are deploy/webhook.yaml's names), the drain concurrency limit and the drain
+ * retries (defaults in src/controller/drain-retry.ts).
  */
 function migrationFlags(
   parsed: ReturnType<typeof parseArgs>,
@@ -69,6 +74,7 @@ function migrationFlags(
     migrations: {
       enabled: true,
       ...(maxDrain ? { maxConcurrentDrain: intFlag(maxDrain, 'max-drain-migrations') } : {}),
+      drainRetry: drainRetryFlags(parsed),
     },
     ...(webhookPort
       ? {
@@ -82,4 +88,23 @@ function migrationFlags(
         }
       : {}),
   };
+}
+
+/** --drain-retries N, --drain-backoff-seconds S (the first wait, doubled each time), --drain-max-backoff-seconds S. */
+function drainRetryFlags(parsed: ReturnType<typeof parseArgs>): DrainRetryOptions {
+  const retries = single(parsed, 'drain-retries');
+  const backoff = single(parsed, 'drain-backoff-seconds');
+  const maxBackoff = single(parsed, 'drain-max-backoff-seconds');
+  const options: DrainRetryOptions = {
+    ...(retries ? { retries: intFlag(retries, 'drain-retries') } : {}),
+    ...(backoff ? { backoffMs: intFlag(backoff, 'drain-backoff-seconds') * 1000 } : {}),
+    ...(maxBackoff ? { maxBackoffMs: intFlag(maxBackoff, 'drain-max-backoff-seconds') * 1000 } : {}),
+  };
+  const first = options.backoffMs ?? DRAIN_RETRY_DEFAULTS.backoffMs;
+  const most = options.maxBackoffMs ?? DRAIN_RETRY_DEFAULTS.maxBackoffMs;
+  if (most < first)
+    throw new UsageError(
+      `--drain-max-backoff-seconds (${most / 1000}) must not be less than --drain-backoff-seconds (${first / 1000})`,
+    );
+  return options;
 }

@@ -1,0 +1,113 @@
+/**
+ * What one Migration reconcile works with, and how it writes the outcome: the
+ * step context (the Migration, the status being built, the clients), the
+ * condition and phase setters, and the status write with its events.
+ */
+import type { CoreV1Api, V1Pod } from '@kubernetes/client-node';
+import type { Checkpoint, ConditionInput, Migration, MigrationStatus, Restore } from '../api/index.js';
+import { MIGRATION_CONDITIONS as MC, findCondition, isTrue, setCondition } from '../api/index.js';
+import type { EventRecorder } from './events.js';
+import type { ResourceClient } from './kube.js';
+import { clone, same } from './kube.js';
+import { readOrUndefined } from './migration-objects.js';
+import { totalTimings } from './migration-timings.js';
+import type { Result } from './runtime/controller.js';
+import { announceTransitions } from './transitions.js';
+
+export interface MigrationReconcilerDeps {
+  migrations: ResourceClient<Migration>;
+  checkpoints: ResourceClient<Checkpoint>;
+  restores: ResourceClient<Restore>;
+  core: CoreV1Api;
+  events: EventRecorder;
+  now?: () => Date;
+  /** How often to look again at what is not watched (pods, nodes). Default 1 s. */
+  pollMs?: number;
+}
+
+/** What a phase step asks for next (a reconcile's Result). */
+export type Step = Result;
+export const DONE: Step = {};
+
+/** One reconcile of one Migration: the steps change `status`; the reconciler saves it once. */
+export interface StepContext {
+  deps: MigrationReconcilerDeps;
+  now: () => Date;
+  /** Requeue delay while waiting on what is not watched. */
+  poll: number;
+  mig: Migration;
+  /** The status being built (a copy of the stored one). */
+  status: MigrationStatus;
+  /** The Migration's namespace, where everything it moves and creates lives. */
+  ns: string;
+}
+
+/** Look again after the poll interval. */
+export function again(ctx: StepContext): Step {
+  return { requeueAfterMs: ctx.poll };
+}
+
+/** Set a condition, stamped with the Migration's generation. */
+export function setMigrationCondition(
+  ctx: StepContext,
+  input: Omit<ConditionInput, 'observedGeneration'>,
+): void {
+  ctx.status.conditions = setCondition(
+    ctx.status.conditions,
+    { ...input, observedGeneration: ctx.mig.metadata.generation },
+    ctx.now(),
+  );
+}
+
+/** The end: Succeeded or Failed, with Ready saying why, and the total time. */
+export function finishMigration(
+  ctx: StepContext,
+  phase: 'Succeeded' | 'Failed',
+  reason: string,
+  message: string,
+): Step {
+  const { status } = ctx;
+  status.phase = phase;
+  totalTimings(status, ctx.now());
+  if (phase === 'Failed' && !findCondition(status.conditions, MC.RolledBack))
+    status.rollbackReason ??= `${reason}: ${message}`;
+  setMigrationCondition(ctx, {
+    type: MC.Ready,
+    status: phase === 'Succeeded' ? 'True' : 'False',
+    reason,
+    message,
+  });
+  return DONE;
+}
+
+/** Write the status if it changed, and tell every condition transition as an event. */
+export async function saveMigration(ctx: StepContext): Promise<void> {
+  const { mig, status, deps } = ctx;
+  if (same(mig.status ?? {}, status)) return;
+  await deps.migrations.replaceStatus({ ...clone(mig), status });
+  announceTransitions(deps.events, mig, mig.status?.conditions, status.conditions, [
+    MC.Checkpointed,
+    MC.Restored,
+    MC.RolledBack,
+    MC.Ready,
+  ]);
+}
+
+/** The pod the Migration restores into, if it exists. */
+export async function readTargetPod(ctx: StepContext): Promise<V1Pod | undefined> {
+  return readOrUndefined(() =>
+    ctx.deps.core.readNamespacedPod({ name: ctx.status.targetPod ?? '', namespace: ctx.ns }),
+  );
+}
+
+/** The pod being moved, if it (still) exists under its name (check the UID). */
+export async function readSourcePod(ctx: StepContext): Promise<V1Pod | undefined> {
+  return readOrUndefined(() =>
+    ctx.deps.core.readNamespacedPod({ name: ctx.status.sourcePod ?? '', namespace: ctx.ns }),
+  );
+}
+
+/** For tests and kubectl output: is the migration finished? */
+export function migrationDone(mig: Migration): boolean {
+  return isTrue(mig.status?.conditions, MC.Ready) || mig.status?.phase === 'Failed';
+}
