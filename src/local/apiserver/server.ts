@@ -11,6 +11,7 @@ import { coreVersions, group, groupList, resourceList, versionInfo } from './dis
 import { Objects, type DeleteOptions, type WriteOptions } from './objects.js';
 import { openapiGroupVersion, openapiRoot, openapiV2Json, openapiV2Protobuf } from './openapi.js';
 import { Registry } from './registry.js';
+import { serveScale } from './scale.js';
 import { followLog, podLog } from './podlog.js';
 import { parseResourcePath, type ResourcePath } from './routes.js';
 import { parseFieldSelector, parseLabelSelector } from './selectors.js';
@@ -217,6 +218,7 @@ class Handler {
       sub &&
       !(
         (sub === 'status' && info.statusSubresource) ||
+        (sub === 'scale' && info.scaleSubresource) ||
         ((sub === 'binding' || sub === 'log') && info.storageKey === 'pods')
       )
     ) {
@@ -235,6 +237,19 @@ class Handler {
       res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': String(Buffer.byteLength(text)) });
       res.end(text);
       return;
+    }
+    if (sub === 'scale' && p.name) {
+      const scale = await serveScale(
+        this.objects,
+        this.writes,
+        req,
+        info,
+        ns,
+        p.name,
+        rawBody,
+        writeOptions(q, warnings),
+      );
+      return sendJson(res, 200, scale, warnings);
     }
     const o = this.objects;
     switch (req.method) {
