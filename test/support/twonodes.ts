@@ -19,6 +19,7 @@ import { startAgent } from '../../src/agent/daemon/daemon.js';
 import type { RunningAgent } from '../../src/agent/daemon/daemon.js';
 import type { Clients } from '../../src/controller/kube.js';
 import { ResourceClient, loadKubeConfig, makeClients } from '../../src/controller/kube.js';
+import { localWebhookOptions } from '../../src/controller/local-operator.js';
 import { startController } from '../../src/controller/manager.js';
 import { silentLogger } from '../../src/controller/runtime/log.js';
 import { startControlPlane, type ControlPlane } from '../../src/local/controlplane.js';
@@ -77,6 +78,7 @@ export async function startTwoNodes(options: { timeoutSeconds?: number } = {}): 
         port: 0,
         launcher: { image: 'unused', hostPath: HOLD, timeoutSeconds: options.timeoutSeconds ?? 600 },
         migrations: { enabled: true },
+        webhook: localWebhookOptions(),
       });
       for (const node of info.nodes) {
         agents.push(

@@ -2,9 +2,11 @@
  * Owner-managed pods: the Migration deletes the frozen source, the owner's
  * replacement goes through the real HTTPS admission webhook (certificates
  * made and stored in a Secret by the project, caBundle patched), is pinned to
- * the target node with the launcher injected, and gets the Restore. The API
- * double neither calls webhooks nor runs a ReplicaSet controller: the test
- * plays the ReplicaSet and the API server's call to the webhook.
+ * the target node with the launcher injected, and gets the Restore. The test
+ * plays the ReplicaSet and the API server's call to the webhook, so that it can
+ * drive each step and check the claim rules; test/migration/deployment.test.ts
+ * does the same end to end with the local ReplicaSet controller and the API
+ * double calling the webhook.
  */
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { request } from 'node:https';
