@@ -6,7 +6,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { AdmissionregistrationV1Api } from '@kubernetes/client-node';
-import type { Checkpoint, Migration } from '../../src/api/index.js';
+import type { Migration } from '../../src/api/index.js';
 import { MIGRATION_LABEL } from '../../src/api/index.js';
 import { localWebhookOptions } from '../../src/controller/local-operator.js';
 import { silentLogger } from '../../src/controller/runtime/log.js';
