@@ -69,10 +69,7 @@ afterAll(async () => {
 });
 
 /** The pods a Deployment's app label selects, not terminating. */
-/**
- * A Deployment running `sleep 1000`, for `kubectl apply -f -` (`kubectl create deployment`
- * sends the object as protobuf, which the API double does not decode).
- */
+/** A Deployment running `sleep 1000`, for `kubectl apply -f -` (JSON on the wire). */
 function deployment(name: string): string {
   return `apiVersion: apps/v1
 kind: Deployment
@@ -100,8 +97,8 @@ async function runningPods(app: string, n: number): Promise<V1Pod[]> {
 }
 
 describeKubectl('apps/v1 on the local control plane', () => {
-  it('kubectl apply of a Deployment: a ReplicaSet with the hash label, pods it controls, status and columns', async () => {
-    await kubectl(deployment('web'), 'apply', '-f', '-');
+  it('kubectl create deployment (protobuf): a ReplicaSet with the hash label, pods it controls, status and columns', async () => {
+    await kubectl('', 'create', 'deployment', 'web', '--image=ignored', '--', 'sleep', '1000');
     const [pod] = await runningPods('web', 1);
     const rsList = (await apps.listNamespacedReplicaSet({ namespace: 'default' })).items;
     const rs = rsList.find((r) => r.metadata?.ownerReferences?.[0]?.name === 'web')!;
@@ -135,9 +132,15 @@ describeKubectl('apps/v1 on the local control plane', () => {
     const table = await kubectl('', 'get', 'deploy,rs');
     expect(table).toMatch(/deployment\.apps\/web\s+1\/1\s+1\s+1\s+/);
     expect(table).toMatch(new RegExp(`replicaset\\.apps/web-${hash}\\s+1\\s+1\\s+1\\s+`));
+    // kubectl create deployment names the container after the image.
     expect(await kubectl('', 'get', 'rs', '-o', 'wide')).toMatch(
-      /sleep.*ignored.*app=web,pod-template-hash=/,
+      /ignored\s+ignored\s+app=web,pod-template-hash=/,
     );
+    expect(pod!.spec?.containers[0]).toMatchObject({
+      name: 'ignored',
+      image: 'ignored',
+      command: ['sleep', '1000'],
+    });
   }, 60_000);
 
   it('replaces a deleted pod', async () => {
@@ -183,6 +186,29 @@ describeKubectl('apps/v1 on the local control plane', () => {
       return d.status?.observedGeneration === 4 && d.metadata?.generation === 4 ? d : undefined;
     }, 'generation 4 observed');
   }, 90_000);
+
+  it('a protobuf Deployment with a field the double does not decode is refused with 415, naming it', async () => {
+    // runtime.Unknown{typeMeta{apps/v1, Deployment}, raw: Deployment{spec{template{spec{activeDeadlineSeconds: 30}}}}}
+    const msg = (num: number, body: Buffer): Buffer =>
+      Buffer.concat([Buffer.from([(num << 3) | 2, body.length]), body]);
+    const str = (num: number, s: string): Buffer => msg(num, Buffer.from(s));
+    const podSpec = Buffer.from([(5 << 3) | 0, 30]);
+    const raw = msg(2, msg(3, msg(2, podSpec)));
+    const body = Buffer.concat([
+      Buffer.from('k8s\0'),
+      msg(1, Buffer.concat([str(1, 'apps/v1'), str(2, 'Deployment')])),
+      msg(2, raw),
+    ]);
+    const res = await fetch(`${cp.url}/apis/apps/v1/namespaces/default/deployments`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/vnd.kubernetes.protobuf' },
+      body,
+    });
+    expect(res.status).toBe(415);
+    expect(((await res.json()) as { message: string }).message).toContain(
+      'protobuf field 5 of PodSpec (at spec.template.spec) is not decoded',
+    );
+  });
 
   it('rejects a selector that does not select the template', async () => {
     const err = await apps

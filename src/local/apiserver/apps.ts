@@ -37,7 +37,10 @@ export function prepareWorkload(info: ResourceInfo, obj: Obj, creating: boolean,
   const spec = isObj(obj['spec']) ? obj['spec'] : (obj['spec'] = {});
   spec['replicas'] ??= 1;
   if (info.kind === 'Deployment') {
-    spec['strategy'] ??= { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: '25%', maxSurge: '25%' } };
+    const strategy = isObj(spec['strategy']) ? spec['strategy'] : (spec['strategy'] = {});
+    strategy['type'] ??= 'RollingUpdate';
+    if (strategy['type'] === 'RollingUpdate')
+      strategy['rollingUpdate'] ??= { maxUnavailable: '25%', maxSurge: '25%' };
     spec['revisionHistoryLimit'] ??= 10;
     spec['progressDeadlineSeconds'] ??= 600;
   }

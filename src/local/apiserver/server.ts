@@ -17,6 +17,7 @@ import { parseResourcePath, type ResourcePath } from './routes.js';
 import { parseFieldSelector, parseLabelSelector } from './selectors.js';
 import { Store } from './storage.js';
 import { decodeDeleteOptions } from './protobuf.js';
+import { decodeProtobufObject } from './protobuf-apps.js';
 import { toTable } from './table.js';
 import { makeServingCert } from './tls.js';
 import { isObj, metaOf, type Obj, type ResourceInfo } from './types.js';
@@ -68,6 +69,9 @@ async function readBody(req: IncomingMessage): Promise<string> {
     if (req.method === 'DELETE') return JSON.stringify(decodeDeleteOptions(buf));
     // An access review's answer here does not depend on its body (everything is allowed).
     if (/\/selfsubjectaccessreviews$/.test(req.url?.split('?')[0] ?? '')) return '{}';
+    // kubectl create deployment: the one object kubectl sends only as protobuf.
+    const obj = decodeProtobufObject(buf);
+    if (obj) return JSON.stringify(obj);
     throw new ApiError(
       415,
       'UnsupportedMediaType',
