@@ -248,35 +248,43 @@ export class MigrationReconciler implements Reconciler {
   }
 
   /**
-   * Owner-managed: delete the (frozen) source so that its owner makes a
-   * replacement, which the webhook pins to the target and labels for us.
+   * Owner-managed: Replacing is stored first; the next step deletes the (frozen)
+   * source so that its owner makes a replacement, which the webhook pins to the
+   * target and labels for us. In that order, because the owner recreates the pod
+   * at once and the webhook knows the replacement only from a Replacing Migration.
    */
-  private async replaceSource(mig: Migration, status: MigrationStatus): Promise<Step> {
-    const ns = mig.metadata.namespace ?? '';
-    await deleteIfPresent(() =>
-      this.deps.core.deleteNamespacedPod({
-        name: status.sourcePod ?? '',
-        namespace: ns,
-        body: { preconditions: { uid: status.sourcePodUID } },
-      }),
-    );
+  private replaceSource(mig: Migration, status: MigrationStatus): Step {
     status.phase = 'Replacing';
     this.set(status, mig, {
       type: MC.Restored,
       status: 'Unknown',
       reason: 'WaitingForReplacement',
-      message: `pod ${status.sourcePod ?? ''} deleted; waiting for its ${status.ownerKind ?? 'owner'} to recreate it on ${status.targetNode ?? ''}`,
+      message: `pod ${status.sourcePod ?? ''} is deleted for its ${status.ownerKind ?? 'owner'} to recreate it on ${status.targetNode ?? ''}`,
     });
-    return { requeueAfterMs: this.poll };
+    // Soon: the source goes in the next step, and it is frozen meanwhile.
+    return { requeueAfterMs: 0 };
   }
 
-  /** Replacing: find the replacement the webhook labelled, and bind a Restore to it. */
+  /** Replacing: delete the source (once), find the replacement the webhook labelled, bind a Restore to it. */
   private async replacing(mig: Migration, status: MigrationStatus): Promise<Step> {
     const ns = mig.metadata.namespace ?? '';
     const name = mig.metadata.name ?? '';
     const node = await readOrUndefined(() => this.deps.core.readNode({ name: status.targetNode ?? '' }));
     if (!node)
       return this.rollback(mig, status, 'TargetNodeGone', `node ${status.targetNode ?? ''} no longer exists`);
+    const source = await readOrUndefined(() =>
+      this.deps.core.readNamespacedPod({ name: status.sourcePod ?? '', namespace: ns }),
+    );
+    // Not a namesake (a StatefulSet's replacement has the source's name), and only once.
+    if (source?.metadata?.uid === status.sourcePodUID && !source?.metadata?.deletionTimestamp) {
+      await deleteIfPresent(() =>
+        this.deps.core.deleteNamespacedPod({
+          name: status.sourcePod ?? '',
+          namespace: ns,
+          body: { preconditions: { uid: status.sourcePodUID } },
+        }),
+      );
+    }
     const pods = await this.deps.core.listNamespacedPod({
       namespace: ns,
       labelSelector: `${MIGRATION_LABEL}=${name}`,

@@ -194,7 +194,8 @@ async function throughCapture(): Promise<void> {
   await ckpts.reconcile('default/m1');
   await agentCaptured(h, 'm1');
   await ckpts.reconcile('default/m1');
-  await mig.reconcile('default/m1');
+  await mig.reconcile('default/m1'); // → Replacing, stored
+  await mig.reconcile('default/m1'); // the source deleted
   await refresh();
 }
 
@@ -204,6 +205,25 @@ describe('owner-managed pods through the webhook', () => {
     expect(Buffer.from(s.data?.['ca.crt'] ?? '', 'base64').toString()).toBe(caPem);
     const again = await ensureWebhookCerts(h.core, undefined, WEBHOOK);
     expect(again.ca.cert).toBe(caPem);
+  });
+
+  it('the source is deleted only once the stored Migration says Replacing', async () => {
+    // The owner recreates the pod as soon as it is deleted, and the webhook knows the
+    // replacement only from a Replacing Migration: that status must be stored first.
+    let phaseAtDeletion: string | undefined;
+    const unsubscribe = h.server.store.subscribe((e) => {
+      const m = e.object['metadata'] as { name?: string; deletionTimestamp?: string };
+      if (e.storageKey !== 'pods' || m.name !== 'web-abc' || phaseAtDeletion !== undefined) return;
+      if (e.type !== 'DELETED' && !m.deletionTimestamp) return;
+      const stored = h.server.store.get('migrations.fdckpt.io', 'default', 'm1');
+      phaseAtDeletion = String((stored?.['status'] as { phase?: string } | undefined)?.phase);
+    });
+    try {
+      await throughCapture();
+    } finally {
+      unsubscribe();
+    }
+    expect(phaseAtDeletion).toBe('Replacing');
   });
 
   it('a Deployment pod: deleted after capture, replacement pinned and restored', async () => {
