@@ -69,6 +69,8 @@ export async function startTwoNodes(options: { timeoutSeconds?: number } = {}): 
   const agents: RunningAgent[] = [];
   const cp = await startControlPlane({
     nodes: 2,
+    // Inside tmp, so that stop() removes the nodes' storage too.
+    dataDir: join(tmp, 'cluster'),
     startOperator: async (info) => {
       const kc = loadKubeConfig(info.kubeconfigPath);
       await installCrds(kc);
