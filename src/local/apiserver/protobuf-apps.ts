@@ -159,7 +159,7 @@ function decode(m: Message, buf: Buffer, path: string): Obj {
       const entry = fields(f.bytes ?? Buffer.alloc(0));
       const key = entry.find((e) => e.num === 1)?.bytes?.toString('utf8') ?? '';
       const value = entry.find((e) => e.num === 2)?.bytes?.toString('utf8') ?? '';
-      out[name] = { ...((out[name]) ?? {}), [key]: value };
+      out[name] = { ...(out[name] ?? {}), [key]: value };
     } else if (Array.isArray(kind)) {
       out[name] = [
         ...((out[name] as Obj[] | undefined) ?? []),
