@@ -1,7 +1,8 @@
 /**
  * The local control plane, in one process: the API double, a minimal scheduler, the
- * Deployment/ReplicaSet/garbage-collector controllers and N process kubelets (local nodes with distinct names and storage directories), plus a
- * kubeconfig for them. A development harness: production is a real cluster.
+ * Deployment/ReplicaSet/garbage-collector controllers and N process kubelets (local
+ * nodes with distinct names and storage directories), plus a kubeconfig for them. A
+ * development harness: production is a real cluster.
  */
 import { mkdtempSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
