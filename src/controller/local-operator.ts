@@ -3,7 +3,8 @@
  * local node, in this process, with the real engine. Pass it as
  * startControlPlane({ startOperator: startLocalOperator }). The process
  * kubelet ignores images and volumes, so restored pods run the launcher from
- * this checkout (native/build/fdckpt-hold) instead of an injected copy.
+ * this checkout (native/build/fdckpt-hold) instead of an injected copy. The
+ * controller serves the pod webhook on loopback and registers it by URL.
  */
 import { fileURLToPath } from 'node:url';
 import { EngineAdapter } from '../agent/daemon/engine-adapter.js';
@@ -12,12 +13,30 @@ import type { Component, ControlPlaneInfo } from '../local/controlplane.js';
 import { loadKubeConfig } from './kube.js';
 import { startController } from './manager.js';
 import { jsonLogger, type Logger } from './runtime/log.js';
+import type { PodWebhookOptions } from './webhook/index.js';
 
 /** Default launcher: $FDCKPT_HOLD, else this checkout's native build. */
 function launcherPath(): string {
   return (
     process.env['FDCKPT_HOLD'] ?? fileURLToPath(new URL('../../native/build/fdckpt-hold', import.meta.url))
   );
+}
+
+/**
+ * The pod webhook as the local operator serves it: on loopback, registered by URL
+ * (the API double calls webhooks by clientConfig.url only; it cannot route Services),
+ * with deploy/webhook.yaml's names for the Secret and the configuration.
+ */
+export function localWebhookOptions(namespace = 'default'): PodWebhookOptions {
+  return {
+    port: 0,
+    host: '127.0.0.1',
+    urlHost: '127.0.0.1',
+    namespace,
+    secretName: 'fdckpt-webhook-tls',
+    serviceName: 'fdckpt-webhook',
+    configName: 'fdckpt-pods',
+  };
 }
 
 /** Options of startLocalOperator; the defaults log JSON lines to stderr. */
@@ -39,6 +58,8 @@ export async function startLocalOperator(
     launcher: { image: 'local', hostPath: launcherPath() },
     lease: { namespace: 'default', name: 'fdckpt-controller', identity: `local-${process.pid}` },
     migrations: { enabled: true },
+    // Owner-managed pods (a Deployment's): their replacements are pinned by the webhook.
+    webhook: localWebhookOptions(),
   });
   const agents = await Promise.all(
     info.nodes.map((node) =>

@@ -149,34 +149,43 @@ export async function checkpointing(ctx: StepContext): Promise<Step> {
 }
 
 /**
- * Owner-managed: delete the (frozen) source so that its owner makes a
- * replacement, which the webhook pins to the target and labels for us.
+ * Owner-managed: Replacing is stored first; the next step deletes the (frozen)
+ * source so that its owner makes a replacement, which the webhook pins to the
+ * target and labels for us. In that order, because the owner recreates the pod
+ * at once and the webhook knows the replacement only from a Replacing Migration.
  */
-async function replaceSource(ctx: StepContext): Promise<Step> {
-  const { status, ns, deps } = ctx;
-  await deleteIfPresent(() =>
-    deps.core.deleteNamespacedPod({
-      name: status.sourcePod ?? '',
-      namespace: ns,
-      body: { preconditions: { uid: status.sourcePodUID } },
-    }),
-  );
+function replaceSource(ctx: StepContext): Step {
+  const { status } = ctx;
   status.phase = 'Replacing';
   set(ctx, {
     type: MC.Restored,
     status: 'Unknown',
     reason: 'WaitingForReplacement',
-    message: `pod ${status.sourcePod ?? ''} deleted; waiting for its ${status.ownerKind ?? 'owner'} to recreate it on ${status.targetNode ?? ''}`,
+    message: `pod ${status.sourcePod ?? ''} is deleted for its ${status.ownerKind ?? 'owner'} to recreate it on ${status.targetNode ?? ''}`,
   });
-  return again(ctx);
+  // Soon: the source goes in the next step, and it is frozen meanwhile.
+  return { requeueAfterMs: 0 };
 }
 
-/** Replacing: find the replacement the webhook labelled, and bind a Restore to it. */
+/** Replacing: delete the source (once), find the replacement the webhook labelled, bind a Restore to it. */
 export async function replacing(ctx: StepContext): Promise<Step> {
   const { mig, status, ns, deps } = ctx;
   const name = mig.metadata.name ?? '';
   const node = await readOrUndefined(() => deps.core.readNode({ name: status.targetNode ?? '' }));
   if (!node) return rollback(ctx, 'TargetNodeGone', `node ${status.targetNode ?? ''} no longer exists`);
+  const source = await readOrUndefined(() =>
+    deps.core.readNamespacedPod({ name: status.sourcePod ?? '', namespace: ns }),
+  );
+  // Not a namesake (a StatefulSet's replacement has the source's name), and only once.
+  if (source?.metadata?.uid === status.sourcePodUID && !source?.metadata?.deletionTimestamp) {
+    await deleteIfPresent(() =>
+      deps.core.deleteNamespacedPod({
+        name: status.sourcePod ?? '',
+        namespace: ns,
+        body: { preconditions: { uid: status.sourcePodUID } },
+      }),
+    );
+  }
   const pods = await deps.core.listNamespacedPod({
     namespace: ns,
     labelSelector: `${MIGRATION_LABEL}=${name}`,

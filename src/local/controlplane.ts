@@ -1,7 +1,8 @@
 /**
- * The local control plane, in one process: the API double, a minimal scheduler and N
- * process kubelets (local nodes with distinct names and storage directories), plus a
- * kubeconfig for them. A development harness: production is a real cluster.
+ * The local control plane, in one process: the API double, a minimal scheduler, the
+ * Deployment/ReplicaSet/garbage-collector controllers and N process kubelets (local
+ * nodes with distinct names and storage directories), plus a kubeconfig for them. A
+ * development harness: production is a real cluster.
  */
 import { mkdtempSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,6 +11,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { startApiServer, type ApiServer } from './apiserver/server.js';
 import { writeKubeconfig } from './kubeconfig.js';
 import { ProcessKubelet } from './kubelet/kubelet.js';
+import { startLocalControllers } from './controllers/index.js';
 import { startScheduler, type LocalScheduler } from './scheduler.js';
 
 /** Something started on top of the control plane (the controller, the agents). */
@@ -42,6 +44,8 @@ export interface ControlPlaneOptions {
   tls?: boolean;
   /** Root of the pod cgroup tree (default FDCKPT_CGROUP_ROOT, else the cgroup v2 mount). */
   cgroupRoot?: string;
+  /** Run the Deployment, ReplicaSet and garbage-collector controllers (default true; needs nodes > 0). */
+  controllers?: boolean;
   /** Starts the operator (controller, agents) once the nodes are up; skipped with apiOnly. */
   startOperator?: (info: ControlPlaneInfo) => Promise<Component>;
   log?: (line: string) => void;
@@ -104,6 +108,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
         opts.log,
       );
       started.push(s);
+      if (opts.controllers !== false) started.push(await startLocalControllers(kc, opts.log));
     }
     const info: ControlPlaneInfo = { kubeconfigPath, url: api.url, dataDir, nodes };
     if (!opts.apiOnly && opts.startOperator) started.push(await opts.startOperator(info));

@@ -19,6 +19,7 @@ import { startAgent } from '../../src/agent/daemon/daemon.js';
 import type { RunningAgent } from '../../src/agent/daemon/daemon.js';
 import type { Clients } from '../../src/controller/kube.js';
 import { ResourceClient, loadKubeConfig, makeClients } from '../../src/controller/kube.js';
+import { localWebhookOptions } from '../../src/controller/local-operator.js';
 import { startController } from '../../src/controller/manager.js';
 import { silentLogger } from '../../src/controller/runtime/log.js';
 import { startControlPlane, type ControlPlane } from '../../src/local/controlplane.js';
@@ -79,6 +80,8 @@ export async function startTwoNodes(
   let agentProcess: AgentProcess | undefined;
   const cp = await startControlPlane({
     nodes: 2,
+    // Inside tmp, so that stop() removes the nodes' storage too.
+    dataDir: join(tmp, 'cluster'),
     startOperator: async (info) => {
       const kc = loadKubeConfig(info.kubeconfigPath);
       await installCrds(kc);
@@ -88,6 +91,7 @@ export async function startTwoNodes(
         port: 0,
         launcher: { image: 'unused', hostPath: HOLD, timeoutSeconds: options.timeoutSeconds ?? 600 },
         migrations: { enabled: true },
+        webhook: localWebhookOptions(),
       });
       for (const [i, node] of info.nodes.entries()) {
         if (i === options.agentProcess) {

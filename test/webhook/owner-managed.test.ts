@@ -2,9 +2,11 @@
  * Owner-managed pods: the Migration deletes the frozen source, the owner's
  * replacement goes through the real HTTPS admission webhook (certificates
  * made and stored in a Secret by the project, caBundle patched), is pinned to
- * the target node with the launcher injected, and gets the Restore. The API
- * double neither calls webhooks nor runs a ReplicaSet controller: the test
- * plays the ReplicaSet and the API server's call to the webhook.
+ * the target node with the launcher injected, and gets the Restore. The test
+ * plays the ReplicaSet and the API server's call to the webhook, so that it can
+ * drive each step and check the claim rules; test/migration/deployment.test.ts
+ * does the same end to end with the local ReplicaSet controller and the API
+ * double calling the webhook.
  */
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { request } from 'node:https';
@@ -192,7 +194,8 @@ async function throughCapture(): Promise<void> {
   await ckpts.reconcile('default/m1');
   await agentCaptured(h, 'm1');
   await ckpts.reconcile('default/m1');
-  await mig.reconcile('default/m1');
+  await mig.reconcile('default/m1'); // → Replacing, stored
+  await mig.reconcile('default/m1'); // the source deleted
   await refresh();
 }
 
@@ -202,6 +205,25 @@ describe('owner-managed pods through the webhook', () => {
     expect(Buffer.from(s.data?.['ca.crt'] ?? '', 'base64').toString()).toBe(caPem);
     const again = await ensureWebhookCerts(h.core, undefined, WEBHOOK);
     expect(again.ca.cert).toBe(caPem);
+  });
+
+  it('the source is deleted only once the stored Migration says Replacing', async () => {
+    // The owner recreates the pod as soon as it is deleted, and the webhook knows the
+    // replacement only from a Replacing Migration: that status must be stored first.
+    let phaseAtDeletion: string | undefined;
+    const unsubscribe = h.server.store.subscribe((e) => {
+      const m = e.object['metadata'] as { name?: string; deletionTimestamp?: string };
+      if (e.storageKey !== 'pods' || m.name !== 'web-abc' || phaseAtDeletion !== undefined) return;
+      if (e.type !== 'DELETED' && !m.deletionTimestamp) return;
+      const stored = h.server.store.get('migrations.fdckpt.io', 'default', 'm1');
+      phaseAtDeletion = String((stored?.['status'] as { phase?: string } | undefined)?.phase);
+    });
+    try {
+      await throughCapture();
+    } finally {
+      unsubscribe();
+    }
+    expect(phaseAtDeletion).toBe('Replacing');
   });
 
   it('a Deployment pod: deleted after capture, replacement pinned and restored', async () => {

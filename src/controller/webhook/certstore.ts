@@ -5,7 +5,12 @@
  * MutatingWebhookConfiguration so that the API server trusts the webhook.
  * Replicas racing to create the Secret: the loser reads the winner's.
  */
-import type { AdmissionregistrationV1Api, CoreV1Api, V1Secret } from '@kubernetes/client-node';
+import type {
+  AdmissionregistrationV1Api,
+  CoreV1Api,
+  V1MutatingWebhook,
+  V1Secret,
+} from '@kubernetes/client-node';
 import { isNotFound, httpStatus } from '../runtime/errors.js';
 import type { WebhookCerts } from './certs.js';
 import { certsUsable, makeWebhookCerts } from './certs.js';
@@ -94,4 +99,64 @@ export async function patchCaBundle(
   }));
   if (JSON.stringify(webhooks) === JSON.stringify(config.webhooks ?? [])) return;
   await api.replaceMutatingWebhookConfiguration({ name: configName, body: { ...config, webhooks } });
+}
+
+/**
+ * The pod webhook of deploy/webhook.yaml, reached by URL instead of through its Service:
+ * for an API server that cannot route Services (the local control plane, whose
+ * controller serves the webhook on loopback).
+ */
+export function webhookByUrl(url: string, caPem: string, operatorNamespace: string): V1MutatingWebhook {
+  return {
+    name: 'pods.fdckpt.io',
+    admissionReviewVersions: ['v1'],
+    sideEffects: 'None',
+    failurePolicy: 'Ignore',
+    timeoutSeconds: 5,
+    reinvocationPolicy: 'Never',
+    clientConfig: { url, caBundle: b64(caPem) },
+    rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'] }],
+    namespaceSelector: {
+      matchExpressions: [
+        {
+          key: 'kubernetes.io/metadata.name',
+          operator: 'NotIn',
+          values: [...new Set([operatorNamespace, 'fdckpt-system', 'kube-system'])],
+        },
+      ],
+    },
+  };
+}
+
+/** Creates or replaces the MutatingWebhookConfiguration `configName` with the webhook at `url`. */
+export async function registerWebhookByUrl(
+  api: AdmissionregistrationV1Api,
+  configName: string,
+  webhook: V1MutatingWebhook,
+): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const cur = await api.readMutatingWebhookConfiguration({ name: configName });
+      if (JSON.stringify(cur.webhooks) === JSON.stringify([webhook])) return;
+      await api.replaceMutatingWebhookConfiguration({
+        name: configName,
+        body: { ...cur, webhooks: [webhook] },
+      });
+      return;
+    } catch (err) {
+      if (isNotFound(err)) {
+        try {
+          await api.createMutatingWebhookConfiguration({
+            body: { metadata: { name: configName }, webhooks: [webhook] },
+          });
+          return;
+        } catch (e) {
+          if (httpStatus(e) !== 409 || attempt >= 3) throw e;
+          continue;
+        }
+      }
+      // Another writer between our read and replace: read again.
+      if (httpStatus(err) !== 409 || attempt >= 3) throw err;
+    }
+  }
 }

@@ -10,15 +10,23 @@ import type { ResourceClient } from '../kube.js';
 import type { LauncherOptions } from '../restore-pod.js';
 import type { Logger } from '../runtime/log.js';
 import type { CertStoreOptions } from './certstore.js';
-import { ensureWebhookCerts } from './certstore.js';
+import { ensureWebhookCerts, registerWebhookByUrl, webhookByUrl } from './certstore.js';
 import type { JsonPatchOp } from './mutate.js';
 import { migrationFor, replacementPatch } from './mutate.js';
 import type { RunningWebhook } from './server.js';
-import { startWebhookServer } from './server.js';
+import { MUTATE_PODS_PATH, startWebhookServer } from './server.js';
 
 export interface PodWebhookOptions extends CertStoreOptions {
   port: number;
   host?: string;
+  /**
+   * Register the webhook by URL: write the configuration `configName` with
+   * clientConfig.url = https://<urlHost>:<port>/mutate-pods and the caBundle (urlHost is
+   * added to the certificate's names). For an API server that cannot reach Services:
+   * the local control plane. Without it the configuration is deploy/webhook.yaml's (a
+   * Service) and only its caBundle is patched.
+   */
+  urlHost?: string;
 }
 
 export interface PodWebhookDeps {
@@ -52,12 +60,30 @@ export function podMutator(
 }
 
 export async function startPodWebhook(deps: PodWebhookDeps, o: PodWebhookOptions): Promise<RunningWebhook> {
-  const certs = await ensureWebhookCerts(deps.core, deps.admission, o);
-  return startWebhookServer({
+  const byUrl = o.urlHost;
+  // By URL, the configuration is written only once the port is known (below), not patched.
+  const certs = byUrl
+    ? await ensureWebhookCerts(deps.core, undefined, { ...o, extraHosts: [...(o.extraHosts ?? []), byUrl] })
+    : await ensureWebhookCerts(deps.core, deps.admission, o);
+  const server = await startWebhookServer({
     port: o.port,
     host: o.host,
     serving: certs.serving,
     mutate: podMutator(deps),
     onError: (m) => deps.log.error(m),
   });
+  if (byUrl) {
+    if (!deps.admission || !o.configName) {
+      await server.close();
+      throw new Error('webhook urlHost needs the admissionregistration client and configName');
+    }
+    const url = `https://${byUrl.includes(':') ? `[${byUrl}]` : byUrl}:${server.port}${MUTATE_PODS_PATH}`;
+    try {
+      await registerWebhookByUrl(deps.admission, o.configName, webhookByUrl(url, certs.ca.cert, o.namespace));
+    } catch (err) {
+      await server.close();
+      throw err;
+    }
+  }
+  return server;
 }

@@ -87,6 +87,18 @@ function resourceEntries(r: ResourceInfo): Obj[] {
       verbs: ['get', 'patch', 'update'],
     });
   }
+  if (r.scaleSubresource) {
+    // kubectl scale finds the Scale kind (group, version) from this entry.
+    out.push({
+      name: `${r.resource}/scale`,
+      singularName: '',
+      namespaced: r.namespaced,
+      group: 'autoscaling',
+      version: 'v1',
+      kind: 'Scale',
+      verbs: ['get', 'patch', 'update'],
+    });
+  }
   if (r.storageKey === 'pods') {
     out.push({
       name: 'pods/binding',

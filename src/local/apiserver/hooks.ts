@@ -4,12 +4,14 @@
  * served at once.
  */
 import { invalid, type StatusCause } from './errors.js';
+import { prepareWorkload } from './apps.js';
 import { checkJsonPath } from './jsonpath.js';
 import { crdResources, type CrdSpec, type Registry } from './registry.js';
 import { podQosClass } from '../qos.js';
 import { isObj, jsonEqual, metaOf, type Obj, type ResourceInfo } from './types.js';
 
-function podDefaults(pod: Obj): void {
+/** The defaults the real server gives a pod spec (also a workload's pod template). */
+export function podDefaults(pod: Obj): void {
   const spec = isObj(pod['spec']) ? pod['spec'] : (pod['spec'] = {});
   spec['restartPolicy'] ??= 'Always';
   spec['terminationGracePeriodSeconds'] ??= 30;
@@ -23,7 +25,8 @@ function podDefaults(pod: Obj): void {
   }
 }
 
-function validatePod(pod: Obj): StatusCause[] {
+/** Checks a pod (or a pod template: causes are named from `spec.`). */
+export function validatePod(pod: Obj): StatusCause[] {
   const spec = isObj(pod['spec']) ? pod['spec'] : {};
   const containers = spec['containers'];
   if (!Array.isArray(containers) || containers.length === 0) {
@@ -145,6 +148,10 @@ export function prepareBuiltin(
       causes = validatePod(obj);
       if (old && !causes.length) causes = podUpdateCauses(obj, old);
       if (creating) obj['status'] = { phase: 'Pending', qosClass: podQosClass(obj) };
+      break;
+    case 'deployments.apps':
+    case 'replicasets.apps':
+      causes = prepareWorkload(info, obj, creating, old);
       break;
     case 'namespaces':
       obj['spec'] ??= { finalizers: ['kubernetes'] };

@@ -313,7 +313,8 @@ export class Objects {
       this.store.dropAll(`${String(names['plural'])}.${String(spec['group'])}`);
       this.registry.removeCrd(m.name!);
     }
-    if (propagation !== 'Orphan' && m.uid) this.collectDependents(m.uid);
+    if (propagation === 'Orphan' && m.uid) this.orphanDependents(m.uid);
+    else if (m.uid) this.collectDependents(m.uid);
     if (m.namespace) this.finishNamespace(m.namespace);
     return gone;
   }
@@ -332,6 +333,25 @@ export class Objects {
         } catch {
           // Already gone: nothing to collect.
         }
+      }
+    }
+  }
+
+  /**
+   * Orphan propagation: the dependents stay, without their references to `uid` (as the
+   * real garbage collector leaves them), so that nothing later collects them as dangling.
+   */
+  private orphanDependents(uid: string): void {
+    for (const info of this.registry.all()) {
+      if (info.version !== this.storageVersionOf(info)) continue;
+      for (const o of this.store.list(info.storageKey)) {
+        const refs = metaOf(o).ownerReferences ?? [];
+        if (!refs.some((r) => r.uid === uid)) continue;
+        const next = clone(o);
+        const left = refs.filter((r) => r.uid !== uid);
+        if (left.length) metaOf(next).ownerReferences = left;
+        else delete metaOf(next).ownerReferences;
+        this.store.update(info.storageKey, next, o);
       }
     }
   }

@@ -28,8 +28,14 @@ const QUERY = ['dryRun', 'fieldManager', 'fieldValidation', 'pretty'].map((name)
   schema: { type: 'string', uniqueItems: true },
 }));
 
-function operations(r: ResourceInfo, item: boolean): Obj {
-  const gvk = { 'x-kubernetes-group-version-kind': { group: r.group, version: r.version, kind: r.kind } };
+function operations(
+  r: ResourceInfo,
+  item: boolean,
+  kind: { group: string; version: string; kind: string } = r,
+): Obj {
+  const gvk = {
+    'x-kubernetes-group-version-kind': { group: kind.group, version: kind.version, kind: kind.kind },
+  };
   const op = (id: string, action: string): Obj => ({
     operationId: `${id}${r.kind}`,
     parameters: QUERY,
@@ -47,6 +53,8 @@ function operations(r: ResourceInfo, item: boolean): Obj {
     : { get: op('list', 'list'), post: op('create', 'post') };
 }
 
+const SCALE = { group: 'autoscaling', version: 'v1', kind: 'Scale' };
+
 /** GET /openapi/v3/api/v1 or /openapi/v3/apis/GROUP/VERSION, or undefined. */
 export function openapiGroupVersion(registry: Registry, group: string, version: string): Obj | undefined {
   const rs = registry.inGroupVersion(group, version);
@@ -58,6 +66,7 @@ export function openapiGroupVersion(registry: Registry, group: string, version: 
     paths[coll] = operations(r, false);
     paths[`${coll}/{name}`] = operations(r, true);
     if (r.statusSubresource) paths[`${coll}/{name}/status`] = operations(r, true);
+    if (r.scaleSubresource) paths[`${coll}/{name}/scale`] = operations(r, true, SCALE);
   }
   return {
     openapi: '3.0.0',

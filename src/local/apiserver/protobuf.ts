@@ -1,12 +1,14 @@
 /**
  * Just enough of Kubernetes' protobuf encoding to read the one body clients send that way
  * to this JSON-only server: client-go typed clients (kubectl drain) send DeleteOptions as
- * protobuf. Everything else sent as protobuf is refused with 415.
+ * protobuf, `kubectl create deployment` a Deployment (protobuf-apps.ts). Everything else
+ * sent as protobuf is refused with 415.
  */
 import { ApiError } from './errors.js';
 import type { Obj } from './types.js';
 
-type Field = { num: number; varint?: bigint; bytes?: Buffer };
+/** One field of a protobuf message: a varint or length-delimited bytes. */
+export type Field = { num: number; varint?: bigint; bytes?: Buffer };
 
 function readVarint(buf: Buffer, pos: number): [bigint, number] {
   let result = 0n;
@@ -20,7 +22,8 @@ function readVarint(buf: Buffer, pos: number): [bigint, number] {
   }
 }
 
-function fields(buf: Buffer): Field[] {
+/** The fields of a protobuf message, in wire order (fixed32/64 skipped). */
+export function fields(buf: Buffer): Field[] {
   const out: Field[] = [];
   let pos = 0;
   while (pos < buf.length) {
@@ -45,7 +48,8 @@ function fields(buf: Buffer): Field[] {
   return out;
 }
 
-const MAGIC = Buffer.from([0x6b, 0x38, 0x73, 0x00]);
+/** The `k8s\0` prefix of Kubernetes' protobuf envelope (runtime.Unknown). */
+export const MAGIC = Buffer.from([0x6b, 0x38, 0x73, 0x00]);
 
 /** Decodes a protobuf-encoded meta/v1 DeleteOptions (in its `k8s\0` envelope) to JSON. */
 export function decodeDeleteOptions(body: Buffer): Obj {

@@ -13,6 +13,8 @@ interface BuiltinSpec {
   shortNames?: string[];
   categories?: string[];
   status?: boolean;
+  /** Serves NAME/scale (autoscaling/v1 Scale over spec.replicas). */
+  scale?: boolean;
   fieldLabels?: string[];
 }
 
@@ -105,6 +107,29 @@ const BUILTINS: BuiltinSpec[] = [
     shortNames: ['sa'],
   },
   { group: 'coordination.k8s.io', version: 'v1', resource: 'leases', kind: 'Lease', namespaced: true },
+  // Run by the local controllers (src/local/controllers): Deployment → ReplicaSet → Pods.
+  {
+    group: 'apps',
+    version: 'v1',
+    resource: 'deployments',
+    kind: 'Deployment',
+    namespaced: true,
+    shortNames: ['deploy'],
+    categories: ['all'],
+    status: true,
+    scale: true,
+  },
+  {
+    group: 'apps',
+    version: 'v1',
+    resource: 'replicasets',
+    kind: 'ReplicaSet',
+    namespaced: true,
+    shortNames: ['rs'],
+    categories: ['all'],
+    status: true,
+    scale: true,
+  },
   {
     group: 'events.k8s.io',
     version: 'v1',
@@ -151,6 +176,7 @@ const BUILTINS: BuiltinSpec[] = [
 
 /** Preferred version of each built-in group, in discovery order. */
 export const BUILTIN_GROUPS: { group: string; version: string }[] = [
+  { group: 'apps', version: 'v1' },
   { group: 'coordination.k8s.io', version: 'v1' },
   { group: 'events.k8s.io', version: 'v1' },
   { group: 'apiextensions.k8s.io', version: 'v1' },
@@ -175,6 +201,7 @@ function builtinInfo(s: BuiltinSpec): ResourceInfo {
     shortNames: s.shortNames ?? [],
     categories: s.categories ?? [],
     statusSubresource: s.status ?? false,
+    scaleSubresource: s.scale ?? false,
     fieldLabels: s.fieldLabels ?? [],
     printerColumns: [],
     // core/v1 and events.k8s.io/v1 events are kept apart here (the real server converts
@@ -220,6 +247,8 @@ export function crdResources(crdName: string, spec: CrdSpec): ResourceInfo[] {
       shortNames: spec.names.shortNames ?? [],
       categories: spec.names.categories ?? [],
       statusSubresource: v.subresources?.status !== undefined,
+      // A CRD's scale subresource is not served here.
+      scaleSubresource: false,
       fieldLabels: [],
       ...(v.schema?.openAPIV3Schema ? { schema: v.schema.openAPIV3Schema } : {}),
       printerColumns: v.additionalPrinterColumns ?? [],

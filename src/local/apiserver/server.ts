@@ -11,11 +11,13 @@ import { coreVersions, group, groupList, resourceList, versionInfo } from './dis
 import { Objects, type DeleteOptions, type WriteOptions } from './objects.js';
 import { openapiGroupVersion, openapiRoot, openapiV2Json, openapiV2Protobuf } from './openapi.js';
 import { Registry } from './registry.js';
+import { serveScale } from './scale.js';
 import { followLog, podLog } from './podlog.js';
 import { parseResourcePath, type ResourcePath } from './routes.js';
 import { parseFieldSelector, parseLabelSelector } from './selectors.js';
 import { Store } from './storage.js';
 import { decodeDeleteOptions } from './protobuf.js';
+import { decodeProtobufObject } from './protobuf-apps.js';
 import { toTable } from './table.js';
 import { makeServingCert } from './tls.js';
 import { isObj, metaOf, type Obj, type ResourceInfo } from './types.js';
@@ -67,6 +69,9 @@ async function readBody(req: IncomingMessage): Promise<string> {
     if (req.method === 'DELETE') return JSON.stringify(decodeDeleteOptions(buf));
     // An access review's answer here does not depend on its body (everything is allowed).
     if (/\/selfsubjectaccessreviews$/.test(req.url?.split('?')[0] ?? '')) return '{}';
+    // kubectl create deployment: the one object kubectl sends only as protobuf.
+    const obj = decodeProtobufObject(buf);
+    if (obj) return JSON.stringify(obj);
     throw new ApiError(
       415,
       'UnsupportedMediaType',
@@ -217,6 +222,7 @@ class Handler {
       sub &&
       !(
         (sub === 'status' && info.statusSubresource) ||
+        (sub === 'scale' && info.scaleSubresource) ||
         ((sub === 'binding' || sub === 'log') && info.storageKey === 'pods')
       )
     ) {
@@ -235,6 +241,19 @@ class Handler {
       res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': String(Buffer.byteLength(text)) });
       res.end(text);
       return;
+    }
+    if (sub === 'scale' && p.name) {
+      const scale = await serveScale(
+        this.objects,
+        this.writes,
+        req,
+        info,
+        ns,
+        p.name,
+        rawBody,
+        writeOptions(q, warnings),
+      );
+      return sendJson(res, 200, scale, warnings);
     }
     const o = this.objects;
     switch (req.method) {

@@ -93,7 +93,66 @@ function eventCells(o: Obj): Cell[] {
   return [age(last), str(o['type']), str(o['reason']), `${kind}/${name}`, str(o['message'])];
 }
 
+function num(o: Obj, part: 'spec' | 'status', field: string): number {
+  const p = isObj(o[part]) ? o[part] : {};
+  return typeof p[field] === 'number' ? p[field] : 0;
+}
+
+/** CONTAINERS, IMAGES and SELECTOR of a workload (the wide columns kubectl shows). */
+function workloadWide(o: Obj): Cell[] {
+  const spec = isObj(o['spec']) ? o['spec'] : {};
+  const tpl = isObj(spec['template']) && isObj(spec['template']['spec']) ? spec['template']['spec'] : {};
+  const cs = (Array.isArray(tpl['containers']) ? tpl['containers'] : []) as Obj[];
+  const sel =
+    isObj(spec['selector']) && isObj(spec['selector']['matchLabels']) ? spec['selector']['matchLabels'] : {};
+  return [
+    cs.map((c) => String(c['name'])).join(','),
+    cs.map((c) => String(c['image'])).join(','),
+    Object.entries(sel)
+      .map(([k, v]) => `${k}=${String(v)}`)
+      .join(',') || '<none>',
+  ];
+}
+
+const WIDE = [col('Containers', 'string', 1), col('Images', 'string', 1), col('Selector', 'string', 1)];
+
 const BUILTIN_TABLES: Record<string, Builtin> = {
+  'deployments.apps': {
+    columns: [
+      col('Name', 'string', 0, 'name'),
+      col('Ready'),
+      col('Up-to-date', 'integer'),
+      col('Available', 'integer'),
+      col('Age'),
+      ...WIDE,
+    ],
+    cells: (o) => [
+      metaOf(o).name ?? '',
+      `${num(o, 'status', 'readyReplicas')}/${num(o, 'spec', 'replicas')}`,
+      num(o, 'status', 'updatedReplicas'),
+      num(o, 'status', 'availableReplicas'),
+      age(metaOf(o).creationTimestamp),
+      ...workloadWide(o),
+    ],
+  },
+  'replicasets.apps': {
+    columns: [
+      col('Name', 'string', 0, 'name'),
+      col('Desired', 'integer'),
+      col('Current', 'integer'),
+      col('Ready', 'integer'),
+      col('Age'),
+      ...WIDE,
+    ],
+    cells: (o) => [
+      metaOf(o).name ?? '',
+      num(o, 'spec', 'replicas'),
+      num(o, 'status', 'replicas'),
+      num(o, 'status', 'readyReplicas'),
+      age(metaOf(o).creationTimestamp),
+      ...workloadWide(o),
+    ],
+  },
   events: {
     columns: [col('Last Seen'), col('Type'), col('Reason'), col('Object'), col('Message')],
     cells: eventCells,

@@ -74,6 +74,8 @@ export interface ResourceInfo {
   categories: string[];
   /** Whether /status is a separate subresource (spec and status written apart). */
   statusSubresource: boolean;
+  /** Whether NAME/scale is served (built-in apps resources only). */
+  scaleSubresource: boolean;
   /** Field selector labels beyond metadata.name/metadata.namespace. */
   fieldLabels: string[];
   /** For custom resources: the schema of this version. */
