@@ -3,22 +3,28 @@
  * plane; every one must roll back with the source pod still there, running
  * (thawed), the target pod gone, and the Migration Failed with the reason.
  *
- * The image path between the agents goes through a TCP relay advertised in
- * node 1's place: one that flips a byte of the body (corruption in transit),
- * one that drops the connection after the first body bytes (the source agent
- * dying mid-transfer; test/transfer/transfer.test.ts SIGKILLs a real server
- * process for the same case). The target node going away is its kubelet
- * stopped and its Node deleted while the target pod waits.
+ * The image path between the agents goes through a relay advertised in node
+ * 1's place (its pinned certificate stays advertised): a man in the middle
+ * with its own certificate (UntrustedPeer: with TLS, a byte flipped in
+ * transit no longer reaches the digest check, TLS refuses it, see
+ * test/transfer/resume.test.ts); a TCP relay that cuts the first connection
+ * mid-transfer and then stays unreachable (the source agent dying for good:
+ * rollback once the retries are spent), and one that cuts only the first
+ * connection (the migration resumes the transfer and succeeds). The target
+ * node going away is its kubelet stopped and its Node deleted while the
+ * target pod waits.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { readlinkSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
-import type { Server } from 'node:net';
+import type { Server, Socket } from 'node:net';
+import { createServer as createTlsServer, connect as tlsConnect } from 'node:tls';
 import { join } from 'node:path';
-import type { Checkpoint, Migration } from '../../src/api/index.js';
+import type { Checkpoint, Migration, Restore } from '../../src/api/index.js';
 import { TRANSFER_ENDPOINT_ANNOTATION } from '../../src/api/index.js';
 import { findPodCgroup, isFrozen } from '../../src/agent/cgroup/index.js';
 import { advertiseEndpoint } from '../../src/agent/migration/images.js';
+import { selfSignedCert } from '../../src/tls/x509.js';
 import type { TwoNodes } from '../support/twonodes.js';
 import {
   barePod,
@@ -48,44 +54,83 @@ afterAll(async () => {
   await t?.stop();
 });
 
-/** A relay to node 1's transfer server that corrupts or cuts the response body. */
-async function relay(mode: 'corrupt' | 'cut'): Promise<{ url: string; close: () => Promise<void> }> {
+type Fault = 'mitm' | 'cut-then-down' | 'cut-once';
+
+/**
+ * Server bytes a cut relay forwards on its first connection: the TLS
+ * handshake and the first full records of the body (a TLS record carries up
+ * to 16 KiB and is readable only whole), so that the client keeps some.
+ */
+const CUT_AFTER = 48 * 1024;
+
+/**
+ * A relay to node 1's transfer server. mitm: terminates TLS with its own
+ * certificate and forwards. cut-*: passes TLS through, but the first
+ * connection is cut after CUT_AFTER bytes from the server (the pods of these
+ * tests hold enough fds for their image to be larger); then it refuses every
+ * connection (cut-then-down) or passes them (cut-once).
+ */
+async function relay(
+  fault: Fault,
+): Promise<{ url: string; connections: () => number; close: () => Promise<void> }> {
   const upstream = new URL(realEndpoint);
-  const server: Server = createServer((client) => {
-    const up = connect(Number(upstream.port), upstream.hostname);
+  const port = Number(upstream.port);
+  const sockets = new Set<Socket>();
+  let connections = 0;
+  let accepted = 0;
+  const track = (s: Socket): Socket => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    s.on('error', () => s.destroy());
+    return s;
+  };
+  const onClient = (client: Socket, n: number): void => {
+    track(client);
+    if (n > 0 && fault === 'cut-then-down') return void client.destroy();
+    const up = track(
+      fault === 'mitm'
+        ? tlsConnect({ host: upstream.hostname, port, rejectUnauthorized: false })
+        : connect(port, upstream.hostname),
+    );
     client.pipe(up);
-    let head = Buffer.alloc(0);
-    let bodyAt = -1;
+    if (n > 0 || fault === 'mitm') return void up.pipe(client);
+    let sent = 0;
     up.on('data', (chunk: Buffer) => {
-      if (bodyAt < 0) {
-        head = Buffer.concat([head, chunk]);
-        const end = head.indexOf('\r\n\r\n');
-        if (end < 0) return;
-        bodyAt = end + 4;
-        chunk = head;
-      }
-      if (mode === 'corrupt') {
-        if (chunk.length > bodyAt + 16) chunk[bodyAt + 16] = (chunk[bodyAt + 16] ?? 0) ^ 0xff;
-        client.write(chunk);
-        bodyAt = -Infinity;
-      } else {
-        // Headers and 16 body bytes, then the source is gone.
-        client.write(chunk.subarray(0, bodyAt + 16));
-        client.destroy();
-        up.destroy();
-      }
+      const room = CUT_AFTER - sent;
+      sent += chunk.length;
+      if (room > chunk.length) return void client.write(chunk);
+      client.write(chunk.subarray(0, room), () => client.destroy());
+      up.destroy();
     });
-    up.on('end', () => client.end());
-    up.on('error', () => client.destroy());
-    client.on('error', () => up.destroy());
-  });
+  };
+  const server: Server =
+    fault === 'mitm'
+      ? createTlsServer(selfSignedCert('mitm', 1), (c) => onClient(c, 0))
+      : createServer((c) => onClient(c, accepted++));
+  // Counted at TCP accept: a client that drops the handshake still counts as an attempt.
+  server.on('connection', () => connections++);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
   return {
-    url: `http://127.0.0.1:${port}`,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    url: `https://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`,
+    connections: () => connections,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
   };
+}
+
+/** A pod holding `n` more fds than fd 3, so that its image spans many TLS records. */
+function manyFds(n: number): string {
+  const data = join(t.tmp, 'data.txt');
+  return (
+    `exec 3<${data}; exec python3 -c "import os, resource\n` +
+    `resource.setrlimit(resource.RLIMIT_NOFILE, (${n + 64}, ${n + 64}))\n` +
+    `for i in range(${n}):\n  os.set_inheritable(os.open('${data}', os.O_RDONLY), True)\n` +
+    `os.execvp('sleep', ['sleep', '1000'])"`
+  );
 }
 
 /** The source pod exists, its process runs (not frozen) with the same table. */
@@ -98,15 +143,19 @@ async function sourceIntact(name: string, pid: number, table: Record<string, str
   expect(fdTable(pid)).toEqual(table);
 }
 
-/** The source agent really thawed a frozen pod (not "nothing to thaw"). */
-async function thawedByAgent(checkpoint: string): Promise<void> {
-  const ckpt = (await t.migrations.api.getNamespacedCustomObject({
+async function checkpoint(name: string): Promise<Checkpoint> {
+  return (await t.migrations.api.getNamespacedCustomObject({
     group: 'fdckpt.io',
     version: 'v1alpha1',
     namespace: 'default',
     plural: 'checkpoints',
-    name: checkpoint,
+    name,
   })) as Checkpoint;
+}
+
+/** The source agent really thawed a frozen pod (not "nothing to thaw"). */
+async function thawedByAgent(name: string): Promise<void> {
+  const ckpt = await checkpoint(name);
   expect(ckpt.status?.conditions?.find((c) => c.type === 'Thawed')).toMatchObject({
     status: 'True',
     reason: 'Thawed',
@@ -130,21 +179,24 @@ function readyReason(m: Migration): string | undefined {
 
 describe('migration rollback on faults', () => {
   it.each([
-    ['corrupt', 'ChecksumMismatch'],
-    ['cut', 'Truncated'],
+    ['mitm', 'UntrustedPeer', 1],
+    // The default retry policy: 5 attempts over about 15 s, then the Migration rolls back.
+    ['cut-then-down', 'Unreachable', 5],
   ] as const)(
-    'an image %s in transit rolls back (%s)',
-    async (mode, reason) => {
-      const pod = `src-${mode}`;
-      await barePod(t, pod, n1, `exec 3<${join(t.tmp, 'data.txt')}; exec sleep 1000`);
+    'the image path %s rolls back (%s)',
+    async (fault, reason, connections) => {
+      const pod = `src-${fault}`;
+      await barePod(t, pod, n1, manyFds(1500));
       const pid = await sleepOf(t, pod);
       const table = fdTable(pid);
-      const r = await relay(mode);
+      const r = await relay(fault);
       await advertiseEndpoint(t.c.core, n1, r.url);
       try {
-        const m = await migrate(`m-${mode}`, pod);
+        const m = await migrate(`m-${fault}`, pod);
         expect(m.status?.phase).toBe('Failed');
         expect(readyReason(m)).toBe(reason);
+        if (connections > 1) expect(m.status?.rollbackReason).toMatch(/attempt 5 of 5/);
+        expect(r.connections()).toBe(connections);
         expect(m.status?.conditions?.find((c) => c.type === 'RolledBack')?.status).toBe('True');
         expect(await podGone(t, m.status?.targetPod ?? '')).toBe(true);
         await sourceIntact(pod, pid, table);
@@ -155,6 +207,35 @@ describe('migration rollback on faults', () => {
     },
     120_000,
   );
+
+  it('a transfer cut once resumes, and the migration succeeds', async () => {
+    const pod = 'src-cut-once';
+    await barePod(t, pod, n1, manyFds(1500));
+    const table = fdTable(await sleepOf(t, pod));
+    const r = await relay('cut-once');
+    await advertiseEndpoint(t.c.core, n1, r.url);
+    try {
+      const m = await migrate('m-cut-once', pod);
+      expect(m.status?.phase).toBe('Succeeded');
+      const restore = (await t.c.custom.getNamespacedCustomObject({
+        group: 'fdckpt.io',
+        version: 'v1alpha1',
+        namespace: 'default',
+        plural: 'restores',
+        name: 'm-cut-once',
+      })) as Restore;
+      expect(restore.status?.transfer?.attempts).toBe(2);
+      // Resumed, not restarted: the body bytes received are the image's, once.
+      const ckpt = await checkpoint('m-cut-once');
+      expect(ckpt.status?.image?.size).toBeGreaterThan(2 * CUT_AFTER);
+      expect(restore.status?.transfer?.bytes).toBe(ckpt.status?.image?.size);
+      expect(r.connections()).toBe(2);
+      expect(fdTable(await sleepOf(t, m.status?.targetPod ?? ''))).toEqual(table);
+    } finally {
+      await advertiseEndpoint(t.c.core, n1, realEndpoint);
+      await r.close();
+    }
+  }, 120_000);
 
   it('the target node gone while the target pod waits rolls back (TargetNodeGone)', async () => {
     const pod = 'src-nodegone';
