@@ -11,7 +11,7 @@ import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fetchImage } from '../../src/agent/transfer/client.js';
+import { DEFAULT_RETRY, backoffMs, fetchImage } from '../../src/agent/transfer/client.js';
 import type { FetchRequest } from '../../src/agent/transfer/client.js';
 import type { TransferError } from '../../src/agent/transfer/errors.js';
 import { startTransferServer } from '../../src/agent/transfer/server.js';
@@ -58,6 +58,15 @@ function request(dest: string, url: string, over: Partial<FetchRequest> = {}): F
 
 const leftovers = (sub: string): string[] => (existsSync(join(dir, sub)) ? readdirSync(join(dir, sub)) : []);
 const same = (path: string, img: ServableImage): boolean => readFileSync(path).equals(readFileSync(img.path));
+
+describe('the retry policy', () => {
+  it('waits 1, 2, 4, 8 s by default: about 15 s for a source agent to come back', () => {
+    const waits = [1, 2, 3, 4].map((n) => backoffMs(DEFAULT_RETRY, n));
+    expect(waits).toEqual([1000, 2000, 4000, 8000]);
+    expect(DEFAULT_RETRY.attempts).toBe(5);
+    expect(backoffMs({ attempts: 9, initialDelayMs: 1000, maxDelayMs: 5000 }, 8)).toBe(5000);
+  });
+});
 
 describe('a connection cut mid-body', () => {
   it('resumes from the bytes kept instead of starting again', async () => {

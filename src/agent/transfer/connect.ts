@@ -25,6 +25,8 @@ export interface GetOptions {
   headers: OutgoingHttpHeaders;
   /** Socket idle limit, ms. */
   timeoutMs: number;
+  /** Limit for the TCP connection and TLS handshake, ms (default: min(timeoutMs, 10 s)). */
+  connectTimeoutMs?: number;
   /** Accept http:// endpoints. */
   allowInsecure?: boolean;
 }
@@ -81,7 +83,8 @@ export async function getFrom(peer: PeerEndpoint, path: string, o: GetOptions): 
     if (!peer.certSha256) {
       throw new TransferError('UntrustedPeer', `${url.host} advertises no certificate fingerprint to pin`);
     }
-    socket = await connectPinned(url, peer.certSha256, o.timeoutMs);
+    // A blackholed peer should cost seconds per attempt, not the whole idle limit.
+    socket = await connectPinned(url, peer.certSha256, o.connectTimeoutMs ?? Math.min(o.timeoutMs, 10_000));
   } else if (url.protocol !== 'http:') {
     throw new TransferError('Unreachable', `transfer endpoint ${peer.url}: unknown scheme ${url.protocol}`);
   } else if (!o.allowInsecure) {
