@@ -28,12 +28,15 @@ import {
 import type { PodTarget } from '../../src/agent/daemon/engine.js';
 import { advertiseEndpoint, imageLookup, localImage } from '../../src/agent/migration/images.js';
 import { AgentThawReconciler } from '../../src/agent/migration/thaw.js';
+import { startMigrationSupport } from '../../src/agent/migration/wiring.js';
+import type { TransferOptions } from '../../src/agent/migration/wiring.js';
 import { TransferError } from '../../src/agent/transfer/errors.js';
 import type { TransferIdentity } from '../../src/agent/transfer/identity.js';
 import { transferIdentity } from '../../src/agent/transfer/identity.js';
 import { startTransferServer } from '../../src/agent/transfer/server.js';
 import type { RunningTransferServer } from '../../src/agent/transfer/server.js';
 import { MemoryEventRecorder } from '../../src/controller/events.js';
+import { silentLogger } from '../../src/controller/runtime/log.js';
 import type { Harness } from '../controller/support.js';
 import { createCheckpoint, makePod, startHarness } from '../controller/support.js';
 
@@ -157,6 +160,37 @@ describe('the channel between agents', () => {
     expect(n1.metadata?.annotations?.[TRANSFER_CERT_ANNOTATION]).toBeUndefined();
     const insecure = (await localImage(target(), ckpt).catch((e: unknown) => e)) as TransferError;
     expect(insecure.reason).toBe('InsecureEndpoint');
+  });
+
+  it('an agent advertises https with its pin, or plain http without one only when insecure', async () => {
+    const start = (transfer: TransferOptions): ReturnType<typeof startMigrationSupport> =>
+      startMigrationSupport({
+        kc: h.kc,
+        clients: h,
+        checkpoints: h.checkpoints,
+        nodeName: 'n2',
+        dataDir: join(dir, 'b'),
+        events: new MemoryEventRecorder(),
+        log: silentLogger,
+        transfer: { host: '127.0.0.1', ...transfer },
+      });
+    await expect(start({ port: 0, advertiseUrl: 'http://127.0.0.1:1' })).rejects.toThrow(
+      /--transfer-url http:\/\/127.0.0.1:1: the transfer server speaks https \(plain http only with --transfer-insecure\)/,
+    );
+    const annotations = async (): Promise<Record<string, string>> =>
+      (await h.core.readNode({ name: 'n2' })).metadata?.annotations ?? {};
+    const secure = await start({ port: 0 });
+    await secure.stop();
+    const pinned = await annotations();
+    expect(pinned[TRANSFER_ENDPOINT_ANNOTATION]).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+    expect(pinned[TRANSFER_CERT_ANNOTATION]).toBe(
+      (await transferIdentity('fdckpt-agent n2', join(dir, 'b', 'tls'))).sha256,
+    );
+    const insecure = await start({ port: 0, insecure: true });
+    await insecure.stop();
+    const plain = await annotations();
+    expect(plain[TRANSFER_ENDPOINT_ANNOTATION]).toMatch(/^http:\/\//);
+    expect(plain[TRANSFER_CERT_ANNOTATION]).toBeUndefined();
   });
 
   it('the agent keeps its identity across restarts, in files only root can read', async () => {
