@@ -2,7 +2,7 @@
  * bench/migration: downtime breakdown of migrating a bare pod whose process
  * holds N regular-file fds, between the two nodes of the local control plane
  * (two process kubelets, two agents with separate data dirs, image fetched
- * over HTTP between them). Figures are the Migration's status.timings:
+ * over pinned TLS between them). Figures are the Migration's status.timings:
  * freeze and capture (agent, source), transfer (agent, target), restore
  * (replay into the launcher), downtime (freeze + controller-observed capture
  * end → replayed; see docs/migration.md for what it leaves out), and total

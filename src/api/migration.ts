@@ -27,6 +27,13 @@ export const MIGRATION_LABEL = 'fdckpt.io/migration';
  */
 export const TRANSFER_ENDPOINT_ANNOTATION = 'fdckpt.io/transfer-endpoint';
 
+/**
+ * Node annotation written by each agent next to its endpoint: the SHA-256
+ * (hex) of its transfer server's self-signed certificate. A fetching agent
+ * accepts only that certificate (pinning; the API server is the trust root).
+ */
+export const TRANSFER_CERT_ANNOTATION = 'fdckpt.io/transfer-cert-sha256';
+
 /** Key of the bearer token in a transfer Secret. */
 export const TRANSFER_TOKEN_KEY = 'token';
 

@@ -190,6 +190,8 @@ export interface RestoreStatus {
   failures?: BoundedList<FdFailure>;
   /** transferMs: fetching the image from another node (0 when it was local). */
   durations?: { replayMs?: number; transferMs?: number; replayedAt?: string };
+  /** An image fetched from another node: bytes received (all attempts) and attempts made. */
+  transfer?: { bytes: number; attempts: number };
 }
 
 export interface Restore {

@@ -6,10 +6,15 @@
  * gone only afterwards.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Restore } from '../../src/api/index.js';
-import { MIGRATE_ON_DRAIN } from '../../src/api/index.js';
+import type { Checkpoint, Restore } from '../../src/api/index.js';
+import {
+  MIGRATE_ON_DRAIN,
+  TRANSFER_CERT_ANNOTATION,
+  TRANSFER_ENDPOINT_ANNOTATION,
+} from '../../src/api/index.js';
+import { certSha256 } from '../../src/tls/x509.js';
 import type { TwoNodes } from '../support/twonodes.js';
 import {
   barePod,
@@ -94,6 +99,20 @@ describe('migration on two local nodes', () => {
       name: 'bare',
     })) as Restore;
     expect(typeof restore.status?.durations?.transferMs).toBe('number');
+    // Over TLS to node 1's pinned certificate, in one attempt, every byte once.
+    const ckpt = (await t.c.custom.getNamespacedCustomObject({
+      group: 'fdckpt.io',
+      version: 'v1alpha1',
+      namespace: 'default',
+      plural: 'checkpoints',
+      name: 'bare',
+    })) as Checkpoint;
+    expect(restore.status?.transfer).toEqual({ bytes: ckpt.status?.image?.size, attempts: 1 });
+    const annotations = (await t.c.core.readNode({ name: n1 ?? '' })).metadata?.annotations ?? {};
+    expect(annotations[TRANSFER_ENDPOINT_ANNOTATION]).toMatch(/^https:\/\//);
+    expect(annotations[TRANSFER_CERT_ANNOTATION]).toBe(
+      certSha256(readFileSync(join(t.cp.nodes[0]!.storageDir, 'tls', 'transfer.crt'), 'utf8')),
+    );
     // Downtime from the agents' timestamps: the source's freeze to the target's let-go.
     const replayedAt = restore.status?.durations?.replayedAt ?? '';
     expect(m.status?.timings?.downtimeMs).toBe(Date.parse(replayedAt) - Date.parse(m.status?.frozenAt ?? ''));

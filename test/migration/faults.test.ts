@@ -4,22 +4,27 @@
  * (thawed), the target pod gone, and the Migration Failed with the reason.
  *
  * Node 1's agent runs as its own process (the real `fdckpt agent`), so that
- * it can really die. The image path between the agents goes through a TCP
- * relay advertised in node 1's place: one that flips a byte of the body
- * (corruption in transit), one that passes the body slowly so that the
- * source agent is still sending when the test SIGKILLs it. The target node
- * going away is its kubelet stopped and its Node deleted while the target
- * pod waits.
+ * it can really die. The image path between the agents goes through a relay
+ * advertised in node 1's place (its pinned certificate stays advertised): a
+ * man in the middle with its own certificate (UntrustedPeer: with TLS, a byte
+ * flipped in transit no longer reaches the digest check, TLS refuses it, see
+ * test/transfer/resume.test.ts); a TCP relay that passes the body slowly, so
+ * that the source agent is still sending when the test SIGKILLs it; and one
+ * that cuts only the first connection (the migration resumes the transfer and
+ * succeeds). The target node going away is its kubelet stopped and its Node
+ * deleted while the target pod waits.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { existsSync, mkdirSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
-import type { Server } from 'node:net';
+import type { Server, Socket } from 'node:net';
+import { createServer as createTlsServer, connect as tlsConnect } from 'node:tls';
 import { join } from 'node:path';
-import type { Checkpoint, Migration } from '../../src/api/index.js';
+import type { Checkpoint, Migration, Restore } from '../../src/api/index.js';
 import { TRANSFER_ENDPOINT_ANNOTATION } from '../../src/api/index.js';
 import { findPodCgroup, isFrozen } from '../../src/agent/cgroup/index.js';
 import { advertiseEndpoint } from '../../src/agent/migration/images.js';
+import { selfSignedCert } from '../../src/tls/x509.js';
 import type { TwoNodes } from '../support/twonodes.js';
 import {
   barePod,
@@ -52,74 +57,105 @@ async function endpointOfNode1(): Promise<string> {
   return node.metadata?.annotations?.[TRANSFER_ENDPOINT_ANNOTATION] ?? '';
 }
 
+type Fault = 'mitm' | 'cut-once' | 'slow';
+
+/**
+ * Server bytes a cut relay forwards on its first connection: the TLS
+ * handshake and the first full records of the body (a TLS record carries up
+ * to 16 KiB and is readable only whole), so that the client keeps some.
+ */
+const CUT_AFTER = 48 * 1024;
+
 interface Relay {
   url: string;
-  /** Whether the first body bytes went through to the target. */
-  bodyStarted(): boolean;
-  /** Body bytes read from node 1's agent so far. */
-  upstreamBodyBytes(): number;
+  connections(): number;
+  /** Bytes read from node 1's agent so far (TLS records: handshake and body). */
+  upstreamBytes(): number;
   /** Accept no more connections (as a dead agent's port); the current ones go on. */
   stopListening(): void;
   close(): Promise<void>;
 }
 
 /**
- * A relay to node 1's transfer server that corrupts the response body, or
- * passes it slowly: one socket read every 50 ms, with backpressure, so that
- * the agent blocks in its write while the image is far from all sent.
+ * A relay to node 1's transfer server. mitm: terminates TLS with its own
+ * certificate and forwards. cut-once: passes TLS through, but the first
+ * connection is cut after CUT_AFTER bytes from the server (the pods of these
+ * tests hold enough fds for their image to be larger). slow: passes TLS
+ * through one socket read every 50 ms, with backpressure, so that the agent
+ * blocks in its write while the image is far from all sent.
  */
-async function relay(mode: 'corrupt' | 'slow'): Promise<Relay> {
+async function relay(fault: Fault): Promise<Relay> {
   const upstream = new URL(await endpointOfNode1());
-  let bodyBytes = 0;
-  let started = false;
-  const server: Server = createServer((client) => {
-    const up = connect(Number(upstream.port), upstream.hostname);
+  const port = Number(upstream.port);
+  const sockets = new Set<Socket>();
+  let connections = 0;
+  let accepted = 0;
+  let upstreamBytes = 0;
+  const track = (s: Socket): Socket => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    s.on('error', () => s.destroy());
+    return s;
+  };
+  const onClient = (client: Socket, n: number): void => {
+    track(client);
+    const up = track(
+      fault === 'mitm'
+        ? tlsConnect({ host: upstream.hostname, port, rejectUnauthorized: false })
+        : connect(port, upstream.hostname),
+    );
     client.pipe(up);
-    let head = Buffer.alloc(0);
-    let bodyAt = -1;
-    let corrupted = false;
-    up.on('data', (chunk: Buffer) => {
-      if (bodyAt < 0) {
-        head = Buffer.concat([head, chunk]);
-        const end = head.indexOf('\r\n\r\n');
-        if (end < 0) return;
-        bodyAt = end + 4;
-        chunk = head;
-        bodyBytes += chunk.length - bodyAt;
-      } else bodyBytes += chunk.length;
-      if (mode === 'corrupt') {
-        // Flip the last byte of the first chunk that carries body bytes.
-        if (!corrupted && chunk.length > bodyAt) {
-          chunk[chunk.length - 1] = (chunk[chunk.length - 1] ?? 0) ^ 0xff;
-          corrupted = true;
-        }
+    if (fault === 'slow') {
+      up.on('data', (chunk: Buffer) => {
+        upstreamBytes += chunk.length;
         client.write(chunk);
-        bodyAt = 0;
-      } else {
-        client.write(chunk);
-        if (bodyBytes > 0) started = true;
         up.pause();
         setTimeout(() => up.resume(), 50);
-      }
+      });
+      up.on('end', () => client.end());
+      return;
+    }
+    if (n > 0 || fault === 'mitm') return void up.pipe(client);
+    let sent = 0;
+    up.on('data', (chunk: Buffer) => {
+      const room = CUT_AFTER - sent;
+      sent += chunk.length;
+      if (room > chunk.length) return void client.write(chunk);
+      client.write(chunk.subarray(0, room), () => client.destroy());
+      up.destroy();
     });
-    up.on('end', () => client.end());
-    up.on('error', () => client.destroy());
-    client.on('error', () => up.destroy());
-  });
+  };
+  const server: Server =
+    fault === 'mitm'
+      ? createTlsServer(selfSignedCert('mitm', 1), (c) => onClient(c, 0))
+      : createServer((c) => onClient(c, accepted++));
+  // Counted at TCP accept: a client that drops the handshake still counts as an attempt.
+  server.on('connection', () => connections++);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  const closed = new Promise<void>((resolve) => server.on('close', () => resolve()));
   return {
-    url: `http://127.0.0.1:${port}`,
-    bodyStarted: () => started,
-    upstreamBodyBytes: () => bodyBytes,
+    url: `https://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`,
+    connections: () => connections,
+    upstreamBytes: () => upstreamBytes,
     stopListening: () => server.close(),
-    close: () => {
-      if (server.listening) server.close();
-      return closed;
-    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        if (server.listening) server.close(() => resolve());
+        else resolve();
+      }),
   };
+}
+
+/** A pod holding `n` more fds than fd 3, so that its image spans many TLS records. */
+function manyFds(n: number): string {
+  const data = join(t.tmp, 'data.txt');
+  return (
+    `exec 3<${data}; exec python3 -c "import os, resource\n` +
+    `resource.setrlimit(resource.RLIMIT_NOFILE, (${n + 64}, ${n + 64}))\n` +
+    `for i in range(${n}):\n  os.set_inheritable(os.open('${data}', os.O_RDONLY), True)\n` +
+    `os.execvp('sleep', ['sleep', '1000'])"`
+  );
 }
 
 /** The source pod exists, its process runs (not frozen) with the same table. */
@@ -151,10 +187,10 @@ async function thawedByAgent(name: string): Promise<void> {
   });
 }
 
-async function migrate(name: string, pod: string, timeoutSeconds = 60): Promise<Migration> {
+async function migrate(name: string, pod: string): Promise<Migration> {
   await kubectl(
     t,
-    `apiVersion: fdckpt.io/v1alpha1\nkind: Migration\nmetadata: {name: ${name}, namespace: default}\nspec: {podName: ${pod}, targetNode: ${n2}, timeoutSeconds: ${timeoutSeconds}}\n`,
+    `apiVersion: fdckpt.io/v1alpha1\nkind: Migration\nmetadata: {name: ${name}, namespace: default}\nspec: {podName: ${pod}, targetNode: ${n2}, timeoutSeconds: 60}\n`,
     'apply',
     '-f',
     '-',
@@ -167,21 +203,53 @@ function readyReason(m: Migration): string | undefined {
 }
 
 describe('migration rollback on faults', () => {
-  it('an image corrupted in transit rolls back (ChecksumMismatch)', async () => {
-    const pod = 'src-corrupt';
-    await barePod(t, pod, n1, `exec 3<${join(t.tmp, 'data.txt')}; exec sleep 1000`);
+  it('a man in the middle of the image path rolls back (UntrustedPeer)', async () => {
+    const pod = 'src-mitm';
+    await barePod(t, pod, n1, manyFds(1500));
     const pid = await sleepOf(t, pod);
     const table = fdTable(pid);
     const endpoint = await endpointOfNode1();
-    const r = await relay('corrupt');
+    const r = await relay('mitm');
     await advertiseEndpoint(t.c.core, n1, r.url);
     try {
-      const m = await migrate('m-corrupt', pod);
+      const m = await migrate('m-mitm', pod);
       expect(m.status?.phase).toBe('Failed');
-      expect(readyReason(m)).toBe('ChecksumMismatch');
+      expect(readyReason(m)).toBe('UntrustedPeer');
+      // Refused at the handshake, never retried.
+      expect(r.connections()).toBe(1);
       expect(m.status?.conditions?.find((c) => c.type === 'RolledBack')?.status).toBe('True');
       expect(await podGone(t, m.status?.targetPod ?? '')).toBe(true);
       await sourceIntact(pod, pid, table);
+    } finally {
+      await advertiseEndpoint(t.c.core, n1, endpoint);
+      await r.close();
+    }
+  }, 120_000);
+
+  it('a transfer cut once resumes, and the migration succeeds', async () => {
+    const pod = 'src-cut-once';
+    await barePod(t, pod, n1, manyFds(1500));
+    const table = fdTable(await sleepOf(t, pod));
+    const endpoint = await endpointOfNode1();
+    const r = await relay('cut-once');
+    await advertiseEndpoint(t.c.core, n1, r.url);
+    try {
+      const m = await migrate('m-cut-once', pod);
+      expect(m.status?.phase).toBe('Succeeded');
+      const restore = (await t.c.custom.getNamespacedCustomObject({
+        group: 'fdckpt.io',
+        version: 'v1alpha1',
+        namespace: 'default',
+        plural: 'restores',
+        name: 'm-cut-once',
+      })) as Restore;
+      expect(restore.status?.transfer?.attempts).toBe(2);
+      // Resumed, not restarted: the body bytes received are the image's, once.
+      const ckpt = await checkpoint('m-cut-once');
+      expect(ckpt.status?.image?.size).toBeGreaterThan(2 * CUT_AFTER);
+      expect(restore.status?.transfer?.bytes).toBe(ckpt.status?.image?.size);
+      expect(r.connections()).toBe(2);
+      expect(fdTable(await sleepOf(t, m.status?.targetPod ?? ''))).toEqual(table);
     } finally {
       await advertiseEndpoint(t.c.core, n1, endpoint);
       await r.close();
@@ -222,7 +290,12 @@ describe('migration rollback on faults', () => {
         '-f',
         '-',
       );
-      await until('the image body on its way', () => Promise.resolve(r.bodyStarted() || undefined), 120_000);
+      // Past the TLS handshake (a few kB): image records are flowing.
+      await until(
+        'the image body on its way',
+        () => Promise.resolve(r.upstreamBytes() > 64 * 1024 || undefined),
+        120_000,
+      );
       await agent.kill();
       // A dead agent's port refuses connections; the relay's must too.
       r.stopListening();
@@ -242,8 +315,7 @@ describe('migration rollback on faults', () => {
       );
       // Really mid-transfer: the agent died before it had sent the whole image.
       const ckpt = await checkpoint('m-killed');
-      expect(r.upstreamBodyBytes()).toBeGreaterThan(0);
-      expect(r.upstreamBodyBytes()).toBeLessThan(ckpt.status?.image?.size ?? 0);
+      expect(r.upstreamBytes()).toBeLessThan(ckpt.status?.image?.size ?? 0);
       // Nobody thaws it while its agent is down: the source is still frozen.
       const uid = (await t.c.core.readNamespacedPod({ name: pod, namespace: 'default' })).metadata?.uid ?? '';
       expect(isFrozen(findPodCgroup(uid).pod)).toBe(true);
@@ -253,8 +325,9 @@ describe('migration rollback on faults', () => {
       await agent.start();
       const m = await finished(t, 'm-killed');
       expect(m.status?.phase).toBe('Failed');
-      // The body was cut short (Truncated); a transfer that retries finds the agent gone (Unreachable).
-      expect(['Truncated', 'Unreachable']).toContain(readyReason(m));
+      // The fetch retried while the agent was down (5 attempts over about 15 s), then gave up.
+      expect(readyReason(m)).toBe('Unreachable');
+      expect(m.status?.rollbackReason).toMatch(/attempt 5 of 5/);
       expect(m.status?.conditions?.find((c) => c.type === 'RolledBack')?.status).toBe('True');
       expect(await podGone(t, m.status?.targetPod ?? '')).toBe(true);
       await thawedByAgent('m-killed');

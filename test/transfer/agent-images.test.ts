@@ -6,18 +6,37 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Checkpoint } from '../../src/api/index.js';
-import { THAW_ANNOTATION, TRANSFER_ENDPOINT_ANNOTATION, transferSecretName } from '../../src/api/index.js';
+import {
+  THAW_ANNOTATION,
+  TRANSFER_CERT_ANNOTATION,
+  TRANSFER_ENDPOINT_ANNOTATION,
+  transferSecretName,
+} from '../../src/api/index.js';
 import type { PodTarget } from '../../src/agent/daemon/engine.js';
 import { advertiseEndpoint, imageLookup, localImage } from '../../src/agent/migration/images.js';
 import { AgentThawReconciler } from '../../src/agent/migration/thaw.js';
+import { startMigrationSupport } from '../../src/agent/migration/wiring.js';
+import type { TransferOptions } from '../../src/agent/migration/wiring.js';
 import { TransferError } from '../../src/agent/transfer/errors.js';
+import type { TransferIdentity } from '../../src/agent/transfer/identity.js';
+import { transferIdentity } from '../../src/agent/transfer/identity.js';
 import { startTransferServer } from '../../src/agent/transfer/server.js';
 import type { RunningTransferServer } from '../../src/agent/transfer/server.js';
 import { MemoryEventRecorder } from '../../src/controller/events.js';
+import { silentLogger } from '../../src/controller/runtime/log.js';
 import type { Harness } from '../controller/support.js';
 import { createCheckpoint, makePod, startHarness } from '../controller/support.js';
 
@@ -26,6 +45,7 @@ let dir: string;
 let server: RunningTransferServer;
 let ckpt: Checkpoint;
 let digest: string;
+let identity: TransferIdentity;
 
 beforeEach(async () => {
   h = await startHarness();
@@ -44,8 +64,10 @@ beforeEach(async () => {
       image: { node: 'n1', path: join(dir, 'a', 'c1.fdckpt'), size: data.length, sha256: digest },
     },
   });
+  identity = await transferIdentity('fdckpt-agent n1', join(dir, 'a', 'tls'));
   server = await startTransferServer({
     host: '127.0.0.1',
+    tls: identity,
     lookup: imageLookup({
       nodeName: 'n1',
       dataDir: join(dir, 'a'),
@@ -53,7 +75,7 @@ beforeEach(async () => {
       checkpoints: h.checkpoints,
     }),
   });
-  await advertiseEndpoint(h.core, 'n1', server.url);
+  await advertiseEndpoint(h.core, 'n1', server.url, identity.sha256);
 });
 afterEach(async () => {
   await server.close();
@@ -66,6 +88,7 @@ const target = (): Parameters<typeof localImage>[0] => ({
   dataDir: join(dir, 'b'),
   core: h.core,
   checkpoints: h.checkpoints,
+  retry: { attempts: 2, initialDelayMs: 10, maxDelayMs: 10 },
 });
 
 async function secret(token: string): Promise<void> {
@@ -79,12 +102,16 @@ async function secret(token: string): Promise<void> {
 }
 
 describe('image fetch between agents', () => {
-  it('fetches from the advertised endpoint with the Secret token and verifies it', async () => {
-    expect(
-      (await h.core.readNode({ name: 'n1' })).metadata?.annotations?.[TRANSFER_ENDPOINT_ANNOTATION],
-    ).toBe(server.url);
+  it('fetches from the advertised endpoint, pinned to the advertised certificate, with the Secret token', async () => {
+    const annotations = (await h.core.readNode({ name: 'n1' })).metadata?.annotations;
+    expect(annotations?.[TRANSFER_ENDPOINT_ANNOTATION]).toBe(server.url);
+    expect(server.url).toMatch(/^https:/);
+    expect(annotations?.[TRANSFER_CERT_ANNOTATION]).toBe(identity.sha256);
     await secret('t'.repeat(64));
-    const got = await localImage(target(), ckpt);
+    const logged: string[] = [];
+    const got = await localImage({ ...target(), log: (m) => logged.push(m) }, ckpt);
+    expect(got.transfer).toEqual({ bytes: 300_000, attempts: 1 });
+    expect(logged).toEqual([expect.stringMatching(/300000 bytes .* 300000 received in 1 attempt/)]);
     expect(got.path.startsWith(join(dir, 'b', 'images', 'default'))).toBe(true);
     expect(createHash('sha256').update(readFileSync(got.path)).digest('hex')).toBe(digest);
     // Same node: no transfer at all.
@@ -115,6 +142,71 @@ describe('image fetch between agents', () => {
     const shared = await localImage({ ...target(), sharedDir: join(dir, 'a') }, ckpt);
     expect(shared.path).toBe(ckpt.status?.image?.path);
     expect(existsSync(join(dir, 'b'))).toBe(false);
+  });
+});
+
+describe('the channel between agents', () => {
+  it('a Node pinning another certificate makes the fetch UntrustedPeer; an http endpoint is refused', async () => {
+    await secret('t'.repeat(64));
+    await advertiseEndpoint(h.core, 'n1', server.url, 'c'.repeat(64));
+    const err = (await localImage(target(), ckpt).catch((e: unknown) => e)) as TransferError;
+    expect(err.reason).toBe('UntrustedPeer');
+    expect(err.message).toContain(identity.sha256);
+    expect(existsSync(join(dir, 'b', 'images', 'default'))).toBe(true);
+    expect(readdirSync(join(dir, 'b', 'images', 'default'))).toEqual([]);
+    // An agent advertising plain http (and removing its pin): refused unless allowed.
+    await advertiseEndpoint(h.core, 'n1', server.url.replace('https:', 'http:'), null);
+    const n1 = await h.core.readNode({ name: 'n1' });
+    expect(n1.metadata?.annotations?.[TRANSFER_CERT_ANNOTATION]).toBeUndefined();
+    const insecure = (await localImage(target(), ckpt).catch((e: unknown) => e)) as TransferError;
+    expect(insecure.reason).toBe('InsecureEndpoint');
+  });
+
+  it('an agent advertises https with its pin, or plain http without one only when insecure', async () => {
+    const start = (transfer: TransferOptions): ReturnType<typeof startMigrationSupport> =>
+      startMigrationSupport({
+        kc: h.kc,
+        clients: h,
+        checkpoints: h.checkpoints,
+        nodeName: 'n2',
+        dataDir: join(dir, 'b'),
+        events: new MemoryEventRecorder(),
+        log: silentLogger,
+        transfer: { host: '127.0.0.1', ...transfer },
+      });
+    await expect(start({ port: 0, advertiseUrl: 'http://127.0.0.1:1' })).rejects.toThrow(
+      /--transfer-url http:\/\/127.0.0.1:1: the transfer server speaks https \(plain http only with --transfer-insecure\)/,
+    );
+    const annotations = async (): Promise<Record<string, string>> =>
+      (await h.core.readNode({ name: 'n2' })).metadata?.annotations ?? {};
+    const secure = await start({ port: 0 });
+    await secure.stop();
+    const pinned = await annotations();
+    expect(pinned[TRANSFER_ENDPOINT_ANNOTATION]).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+    expect(pinned[TRANSFER_CERT_ANNOTATION]).toBe(
+      (await transferIdentity('fdckpt-agent n2', join(dir, 'b', 'tls'))).sha256,
+    );
+    const insecure = await start({ port: 0, insecure: true });
+    await insecure.stop();
+    const plain = await annotations();
+    expect(plain[TRANSFER_ENDPOINT_ANNOTATION]).toMatch(/^http:\/\//);
+    expect(plain[TRANSFER_CERT_ANNOTATION]).toBeUndefined();
+  });
+
+  it('the agent keeps its identity across restarts, in files only root can read', async () => {
+    const tlsDir = join(dir, 'a', 'tls');
+    expect(statSync(tlsDir).mode & 0o777).toBe(0o700);
+    expect(statSync(join(tlsDir, 'transfer.key')).mode & 0o777).toBe(0o600);
+    expect(statSync(join(tlsDir, 'transfer.crt')).mode & 0o777).toBe(0o600);
+    const again = await transferIdentity('fdckpt-agent n1', tlsDir);
+    expect(again.sha256).toBe(identity.sha256);
+    // Near its end (within 30 days), or unreadable, it is made anew.
+    const late = await transferIdentity('fdckpt-agent n1', tlsDir, new Date(Date.now() + 340 * 86_400_000));
+    expect(late.sha256).not.toBe(identity.sha256);
+    writeFileSync(join(tlsDir, 'transfer.key'), 'garbage');
+    expect((await transferIdentity('fdckpt-agent n1', tlsDir)).sha256).not.toBe(late.sha256);
+    // Without a directory: in memory only, a new one each time.
+    expect((await transferIdentity('x')).sha256).not.toBe((await transferIdentity('x')).sha256);
   });
 });
 

@@ -32,9 +32,12 @@ export interface AgentDeps {
    * Brings an image captured on another node here (src/agent/migration):
    * throws an Error with a `reason` (TransferError) when it cannot.
    */
-  fetchImage?: (
-    ckpt: Checkpoint,
-  ) => Promise<{ path: string; transferMs: number; release?: () => Promise<void> }>;
+  fetchImage?: (ckpt: Checkpoint) => Promise<{
+    path: string;
+    transferMs: number;
+    release?: () => Promise<void>;
+    transfer?: { bytes: number; attempts: number };
+  }>;
 }
 
 /** Where the image of a Checkpoint goes on this node. */

@@ -70,7 +70,12 @@ export class AgentRestoreReconciler implements Reconciler {
         `checkpoint ${restore.spec.checkpointName} has no image on ${this.deps.nodeName}`,
       );
     }
-    let local: { path: string; transferMs: number; release?: () => Promise<void> } = {
+    let local: {
+      path: string;
+      transferMs: number;
+      release?: () => Promise<void>;
+      transfer?: { bytes: number; attempts: number };
+    } = {
       path: image.path,
       transferMs: 0,
     };
@@ -138,6 +143,7 @@ export class AgentRestoreReconciler implements Reconciler {
           : {}),
         ...(image.node !== this.deps.nodeName ? { transferMs: Math.round(local.transferMs) } : {}),
       };
+      if (local.transfer) s.transfer = local.transfer;
       const skipped = outcome.failures.length ? `; ${outcome.failures.length} fd(s) skipped` : '';
       set(
         s,

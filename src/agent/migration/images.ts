@@ -9,10 +9,16 @@ import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import type { CoreV1Api } from '@kubernetes/client-node';
 import type { Checkpoint } from '../../api/index.js';
-import { TRANSFER_ENDPOINT_ANNOTATION, TRANSFER_TOKEN_KEY, transferSecretName } from '../../api/index.js';
+import {
+  TRANSFER_CERT_ANNOTATION,
+  TRANSFER_ENDPOINT_ANNOTATION,
+  TRANSFER_TOKEN_KEY,
+  transferSecretName,
+} from '../../api/index.js';
 import type { ResourceClient } from '../../controller/kube.js';
 import { isNotFound } from '../../controller/runtime/errors.js';
 import { imagePathFor } from '../daemon/checkpoint.js';
+import type { PeerEndpoint, RetryPolicy } from '../transfer/client.js';
 import { fetchImage } from '../transfer/client.js';
 import { TransferError } from '../transfer/errors.js';
 import type { ServableImage } from '../transfer/server.js';
@@ -25,6 +31,12 @@ export interface ImageDeps {
   checkpoints: ResourceClient<Checkpoint>;
   /** The image directory every agent mounts at the same path, if the cluster has one. */
   sharedDir?: string;
+  /** Retries of a cut fetch (default DEFAULT_RETRY). */
+  retry?: Partial<RetryPolicy>;
+  /** Fetch from plain http:// endpoints too (development only). */
+  allowInsecure?: boolean;
+  /** For the agent's log: each retry, each finished fetch. */
+  log?: (message: string) => void;
 }
 
 /** A local image ready for replay, and how long getting it took. */
@@ -33,6 +45,8 @@ export interface LocalImage {
   transferMs: number;
   /** Delete the local copy once replayed (only for a fetched copy; the source's image stays). */
   release?: () => Promise<void>;
+  /** For a fetched copy: body bytes received (all attempts) and attempts made. */
+  transfer?: { bytes: number; attempts: number };
 }
 
 /** The token of a Checkpoint's transfer Secret, or undefined when there is none. */
@@ -88,19 +102,8 @@ export async function localImage(deps: ImageDeps, ckpt: Checkpoint): Promise<Loc
   const release = (): Promise<void> => rm(dest, { force: true });
   if (existsSync(dest) && (await sha256Of(dest)) === image.sha256)
     return { path: dest, transferMs: 0, release };
-  let url: string | undefined;
-  try {
-    const node = await deps.core.readNode({ name: image.node });
-    url = node.metadata?.annotations?.[TRANSFER_ENDPOINT_ANNOTATION];
-  } catch (err) {
-    if (!isNotFound(err)) throw err;
-    throw new TransferError('Unreachable', `node ${image.node}, which holds the image, no longer exists`);
-  }
-  if (!url)
-    throw new TransferError(
-      'Unreachable',
-      `node ${image.node} advertises no transfer endpoint (${TRANSFER_ENDPOINT_ANNOTATION})`,
-    );
+  const peer = (): Promise<PeerEndpoint> => sourceEndpoint(deps.core, image.node);
+  const first = await peer();
   const token = await transferToken(deps.core, ns, name);
   if (!token)
     throw new TransferError(
@@ -108,22 +111,67 @@ export async function localImage(deps: ImageDeps, ckpt: Checkpoint): Promise<Loc
       `no transfer Secret ${transferSecretName(name)} for checkpoint ${ns}/${name}`,
     );
   const got = await fetchImage({
-    url,
+    ...first,
     namespace: ns,
     checkpoint: name,
     token,
     dest,
     sha256: image.sha256,
     size: image.size,
+    retry: deps.retry,
+    allowInsecure: deps.allowInsecure,
+    refresh: peer,
+    onRetry: (err, n, delay) =>
+      deps.log?.(
+        `image ${ns}/${name} from ${image.node}: attempt ${n} failed (${err.reason}: ${err.message}); retrying in ${delay} ms`,
+      ),
   });
-  return { path: got.path, transferMs: performance.now() - t0, release };
+  deps.log?.(
+    `image ${ns}/${name} from ${image.node}: ${got.bytes} bytes in ${Math.round(got.ms)} ms, ${got.received} received in ${got.attempts} attempt(s)`,
+  );
+  return {
+    path: got.path,
+    transferMs: performance.now() - t0,
+    release,
+    transfer: { bytes: got.received, attempts: got.attempts },
+  };
 }
 
-/** Advertise this agent's transfer server on its Node (merge patch of one annotation). */
-export async function advertiseEndpoint(core: CoreV1Api, nodeName: string, url: string): Promise<void> {
+/** Where the agent of `nodeName` serves images and which certificate it has, from its Node. */
+export async function sourceEndpoint(core: CoreV1Api, nodeName: string): Promise<PeerEndpoint> {
+  let annotations: Record<string, string>;
+  try {
+    annotations = (await core.readNode({ name: nodeName })).metadata?.annotations ?? {};
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+    throw new TransferError('Unreachable', `node ${nodeName}, which holds the image, no longer exists`);
+  }
+  const url = annotations[TRANSFER_ENDPOINT_ANNOTATION];
+  if (!url)
+    throw new TransferError(
+      'Unreachable',
+      `node ${nodeName} advertises no transfer endpoint (${TRANSFER_ENDPOINT_ANNOTATION})`,
+    );
+  const certSha256 = annotations[TRANSFER_CERT_ANNOTATION];
+  return certSha256 ? { url, certSha256 } : { url };
+}
+
+/**
+ * Advertise this agent's transfer server on its Node (merge patch): its URL
+ * and, when given, its certificate's SHA-256. Without `certSha256` the pin
+ * annotation is left as it is; with null it is removed (a plain-http agent).
+ */
+export async function advertiseEndpoint(
+  core: CoreV1Api,
+  nodeName: string,
+  url: string,
+  certSha256?: string | null,
+): Promise<void> {
   const { PatchStrategy, setHeaderOptions } = await import('@kubernetes/client-node');
+  const annotations: Record<string, string | null> = { [TRANSFER_ENDPOINT_ANNOTATION]: url };
+  if (certSha256 !== undefined) annotations[TRANSFER_CERT_ANNOTATION] = certSha256;
   await core.patchNode(
-    { name: nodeName, body: { metadata: { annotations: { [TRANSFER_ENDPOINT_ANNOTATION]: url } } } },
+    { name: nodeName, body: { metadata: { annotations } } },
     setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
   );
 }

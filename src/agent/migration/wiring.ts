@@ -4,6 +4,7 @@
  * Restore reconciler uses for images from other nodes, and the thaw loop.
  * The daemon calls start() once and stop() on the way out.
  */
+import { join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Checkpoint } from '../../api/index.js';
 import { NODE_LABEL } from '../../api/index.js';
@@ -14,6 +15,8 @@ import { runWorkers } from '../../controller/runtime/controller.js';
 import { Informer } from '../../controller/runtime/informer.js';
 import type { Logger } from '../../controller/runtime/log.js';
 import type { PodTarget } from '../daemon/engine.js';
+import type { RetryPolicy } from '../transfer/client.js';
+import { transferIdentity } from '../transfer/identity.js';
 import { startTransferServer } from '../transfer/server.js';
 import type { LocalImage } from './images.js';
 import { advertiseEndpoint, imageLookup, localImage } from './images.js';
@@ -24,10 +27,19 @@ export interface TransferOptions {
   /** Port of the image transfer server (0 picks one). */
   port: number;
   host?: string;
-  /** URL other agents use to reach it; default http://<host or 127.0.0.1>:<port>. */
+  /** URL other agents use to reach it; default https://<host or 127.0.0.1>:<port>. */
   advertiseUrl?: string;
   /** Image directory shared by all agents at the same path, if any. */
   sharedDir?: string;
+  /**
+   * Development only: serve plain HTTP (no certificate, no pin advertised) and
+   * fetch from http:// endpoints. Off: https only, and http:// peers are refused.
+   */
+  insecure?: boolean;
+  /** Where the key and certificate are kept (0600); default <dataDir>/tls. */
+  tlsDir?: string;
+  /** Retries of a cut fetch. */
+  retry?: Partial<RetryPolicy>;
 }
 
 export interface MigrationSupport {
@@ -57,15 +69,30 @@ export async function startMigrationSupport(deps: MigrationSupportDeps): Promise
     core: clients.core,
     checkpoints: deps.checkpoints,
     sharedDir: deps.transfer.sharedDir,
+    retry: deps.transfer.retry,
+    allowInsecure: deps.transfer.insecure,
+    log: (m: string) => log.info(m),
   };
+  const scheme = deps.transfer.insecure ? 'http:' : 'https:';
+  if (deps.transfer.advertiseUrl && new URL(deps.transfer.advertiseUrl).protocol !== scheme) {
+    throw new Error(
+      `--transfer-url ${deps.transfer.advertiseUrl}: the transfer server speaks ${scheme.slice(0, -1)}` +
+        (deps.transfer.insecure ? '' : ' (plain http only with --transfer-insecure)'),
+    );
+  }
+  const identity = deps.transfer.insecure
+    ? undefined
+    : await transferIdentity(`fdckpt-agent ${nodeName}`, deps.transfer.tlsDir ?? join(deps.dataDir, 'tls'));
   const server = await startTransferServer({
     port: deps.transfer.port,
     host: deps.transfer.host,
     lookup: imageLookup(imageDeps),
     onError: (m) => log.error(m),
+    ...(identity ? { tls: identity } : {}),
   });
   const url = deps.transfer.advertiseUrl ?? server.url;
-  await advertiseEndpoint(clients.core, nodeName, url);
+  // null removes a pin left by an earlier TLS run of this agent.
+  await advertiseEndpoint(clients.core, nodeName, url, identity?.sha256 ?? null);
   const selector = `${NODE_LABEL}=${nodeName}`;
   const thawLoop = loopFor(
     new Informer<Checkpoint>(
@@ -88,7 +115,10 @@ export async function startMigrationSupport(deps: MigrationSupportDeps): Promise
   const done = thawLoop.informer
     .start()
     .then(() => runWorkers(thawLoop.queue, reconciler, { workers: 1, log }));
-  log.info(`image transfer on ${url} (advertised on node ${nodeName})`);
+  log.info(
+    `image transfer on ${url} (advertised on node ${nodeName}` +
+      (identity ? `, certificate sha256 ${identity.sha256})` : ', plain http: development only)'),
+  );
   return {
     transferUrl: url,
     fetchImage: (ckpt) => localImage(imageDeps, ckpt),

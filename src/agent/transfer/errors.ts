@@ -10,13 +10,19 @@ export type TransferReason =
   | 'Truncated'
   | 'ChecksumMismatch'
   | 'HttpError'
-  | 'WriteFailed';
+  | 'WriteFailed'
+  /** The peer's certificate is not the one its Node advertises (or it advertises none). */
+  | 'UntrustedPeer'
+  /** A plain http:// endpoint where TLS is required. */
+  | 'InsecureEndpoint';
 
-/** A failed transfer: the partial file is already removed when this is thrown. */
+/** A failed transfer: the partial file is already removed when this is thrown out of fetchImage. */
 export class TransferError extends Error {
   constructor(
     readonly reason: TransferReason,
     message: string,
+    /** Worth another attempt (a lost connection, a server restarting), not a refusal. */
+    readonly retryable = false,
   ) {
     super(message);
     this.name = 'TransferError';

@@ -1,8 +1,12 @@
 /**
  * The image server of an agent: other nodes' agents GET the image of a
- * Checkpoint captured here, with the Checkpoint's bearer token. Streamed from
- * disk with backpressure; the digest goes in a header so that the client can
- * fail fast on a mismatch, but the client always hashes what it received.
+ * Checkpoint captured here, with the Checkpoint's bearer token. Served over
+ * HTTPS with the agent's own certificate (peers pin its fingerprint; plain
+ * HTTP only when no certificate is given, for development). Streamed from
+ * disk with backpressure; `Range: bytes=N-` lets a client resume a cut
+ * transfer. The digest goes in a header so that the client can fail fast on
+ * a mismatch (and check it resumes the same image), but the client always
+ * hashes what it received.
  *
  * Imports only node: modules, so that tests can run it in a separate process
  * (and kill that process mid-transfer).
@@ -10,7 +14,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { createServer } from 'node:http';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import { pipeline } from 'node:stream/promises';
 
 /** The path of one image: /v1/images/<namespace>/<checkpoint>. */
@@ -31,11 +36,13 @@ export interface TransferServerOptions {
   lookup(namespace: string, checkpoint: string): Promise<ServableImage | undefined>;
   /** Told about each request that failed, for the agent's log. */
   onError?: (message: string) => void;
+  /** Serve HTTPS with this key and certificate (PEM); without it, plain HTTP. */
+  tls?: { key: string; cert: string };
 }
 
 export interface RunningTransferServer {
   port: number;
-  /** `http://host:port`, what the node annotation advertises. */
+  /** `https://host:port` (`http://` without tls), what the node annotation advertises. */
   url: string;
   close(): Promise<void>;
 }
@@ -49,9 +56,28 @@ export function tokensEqual(a: string, b: string): boolean {
   return a.length > 0 && b.length > 0 && timingSafeEqual(h(a), h(b));
 }
 
-function reply(res: ServerResponse, code: number, text: string): void {
-  res.writeHead(code, { 'content-type': 'text/plain' });
+function reply(res: ServerResponse, code: number, text: string, headers: Record<string, string> = {}): void {
+  res.writeHead(code, { 'content-type': 'text/plain', ...headers });
   res.end(`${text}\n`);
+}
+
+/**
+ * The byte range asked for (`bytes=N-` or `bytes=N-M`, inclusive), clipped to
+ * the image: 'unsatisfiable' when it starts at or past the end; undefined when
+ * there is no Range or one this server does not do (suffix, several ranges,
+ * malformed), which RFC 9110 §14.2 lets a server answer with the whole image.
+ */
+export function parseRange(
+  header: string | undefined,
+  size: number,
+): { start: number; end: number } | 'unsatisfiable' | undefined {
+  const m = /^bytes=(\d+)-(\d*)$/.exec(header?.trim() ?? '');
+  if (!m) return undefined;
+  const start = Number(m[1]);
+  const last = m[2] ? Number(m[2]) : Infinity;
+  if (!Number.isSafeInteger(start) || (m[2] && !Number.isSafeInteger(last)) || last < start) return undefined;
+  if (start >= size) return 'unsatisfiable';
+  return { start, end: Math.min(last, size - 1) };
 }
 
 async function handle(
@@ -72,24 +98,36 @@ async function handle(
   if (!tokensEqual(auth.slice('Bearer '.length), image.token)) {
     return reply(res, 403, `the token does not open checkpoint ${namespace}/${checkpoint}`);
   }
-  res.writeHead(200, {
+  // Only after the token: the size is nobody else's business.
+  const range = parseRange(req.headers.range, image.size);
+  if (range === 'unsatisfiable') {
+    return reply(res, 416, `the image has ${image.size} bytes`, { 'content-range': `bytes */${image.size}` });
+  }
+  const { start, end } = range ?? { start: 0, end: image.size - 1 };
+  res.writeHead(range ? 206 : 200, {
     'content-type': 'application/octet-stream',
-    'content-length': String(image.size),
+    'content-length': String(end - start + 1),
+    'accept-ranges': 'bytes',
+    ...(range ? { 'content-range': `bytes ${start}-${end}/${image.size}` } : {}),
     [SHA256_HEADER]: image.sha256,
   });
-  await pipeline(createReadStream(image.path), res);
+  await pipeline(createReadStream(image.path, { start, end }), res);
 }
 
 /** Start serving; `port` 0 picks a free one. */
 export async function startTransferServer(options: TransferServerOptions): Promise<RunningTransferServer> {
-  const server = createServer((req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     handle(options, req, res).catch((err: unknown) => {
       const message = err instanceof Error ? err.message : String(err);
       options.onError?.(`transfer ${req.url ?? ''}: ${message}`);
       if (!res.headersSent) reply(res, 500, message);
       else res.destroy();
     });
-  });
+  };
+  // TLS 1.3 only: both ends are this program, there is no older peer to serve.
+  const server: Server = options.tls
+    ? createTlsServer({ key: options.tls.key, cert: options.tls.cert, minVersion: 'TLSv1.3' }, onRequest)
+    : createServer(onRequest);
   const host = options.host ?? '0.0.0.0';
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -99,7 +137,7 @@ export async function startTransferServer(options: TransferServerOptions): Promi
   const port = typeof address === 'object' && address ? address.port : (options.port ?? 0);
   return {
     port,
-    url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`,
+    url: `${options.tls ? 'https' : 'http'}://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

@@ -14,13 +14,13 @@ import { jsonLogger } from '../../controller/runtime/log.js';
 import { untilSignal } from './signals.js';
 
 const USAGE =
-  'agent [--kubeconfig FILE] [--node NAME] [--data-dir /var/lib/fdckpt] [--port 8081] [--transfer-port 8082] [--transfer-url URL] [--shared-images DIR]';
+  'agent [--kubeconfig FILE] [--node NAME] [--data-dir /var/lib/fdckpt] [--port 8081] [--transfer-port 8082] [--transfer-url URL] [--transfer-attempts 5] [--transfer-backoff-ms 1000] [--transfer-insecure] [--shared-images DIR]';
 
 export const command: Command = {
   name: 'agent',
   usage: USAGE,
   async run(args: string[]): Promise<number> {
-    const parsed = parseArgs(args);
+    const parsed = parseArgs(args, ['transfer-insecure']);
     if (parsed.positional.length)
       throw new UsageError(
         `unexpected argument ${JSON.stringify(parsed.positional[0])}; usage: fdckpt ${USAGE}`,
@@ -54,8 +54,19 @@ function transferOptions(parsed: ReturnType<typeof parseArgs>): TransferOptions 
   if (port === 'off') return undefined;
   const url = single(parsed, 'transfer-url') ?? process.env['FDCKPT_TRANSFER_URL'];
   const shared = single(parsed, 'shared-images');
+  const attempts = single(parsed, 'transfer-attempts');
+  const backoff = single(parsed, 'transfer-backoff-ms');
+  if (attempts !== undefined && intFlag(attempts, 'transfer-attempts') < 1) {
+    throw new UsageError('--transfer-attempts must be at least 1');
+  }
   return {
     port: intFlag(port, 'transfer-port'),
+    // Development only: plain HTTP both ways (see docs/migration.md).
+    ...(parsed.booleans.has('transfer-insecure') ? { insecure: true } : {}),
+    retry: {
+      ...(attempts !== undefined ? { attempts: intFlag(attempts, 'transfer-attempts') } : {}),
+      ...(backoff !== undefined ? { initialDelayMs: intFlag(backoff, 'transfer-backoff-ms') } : {}),
+    },
     ...(url ? { advertiseUrl: url } : {}),
     ...(shared ? { sharedDir: resolve(shared) } : {}),
   };
