@@ -4,7 +4,7 @@
  * nodes with distinct names and storage directories), plus a kubeconfig for them. A
  * development harness: production is a real cluster.
  */
-import { mkdtempSync, mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -65,6 +65,8 @@ export function localNodeName(i: number): string {
 
 /** Starts the API double, the scheduler, the kubelets and, unless apiOnly, the operator. */
 export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise<ControlPlane> {
+  // A data dir of our own making goes with the control plane; one the caller named stays.
+  const ownDataDir = opts.dataDir === undefined;
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'fdckpt-local-'));
   mkdirSync(dataDir, { recursive: true });
   const kubeconfigPath = opts.kubeconfigPath ?? join(dataDir, 'kubeconfig');
@@ -78,6 +80,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
   const stop = async (): Promise<void> => {
     for (const c of started.reverse()) await c.stop().catch(() => undefined);
     await api.close();
+    if (ownDataDir) rmSync(dataDir, { recursive: true, force: true });
   };
   try {
     writeKubeconfig(kubeconfigPath, api.url, api.caCert);

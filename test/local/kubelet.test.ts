@@ -354,3 +354,21 @@ describe('process kubelet', () => {
     );
   });
 });
+
+describe('control plane data dir', () => {
+  it('removes the data dir it made itself when it stops, and keeps one it was given', async () => {
+    const own = await startControlPlane({ nodes: 1, apiOnly: true, controllers: false });
+    expect(existsSync(join(own.dataDir, 'kubeconfig'))).toBe(true);
+    await own.stop();
+    expect(existsSync(own.dataDir)).toBe(false);
+
+    const given = mkdtempSync(join(tmpdir(), 'fdckpt-given-'));
+    try {
+      const cp2 = await startControlPlane({ nodes: 1, apiOnly: true, controllers: false, dataDir: given });
+      await cp2.stop();
+      expect(existsSync(join(given, 'kubeconfig'))).toBe(true);
+    } finally {
+      rmSync(given, { recursive: true, force: true });
+    }
+  });
+});
