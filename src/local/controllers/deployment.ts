@@ -20,7 +20,7 @@ import {
   type V1ReplicaSet,
 } from '@kubernetes/client-node';
 import { selectorString } from '../apiserver/apps.js';
-import { controllerOf, keyOf, listWatch, splitKey, statusOf, SyncLoop, type Watched } from './loop.js';
+import { controllerOf, runOwnerController, splitKey, statusOf } from './loop.js';
 import { mergePatch } from './patch.js';
 
 export const POD_TEMPLATE_HASH = 'pod-template-hash';
@@ -220,37 +220,18 @@ export async function startDeploymentController(
       await apps.patchNamespacedDeploymentStatus({ name, namespace, body: { status } }, mergePatch);
   };
 
-  const loop = new SyncLoop('deployment', sync, log);
-  const watches: Watched<unknown>[] = [];
-  watches.push(
-    await listWatch<V1Deployment>(
-      kc,
-      '/apis/apps/v1/deployments',
-      () => apps.listDeploymentForAllNamespaces(),
-      (d) => loop.add(keyOf(d)),
-      log,
-    ),
-  );
-  watches.push(
-    await listWatch<V1ReplicaSet>(
-      kc,
-      '/apis/apps/v1/replicasets',
-      () => apps.listReplicaSetForAllNamespaces(),
-      (rs) => {
-        const owner = controllerOf(rs);
-        if (owner?.kind === 'Deployment') loop.add(`${rs.metadata?.namespace ?? ''}/${owner.name}`);
+  return await runOwnerController(
+    kc,
+    {
+      name: 'deployment',
+      owner: { path: '/apis/apps/v1/deployments', list: () => apps.listDeploymentForAllNamespaces() },
+      owned: {
+        path: '/apis/apps/v1/replicasets',
+        list: () => apps.listReplicaSetForAllNamespaces(),
+        ownerKind: 'Deployment',
       },
-      log,
-    ),
-  );
-  const resync = setInterval(() => {
-    for (const d of watches[0]!.list() as V1Deployment[]) loop.add(keyOf(d));
-  }, 10_000);
-  return {
-    async stop() {
-      clearInterval(resync);
-      for (const w of watches) await w.stop();
-      await loop.stop();
     },
-  };
+    sync,
+    log,
+  );
 }

@@ -119,3 +119,48 @@ export async function listWatch<T extends KubernetesObject>(
     },
   };
 }
+
+/** What an owner controller watches: its own kind, and the kind it controls (by ownerReference). */
+export interface OwnerWatches<P extends KubernetesObject, C extends KubernetesObject> {
+  name: string;
+  owner: { path: string; list: ListPromise<P> };
+  owned: { path: string; list: ListPromise<C>; ownerKind: string };
+  /** How often every owner is synced again, whatever the watches said (level-based). */
+  resyncMs?: number;
+}
+
+/**
+ * Runs `sync` for an owner whenever it changes, whenever an object it controls
+ * changes, and every `resyncMs`: the wiring a ReplicaSet (owner of pods) and a
+ * Deployment (owner of ReplicaSets) controller share.
+ */
+export async function runOwnerController<P extends KubernetesObject, C extends KubernetesObject>(
+  kc: KubeConfig,
+  w: OwnerWatches<P, C>,
+  sync: (key: string) => Promise<void>,
+  log?: (line: string) => void,
+): Promise<{ stop(): Promise<void> }> {
+  const loop = new SyncLoop(w.name, sync, log);
+  const owners = await listWatch<P>(kc, w.owner.path, w.owner.list, (o) => loop.add(keyOf(o)), log);
+  const owned = await listWatch<C>(
+    kc,
+    w.owned.path,
+    w.owned.list,
+    (o) => {
+      const ref = controllerOf(o);
+      if (ref?.kind === w.owned.ownerKind) loop.add(`${o.metadata?.namespace ?? ''}/${ref.name}`);
+    },
+    log,
+  );
+  const resync = setInterval(() => {
+    for (const o of owners.list()) loop.add(keyOf(o));
+  }, w.resyncMs ?? 10_000);
+  return {
+    async stop() {
+      clearInterval(resync);
+      await owners.stop();
+      await owned.stop();
+      await loop.stop();
+    },
+  };
+}

@@ -17,7 +17,7 @@ import {
   type V1ReplicaSet,
 } from '@kubernetes/client-node';
 import { selectorString } from '../apiserver/apps.js';
-import { controllerOf, keyOf, listWatch, splitKey, statusOf, SyncLoop, type Watched } from './loop.js';
+import { controllerOf, runOwnerController, splitKey, statusOf } from './loop.js';
 import { mergePatch } from './patch.js';
 
 /** A pod that the ReplicaSet counts: neither terminating nor finished. */
@@ -120,38 +120,14 @@ export async function startReplicaSetController(
     }
   };
 
-  const loop = new SyncLoop('replicaset', sync, log);
-  const watches: Watched<unknown>[] = [];
-  watches.push(
-    await listWatch<V1ReplicaSet>(
-      kc,
-      '/apis/apps/v1/replicasets',
-      () => apps.listReplicaSetForAllNamespaces(),
-      (rs) => loop.add(keyOf(rs)),
-      log,
-    ),
-  );
-  watches.push(
-    await listWatch<V1Pod>(
-      kc,
-      '/api/v1/pods',
-      () => core.listPodForAllNamespaces(),
-      (pod) => {
-        const owner = controllerOf(pod);
-        if (owner?.kind === 'ReplicaSet') loop.add(`${pod.metadata?.namespace ?? ''}/${owner.name}`);
-      },
-      log,
-    ),
-  );
-  // Level-based: every ReplicaSet is looked at again now and then, whatever the watches said.
-  const resync = setInterval(() => {
-    for (const rs of watches[0]!.list() as V1ReplicaSet[]) loop.add(keyOf(rs));
-  }, 10_000);
-  return {
-    async stop() {
-      clearInterval(resync);
-      for (const w of watches) await w.stop();
-      await loop.stop();
+  return await runOwnerController(
+    kc,
+    {
+      name: 'replicaset',
+      owner: { path: '/apis/apps/v1/replicasets', list: () => apps.listReplicaSetForAllNamespaces() },
+      owned: { path: '/api/v1/pods', list: () => core.listPodForAllNamespaces(), ownerKind: 'ReplicaSet' },
     },
-  };
+    sync,
+    log,
+  );
 }
