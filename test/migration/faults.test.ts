@@ -15,7 +15,17 @@
  * deleted while the target pod waits.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { existsSync, mkdirSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  readdirSync,
+  readlinkSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { connect, createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
 import { createServer as createTlsServer, connect as tlsConnect } from 'node:tls';
@@ -73,6 +83,8 @@ interface Relay {
   upstreamBytes(): number;
   /** Accept no more connections (as a dead agent's port); the current ones go on. */
   stopListening(): void;
+  /** slow: pass the rest at full speed. */
+  release(): void;
   close(): Promise<void>;
 }
 
@@ -91,6 +103,7 @@ async function relay(fault: Fault): Promise<Relay> {
   let connections = 0;
   let accepted = 0;
   let upstreamBytes = 0;
+  let throttled = true;
   const track = (s: Socket): Socket => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
@@ -109,6 +122,7 @@ async function relay(fault: Fault): Promise<Relay> {
       up.on('data', (chunk: Buffer) => {
         upstreamBytes += chunk.length;
         client.write(chunk);
+        if (!throttled) return;
         up.pause();
         setTimeout(() => up.resume(), 50);
       });
@@ -138,6 +152,9 @@ async function relay(fault: Fault): Promise<Relay> {
     connections: () => connections,
     upstreamBytes: () => upstreamBytes,
     stopListening: () => server.close(),
+    release: () => {
+      throttled = false;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();
@@ -202,6 +219,34 @@ function readyReason(m: Migration): string | undefined {
   return m.status?.conditions?.find((c) => c.type === 'Ready')?.reason;
 }
 
+/**
+ * A pod with a big image (about 23 MB: 6000 open files with 3.8 kB paths), so
+ * that its agent is still sending it long after the transfer starts, far
+ * beyond what the sockets buffer.
+ */
+async function bigPod(pod: string): Promise<{ pid: number; table: Record<string, string> }> {
+  const deep = join(t.tmp, ...Array.from({ length: 15 }, () => 'd'.repeat(250)));
+  mkdirSync(deep, { recursive: true });
+  writeFileSync(join(deep, 'f'), 'x\n');
+  writeFileSync(
+    join(t.tmp, 'open-many.py'),
+    [
+      'import os, resource, sys',
+      'path, n = sys.argv[1], int(sys.argv[2])',
+      'soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)',
+      'resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, n + 64), hard))',
+      'for _ in range(n):',
+      '    os.set_inheritable(os.open(path, os.O_RDONLY), True)',
+      "os.execvp('sleep', ['sleep', '1000'])",
+    ].join('\n'),
+  );
+  await barePod(t, pod, n1, `exec python3 ${join(t.tmp, 'open-many.py')} ${join(deep, 'f')} 6000`);
+  const pid = await sleepOf(t, pod);
+  const table = fdTable(pid);
+  expect(Object.keys(table).length).toBeGreaterThan(6000);
+  return { pid, table };
+}
+
 describe('migration rollback on faults', () => {
   it('a man in the middle of the image path rolls back (UntrustedPeer)', async () => {
     const pod = 'src-mitm';
@@ -256,29 +301,53 @@ describe('migration rollback on faults', () => {
     }
   }, 120_000);
 
+  it('the image corrupted on the source while it is sent rolls back (ChecksumMismatch)', async () => {
+    const pod = 'src-corrupt';
+    const { pid, table } = await bigPod(pod);
+    const endpoint = await endpointOfNode1();
+    const r = await relay('slow');
+    await advertiseEndpoint(t.c.core, n1, r.url);
+    try {
+      await kubectl(
+        t,
+        `apiVersion: fdckpt.io/v1alpha1\nkind: Migration\nmetadata: {name: m-corrupt, namespace: default}\nspec: {podName: ${pod}, targetNode: ${n2}, timeoutSeconds: 600}\n`,
+        'apply',
+        '-f',
+        '-',
+      );
+      await until(
+        'the image body on its way',
+        () => Promise.resolve(r.upstreamBytes() > 64 * 1024 || undefined),
+        120_000,
+      );
+      // The last byte of the image on node 1's disk, not yet read by its agent: what the
+      // target receives no longer matches the Checkpoint's SHA-256, and TLS cannot tell.
+      const image = (await checkpoint('m-corrupt')).status?.image;
+      const fd = openSync(image?.path ?? '', 'r+');
+      try {
+        const last = Buffer.alloc(1);
+        readSync(fd, last, 0, 1, (image?.size ?? 1) - 1);
+        writeSync(fd, Buffer.from([last[0]! ^ 0xff]), 0, 1, (image?.size ?? 1) - 1);
+      } finally {
+        closeSync(fd);
+      }
+      r.release();
+      const m = await finished(t, 'm-corrupt');
+      expect(m.status?.phase).toBe('Failed');
+      expect(readyReason(m)).toBe('ChecksumMismatch');
+      expect(m.status?.conditions?.find((c) => c.type === 'RolledBack')?.status).toBe('True');
+      expect(await podGone(t, m.status?.targetPod ?? '')).toBe(true);
+      await sourceIntact(pod, pid, table);
+      await thawedByAgent('m-corrupt');
+    } finally {
+      await advertiseEndpoint(t.c.core, n1, endpoint);
+      await r.close();
+    }
+  }, 300_000);
+
   it('the source agent SIGKILLed mid-transfer: the rollback waits for it, and its restart thaws the source', async () => {
     const pod = 'src-killed';
-    // A big image (about 23 MB: 6000 open files with 3.8 kB paths), so that the agent is
-    // still sending it when it dies, far beyond what the sockets buffer.
-    const deep = join(t.tmp, ...Array.from({ length: 15 }, () => 'd'.repeat(250)));
-    mkdirSync(deep, { recursive: true });
-    writeFileSync(join(deep, 'f'), 'x\n');
-    writeFileSync(
-      join(t.tmp, 'open-many.py'),
-      [
-        'import os, resource, sys',
-        'path, n = sys.argv[1], int(sys.argv[2])',
-        'soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)',
-        'resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, n + 64), hard))',
-        'for _ in range(n):',
-        '    os.set_inheritable(os.open(path, os.O_RDONLY), True)',
-        "os.execvp('sleep', ['sleep', '1000'])",
-      ].join('\n'),
-    );
-    await barePod(t, pod, n1, `exec python3 ${join(t.tmp, 'open-many.py')} ${join(deep, 'f')} 6000`);
-    const pid = await sleepOf(t, pod);
-    const table = fdTable(pid);
-    expect(Object.keys(table).length).toBeGreaterThan(6000);
+    const { pid, table } = await bigPod(pod);
     const agent = t.agentProcess!;
     const r = await relay('slow');
     await advertiseEndpoint(t.c.core, n1, r.url);
