@@ -204,15 +204,29 @@ async function thawedByAgent(name: string): Promise<void> {
   });
 }
 
-async function migrate(name: string, pod: string): Promise<Migration> {
+/** Applies a Migration of `pod` to node 2 with kubectl. */
+async function applyMigration(name: string, pod: string, timeoutSeconds = 60): Promise<void> {
   await kubectl(
     t,
-    `apiVersion: fdckpt.io/v1alpha1\nkind: Migration\nmetadata: {name: ${name}, namespace: default}\nspec: {podName: ${pod}, targetNode: ${n2}, timeoutSeconds: 60}\n`,
+    `apiVersion: fdckpt.io/v1alpha1\nkind: Migration\nmetadata: {name: ${name}, namespace: default}\nspec: {podName: ${pod}, targetNode: ${n2}, timeoutSeconds: ${timeoutSeconds}}\n`,
     'apply',
     '-f',
     '-',
   );
+}
+
+async function migrate(name: string, pod: string): Promise<Migration> {
+  await applyMigration(name, pod);
   return finished(t, name);
+}
+
+/** Waits until image records flow through a slow relay (past the TLS handshake, a few kB). */
+async function imageFlowing(r: Relay): Promise<void> {
+  await until(
+    'the image body on its way',
+    () => Promise.resolve(r.upstreamBytes() > 64 * 1024 || undefined),
+    120_000,
+  );
 }
 
 function readyReason(m: Migration): string | undefined {
@@ -308,18 +322,8 @@ describe('migration rollback on faults', () => {
     const r = await relay('slow');
     await advertiseEndpoint(t.c.core, n1, r.url);
     try {
-      await kubectl(
-        t,
-        `apiVersion: fdckpt.io/v1alpha1\nkind: Migration\nmetadata: {name: m-corrupt, namespace: default}\nspec: {podName: ${pod}, targetNode: ${n2}, timeoutSeconds: 600}\n`,
-        'apply',
-        '-f',
-        '-',
-      );
-      await until(
-        'the image body on its way',
-        () => Promise.resolve(r.upstreamBytes() > 64 * 1024 || undefined),
-        120_000,
-      );
+      await applyMigration('m-corrupt', pod, 600);
+      await imageFlowing(r);
       // The last byte of the image on node 1's disk, not yet read by its agent: what the
       // target receives no longer matches the Checkpoint's SHA-256, and TLS cannot tell.
       const image = (await checkpoint('m-corrupt')).status?.image;
@@ -352,19 +356,8 @@ describe('migration rollback on faults', () => {
     const r = await relay('slow');
     await advertiseEndpoint(t.c.core, n1, r.url);
     try {
-      await kubectl(
-        t,
-        `apiVersion: fdckpt.io/v1alpha1\nkind: Migration\nmetadata: {name: m-killed, namespace: default}\nspec: {podName: ${pod}, targetNode: ${n2}, timeoutSeconds: 600}\n`,
-        'apply',
-        '-f',
-        '-',
-      );
-      // Past the TLS handshake (a few kB): image records are flowing.
-      await until(
-        'the image body on its way',
-        () => Promise.resolve(r.upstreamBytes() > 64 * 1024 || undefined),
-        120_000,
-      );
+      await applyMigration('m-killed', pod, 600);
+      await imageFlowing(r);
       await agent.kill();
       // A dead agent's port refuses connections; the relay's must too.
       r.stopListening();
@@ -421,14 +414,7 @@ describe('migration rollback on faults', () => {
     const pid = await sleepOf(t, pod);
     const table = fdTable(pid);
     await t.cp.kubelets[1]!.stop();
-    const applied = kubectl(
-      t,
-      `apiVersion: fdckpt.io/v1alpha1\nkind: Migration\nmetadata: {name: m-nodegone, namespace: default}\nspec: {podName: ${pod}, targetNode: ${n2}, timeoutSeconds: 60}\n`,
-      'apply',
-      '-f',
-      '-',
-    );
-    await applied;
+    await applyMigration('m-nodegone', pod);
     // Captured, Restore created, target pod bound to n2 and never started: now n2 goes.
     await until('the Restoring phase', async () =>
       (await t.migrations.get('default', 'm-nodegone')).status?.phase === 'Restoring' ? true : undefined,
