@@ -7,13 +7,13 @@
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { AppsV1Api, CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startControlPlane, type ControlPlane } from '../../src/local/controlplane.js';
 import { detectCgroupV2Root } from '../../src/local/kubelet/cgroup.js';
 import { KUBECTL, describeWithKubectl, hasKubectl } from '../support/kubectl.js';
-import { eventually, kubeConfigFor, statusOf } from './support.js';
+import { eventually, kubeConfigFor, removeTree, statusOf } from './support.js';
 
 const describeKubectl = describeWithKubectl('apps.test');
 
@@ -34,21 +34,6 @@ function kubectl(input: string, ...args: string[]): Promise<string> {
     );
     child.stdin?.end(input);
   });
-}
-
-async function removeTree(dir: string): Promise<void> {
-  if (!existsSync(dir)) return;
-  for (const e of readdirSync(dir, { withFileTypes: true }))
-    if (e.isDirectory()) await removeTree(join(dir, e.name));
-  writeFileSync(join(dir, 'cgroup.kill'), '1');
-  for (let i = 0; i < 500; i++) {
-    try {
-      rmdirSync(dir);
-      return;
-    } catch {
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  }
 }
 
 beforeAll(async () => {

@@ -5,21 +5,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { CoordinationV1Api, CoreV1Api, Watch, type V1Pod } from '@kubernetes/client-node';
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  rmdirSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startControlPlane, type ControlPlane } from '../../src/local/controlplane.js';
 import { detectCgroupV2Root, podCgroupDir } from '../../src/local/kubelet/cgroup.js';
-import { eventually, kubeConfigFor } from './support.js';
+import { eventually, kubeConfigFor, removeTree } from './support.js';
 
 let cp: ControlPlane;
 let core: CoreV1Api;
@@ -63,22 +54,6 @@ beforeAll(async () => {
   cp = await startControlPlane({ nodes: 2, dataDir: join(work, 'data'), cgroupRoot: root });
   core = kubeConfigFor(cp.url).makeApiClient(CoreV1Api);
 });
-
-/** Kills whatever a failed test left in the private cgroup tree, then removes the tree. */
-async function removeTree(dir: string): Promise<void> {
-  if (!existsSync(dir)) return;
-  for (const e of readdirSync(dir, { withFileTypes: true }))
-    if (e.isDirectory()) await removeTree(join(dir, e.name));
-  writeFileSync(join(dir, 'cgroup.kill'), '1');
-  for (let i = 0; i < 500; i++) {
-    try {
-      rmdirSync(dir);
-      return;
-    } catch {
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  }
-}
 
 afterAll(async () => {
   await cp?.stop();

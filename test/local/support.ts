@@ -1,4 +1,6 @@
 /** Shared helpers for the local control plane's tests. */
+import { existsSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 export { kubeConfigFor } from '../../src/local/kubeconfig.js';
 
 /** Resolves when `check` returns a value other than undefined; polls every 20 ms, gives up after `ms` (a deadline for a loaded machine, not a timing assertion). */
@@ -25,4 +27,20 @@ export function statusOf(err: unknown): {
   const body = (err as { body?: unknown }).body;
   if (typeof body === 'string') return JSON.parse(body) as ReturnType<typeof statusOf>;
   return body ?? {};
+}
+
+/** Kills whatever a failed test left in the private cgroup tree, then removes the tree. */
+export async function removeTree(dir: string): Promise<void> {
+  if (!existsSync(dir)) return;
+  for (const e of readdirSync(dir, { withFileTypes: true }))
+    if (e.isDirectory()) await removeTree(join(dir, e.name));
+  writeFileSync(join(dir, 'cgroup.kill'), '1');
+  for (let i = 0; i < 500; i++) {
+    try {
+      rmdirSync(dir);
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
 }
