@@ -12,6 +12,7 @@ import { bits, bool, explicit, implicit, octets, oid, seq, set, time, uint, utf8
 
 const ECDSA_SHA256 = seq(oid('1.2.840.10045.4.3.2'));
 const CN = '2.5.4.3';
+const O = '2.5.4.10';
 export const EXT = {
   basicConstraints: '2.5.29.19',
   keyUsage: '2.5.29.15',
@@ -21,6 +22,13 @@ export const EXT = {
   authorityKeyId: '2.5.29.35',
 } as const;
 export const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
+export const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
+
+/**
+ * A certificate's subject or issuer: a common name, or a common name with
+ * organizations (Kubernetes reads a client certificate's O as its groups).
+ */
+export type DistinguishedName = string | { cn: string; o?: readonly string[] };
 
 /** PEM-encoded key pair and certificate. */
 export interface PemCert {
@@ -28,7 +36,11 @@ export interface PemCert {
   key: string;
 }
 
-const name = (cn: string): Buffer => seq(set(seq(oid(CN), utf8(cn))));
+function name(dn: DistinguishedName): Buffer {
+  const { cn, o = [] } = typeof dn === 'string' ? { cn: dn } : dn;
+  // One RDN per attribute, organizations first, as openssl and Go's x509 write them.
+  return seq(...o.map((org) => set(seq(oid(O), utf8(org)))), set(seq(oid(CN), utf8(cn))));
+}
 
 /** One extension; `value` is its DER, wrapped in the OCTET STRING here. */
 export const ext = (id: string, critical: boolean, value: Buffer): Buffer =>
@@ -55,8 +67,8 @@ export const newKeyPair = (): { publicKey: KeyObject; privateKey: KeyObject } =>
   generateKeyPairSync('ec', { namedCurve: 'P-256' });
 
 export interface CertInput {
-  subject: string;
-  issuer: string;
+  subject: DistinguishedName;
+  issuer: DistinguishedName;
   publicKey: KeyObject;
   signer: KeyObject;
   days: number;

@@ -32,6 +32,8 @@ import {
 } from './container.js';
 import { containerEnv } from './env.js';
 import { podStatus, type ContainerState } from './podstatus.js';
+import { startLogServer, type LogServer, type LogSource } from './logserver.js';
+import type { PemCert } from '../../tls/x509.js';
 
 /** Options of one process kubelet. */
 export interface KubeletOptions {
@@ -45,6 +47,14 @@ export interface KubeletOptions {
   nodeIndex?: number;
   /** Lease renewal period (default 10 s). */
   leaseRenewSeconds?: number;
+  /**
+   * Serve the kubelet API (container logs) over HTTPS with this certificate, trusting
+   * client certificates of `clientCa`; its port goes into the Node's daemonEndpoints so
+   * that the API server can proxy `kubectl logs` to it.
+   */
+  api?: { tls: PemCert; clientCa: string };
+  /** The version this node reports as its kubelet's. */
+  kubeletVersion?: string;
   log?: (line: string) => void;
 }
 
@@ -83,6 +93,7 @@ export class ProcessKubelet {
   private leaseTimer?: NodeJS.Timeout;
   private nextIp = 2;
   private stopped = false;
+  private logServer?: LogServer;
 
   constructor(private readonly opts: KubeletOptions) {
     this.core = opts.kubeConfig.makeApiClient(CoreV1Api);
@@ -102,6 +113,7 @@ export class ProcessKubelet {
   /** Registers the node, starts the lease heartbeat and the pod watch. */
   async start(): Promise<void> {
     mkdirSync(join(this.opts.storageDir, 'pods'), { recursive: true });
+    if (this.opts.api) this.logServer = await startLogServer({ ...this.opts.api, source: this.logSource() });
     await this.registerNode();
     await this.renewLease();
     this.leaseTimer = setInterval(
@@ -135,6 +147,24 @@ export class ProcessKubelet {
     await this.informer?.stop();
     await Promise.all([...this.pods.values()].map((rt) => this.killPod(rt, 0)));
     await Promise.all([...this.queues.values()]);
+    await this.logServer?.close();
+  }
+
+  /** The pods' log files as the kubelet API serves them. */
+  private logSource(): LogSource {
+    const find = (ns: string, pod: string): PodRuntime | undefined =>
+      [...this.pods.values()].find((rt) => rt.namespace === ns && rt.name === pod);
+    return {
+      podLogDir: (ns, pod) => find(ns, pod)?.logDir,
+      currentRun: (ns, pod, container) => {
+        const st = find(ns, pod)?.states.get(container);
+        return st?.id === undefined ? undefined : st.restartCount;
+      },
+      running: (ns, pod, container, run) => {
+        const rt = find(ns, pod);
+        return !!rt && rt.running.has(container) && rt.states.get(container)?.restartCount === run;
+      },
+    };
   }
 
   private async registerNode(): Promise<void> {
@@ -174,6 +204,7 @@ export class ProcessKubelet {
         { type: 'InternalIP', address: '127.0.0.1' },
         { type: 'Hostname', address: name },
       ],
+      ...(this.logServer ? { daemonEndpoints: { kubeletEndpoint: { Port: this.logServer.port } } } : {}),
       capacity: { cpu: '2', memory: '4Gi', pods: '110' },
       allocatable: { cpu: '2', memory: '4Gi', pods: '110' },
       nodeInfo: {
@@ -182,7 +213,7 @@ export class ProcessKubelet {
         containerRuntimeVersion: 'fdckpt-process://0.1.0',
         kernelVersion: '',
         kubeProxyVersion: '',
-        kubeletVersion: 'v1.32.0-fdckpt-local',
+        kubeletVersion: this.opts.kubeletVersion ?? 'v1.35.4-fdckpt-process',
         machineID: '',
         operatingSystem: 'linux',
         osImage: 'host processes (fdckpt local control plane)',

@@ -1,0 +1,287 @@
+/**
+ * A real Kubernetes control plane on this machine, started the way envtest starts one:
+ * etcd and kube-apiserver (own CA, serving certificates, ServiceAccount signing key,
+ * Node and RBAC authorization, NodeRestriction, privileged pods allowed), and, for a
+ * cluster that runs pods, kube-controller-manager (Deployments, ReplicaSets, garbage
+ * collection, ServiceAccounts, node lifecycle) and kube-scheduler. Every component
+ * authenticates with its own client certificate; nodes (process kubelets, real kubelets)
+ * get `system:node:<name>` certificates. The binaries come from scripts/kube/build.sh.
+ */
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { PemCert } from '../../tls/x509.js';
+import { credentialKubeconfigYaml } from '../kubeconfig.js';
+import { kubeBinary } from './binaries.js';
+import { freePort, get, startComponent, waitReady, type Component } from './component.js';
+import { ClusterPki } from './pki.js';
+
+/** Options of {@link startCluster}. */
+export interface ClusterOptions {
+  /** Holds etcd's data, the PKI, kubeconfigs and component logs; the caller owns it. */
+  dataDir: string;
+  /** Run kube-controller-manager (default true). */
+  controllerManager?: boolean;
+  /** Run kube-scheduler (default true). */
+  scheduler?: boolean;
+  /**
+   * The API server's watch cache (default on). Off, watches are served from etcd, so an
+   * etcd compaction ({@link LocalCluster.compact}) makes older resourceVersions 410 Gone.
+   */
+  watchCache?: boolean;
+  /** Seconds a node may go without a heartbeat before it is marked NotReady (default 40). */
+  nodeMonitorGraceSeconds?: number;
+  log?: (line: string) => void;
+}
+
+/** A running local cluster. */
+export interface LocalCluster {
+  /** The API server, https://127.0.0.1:PORT. */
+  url: string;
+  /** The cluster CA (PEM): it signed the API server's and every component's certificate. */
+  caCert: string;
+  /** A cluster-admin kubeconfig (group system:masters). */
+  adminKubeconfig: string;
+  pki: ClusterPki;
+  dataDir: string;
+  /** A kubeconfig for node `name` (user system:node:NAME, group system:nodes). */
+  nodeKubeconfig(name: string): string;
+  /** A serving certificate for node `name`'s kubelet on 127.0.0.1, trusted by the API server. */
+  kubeletServing(name: string): PemCert;
+  /**
+   * A kubeconfig (written to `path`) authenticating as ServiceAccount namespace/name with
+   * a token from the TokenRequest API; the ServiceAccount must exist.
+   */
+  serviceAccountKubeconfig(namespace: string, name: string, path: string): Promise<string>;
+  /** Stops and starts kube-apiserver again (every watch ends; etcd keeps the state). */
+  restartApiServer(): Promise<void>;
+  /** Compacts etcd at its current revision (older resourceVersions become 410 Gone). */
+  compact(): Promise<void>;
+  /** Stops every component, newest first. */
+  stop(): Promise<void>;
+}
+
+const READY_MS = 90_000;
+
+/** Starts etcd, kube-apiserver and (by default) kube-controller-manager and kube-scheduler. */
+export async function startCluster(opts: ClusterOptions): Promise<LocalCluster> {
+  const dir = opts.dataDir;
+  const logs = join(dir, 'logs');
+  mkdirSync(logs, { recursive: true });
+  const pki = new ClusterPki(join(dir, 'pki'));
+  const [etcdPort, peerPort, apiPort] = [await freePort(), await freePort(), await freePort()];
+  const url = `https://127.0.0.1:${apiPort}`;
+  const etcdUrl = `http://127.0.0.1:${etcdPort}`;
+  const admin = pki.client('admin', { cn: 'fdckpt-admin', o: ['system:masters'] });
+  const adminKubeconfig = join(dir, 'admin.kubeconfig');
+  writeFileSync(adminKubeconfig, credentialKubeconfigYaml(url, pki.ca.cert, 'fdckpt-admin', admin), {
+    mode: 0o600,
+  });
+  const adminProbe = (path: string): { url: string; ca: string; cert: string; key: string } => ({
+    url: `${url}${path}`,
+    ca: pki.ca.cert,
+    cert: admin.cert,
+    key: admin.key,
+  });
+  const running: Component[] = [];
+  const stop = async (): Promise<void> => {
+    for (const c of [...running].reverse()) await c.stop();
+    running.length = 0;
+  };
+  const log = (l: string): void => opts.log?.(`cluster: ${l}`);
+
+  try {
+    const etcd = startComponent(
+      'etcd',
+      kubeBinary('etcd'),
+      etcdArgs(dir, etcdPort, peerPort),
+      join(logs, 'etcd.log'),
+    );
+    running.push(etcd);
+    await waitReady(etcd, { url: `${etcdUrl}/health` }, READY_MS);
+    log(`etcd on ${etcdUrl}`);
+
+    const apiArgs = apiServerArgs(pki, etcdUrl, apiPort, opts.watchCache ?? true);
+    let apiserver = startComponent(
+      'kube-apiserver',
+      kubeBinary('kube-apiserver'),
+      apiArgs,
+      join(logs, 'kube-apiserver.log'),
+    );
+    running.push(apiserver);
+    await waitReady(apiserver, adminProbe('/readyz'), READY_MS);
+    log(`kube-apiserver on ${url}`);
+
+    if (opts.controllerManager ?? true) {
+      const kubeconfig = pki.clientKubeconfig(
+        join(dir, 'controller-manager.kubeconfig'),
+        url,
+        'controller-manager',
+        'system:kube-controller-manager',
+      );
+      const cm = startComponent(
+        'kube-controller-manager',
+        kubeBinary('kube-controller-manager'),
+        controllerManagerArgs(pki, kubeconfig, opts.nodeMonitorGraceSeconds ?? 40),
+        join(logs, 'kube-controller-manager.log'),
+      );
+      running.push(cm);
+      // Ready once its ServiceAccount controller has made the default namespace's account:
+      // pods cannot be admitted before that.
+      await waitReady(cm, adminProbe('/api/v1/namespaces/default/serviceaccounts/default'), READY_MS);
+    }
+    if (opts.scheduler ?? true) {
+      const kubeconfig = pki.clientKubeconfig(
+        join(dir, 'scheduler.kubeconfig'),
+        url,
+        'scheduler',
+        'system:kube-scheduler',
+      );
+      running.push(
+        startComponent(
+          'kube-scheduler',
+          kubeBinary('kube-scheduler'),
+          ['--kubeconfig', kubeconfig, '--leader-elect=false', '--secure-port=0'],
+          join(logs, 'kube-scheduler.log'),
+        ),
+      );
+    }
+
+    const cluster: LocalCluster = {
+      url,
+      caCert: pki.ca.cert,
+      adminKubeconfig,
+      pki,
+      dataDir: dir,
+      nodeKubeconfig: (name) =>
+        pki.clientKubeconfig(join(dir, `node-${name}.kubeconfig`), url, `node-${name}`, {
+          cn: `system:node:${name}`,
+          o: ['system:nodes'],
+        }),
+      kubeletServing: (name) => pki.kubeletServing(name),
+      async serviceAccountKubeconfig(namespace, name, path) {
+        const kc = new KubeConfig();
+        kc.loadFromFile(adminKubeconfig);
+        const tr = await kc.makeApiClient(CoreV1Api).createNamespacedServiceAccountToken({
+          name,
+          namespace,
+          body: { spec: { audiences: [], expirationSeconds: 24 * 3600 } },
+        });
+        const token = tr.status?.token;
+        if (!token) throw new Error(`TokenRequest for ${namespace}/${name} returned no token`);
+        writeFileSync(
+          path,
+          credentialKubeconfigYaml(url, pki.ca.cert, `${namespace}:${name}`, { token }, namespace),
+          {
+            mode: 0o600,
+          },
+        );
+        return path;
+      },
+      async restartApiServer() {
+        await apiserver.stop();
+        const next = startComponent(
+          'kube-apiserver',
+          kubeBinary('kube-apiserver'),
+          apiArgs,
+          apiserver.logFile,
+        );
+        running[running.indexOf(apiserver)] = next;
+        apiserver = next;
+        await waitReady(apiserver, adminProbe('/readyz'), READY_MS);
+      },
+      async compact() {
+        const head = await etcdPost(etcdUrl, '/v3/kv/range', { key: Buffer.from('\0').toString('base64') });
+        const revision = (head as { header?: { revision?: string } }).header?.revision;
+        if (!revision) throw new Error(`etcd gave no revision: ${JSON.stringify(head)}`);
+        await etcdPost(etcdUrl, '/v3/kv/compaction', { revision, physical: true });
+      },
+      stop,
+    };
+    return cluster;
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
+
+function etcdArgs(dir: string, port: number, peer: number): string[] {
+  const peerUrl = `http://127.0.0.1:${peer}`;
+  return [
+    '--name=fdckpt',
+    `--data-dir=${join(dir, 'etcd')}`,
+    `--listen-client-urls=http://127.0.0.1:${port}`,
+    `--advertise-client-urls=http://127.0.0.1:${port}`,
+    `--listen-peer-urls=${peerUrl}`,
+    `--initial-advertise-peer-urls=${peerUrl}`,
+    `--initial-cluster=fdckpt=${peerUrl}`,
+    // A throwaway test store: durability costs fsyncs and buys nothing here.
+    '--unsafe-no-fsync',
+    '--log-level=warn',
+  ];
+}
+
+function apiServerArgs(pki: ClusterPki, etcdUrl: string, port: number, watchCache: boolean): string[] {
+  const serving = pki.apiServerServing();
+  const kubeletClient = pki.client('apiserver-kubelet-client', {
+    cn: 'kube-apiserver-kubelet-client',
+    o: ['system:masters'],
+  });
+  return [
+    `--etcd-servers=${etcdUrl}`,
+    '--bind-address=127.0.0.1',
+    '--advertise-address=127.0.0.1',
+    `--secure-port=${port}`,
+    `--tls-cert-file=${serving.cert}`,
+    `--tls-private-key-file=${serving.key}`,
+    `--client-ca-file=${pki.caFile}`,
+    '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+    `--service-account-key-file=${pki.serviceAccountKey.cert}`,
+    `--service-account-signing-key-file=${pki.serviceAccountKey.key}`,
+    '--service-cluster-ip-range=10.0.0.0/24',
+    '--authorization-mode=Node,RBAC',
+    '--enable-admission-plugins=NodeRestriction',
+    '--allow-privileged=true',
+    `--kubelet-client-certificate=${kubeletClient.certFile}`,
+    `--kubelet-client-key=${kubeletClient.keyFile}`,
+    `--kubelet-certificate-authority=${pki.caFile}`,
+    '--kubelet-preferred-address-types=InternalIP',
+    // No kube-proxy and no pod network: the kubernetes Service needs no endpoints, and a
+    // loopback endpoint would not pass validation anyway.
+    '--endpoint-reconciler-type=none',
+    `--watch-cache=${watchCache}`,
+    '--profiling=false',
+  ];
+}
+
+function controllerManagerArgs(pki: ClusterPki, kubeconfig: string, graceSeconds: number): string[] {
+  return [
+    `--kubeconfig=${kubeconfig}`,
+    '--leader-elect=false',
+    '--secure-port=0',
+    `--service-account-private-key-file=${pki.serviceAccountKey.key}`,
+    `--root-ca-file=${pki.caFile}`,
+    '--use-service-account-credentials=true',
+    `--node-monitor-grace-period=${graceSeconds}s`,
+  ];
+}
+
+async function etcdPost(etcdUrl: string, path: string, body: unknown): Promise<unknown> {
+  const r = await fetch(`${etcdUrl}${path}`, { method: 'POST', body: JSON.stringify(body) });
+  const text = await r.text();
+  if (!r.ok) throw new Error(`etcd ${path}: HTTP ${r.status}: ${text.slice(0, 300)}`);
+  return JSON.parse(text) as unknown;
+}
+
+/** The admin kubeconfig's client-node KubeConfig. */
+export function adminKubeConfig(c: LocalCluster): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromString(readFileSync(c.adminKubeconfig, 'utf8'));
+  return kc;
+}
+
+/** Whether the API server answers /readyz now. */
+export async function apiReady(c: LocalCluster): Promise<boolean> {
+  const r = await get({ url: `${c.url}/readyz`, ca: c.caCert }).catch(() => undefined);
+  return r?.status === 200;
+}
