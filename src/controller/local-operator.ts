@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { EngineAdapter } from '../agent/daemon/engine-adapter.js';
 import { startAgent } from '../agent/daemon/daemon.js';
 import type { Component, ControlPlaneInfo } from '../local/controlplane.js';
+import { OPERATOR_NAMESPACE, installOperator } from '../local/cluster/install.js';
 import { loadKubeConfig } from './kube.js';
 import { startController } from './manager.js';
 import { jsonLogger, type Logger } from './runtime/log.js';
@@ -23,11 +24,11 @@ function launcherPath(): string {
 }
 
 /**
- * The pod webhook as the local operator serves it: on loopback, registered by URL
- * (the API double calls webhooks by clientConfig.url only; it cannot route Services),
- * with deploy/webhook.yaml's names for the Secret and the configuration.
+ * The pod webhook as the local operator serves it: on loopback, registered by URL (the
+ * controller runs on the host, not behind deploy/webhook.yaml's Service), with
+ * deploy/webhook.yaml's names for the Secret and the configuration.
  */
-export function localWebhookOptions(namespace = 'default'): PodWebhookOptions {
+export function localWebhookOptions(namespace = OPERATOR_NAMESPACE): PodWebhookOptions {
   return {
     port: 0,
     host: '127.0.0.1',
@@ -50,13 +51,15 @@ export async function startLocalOperator(
   options: LocalOperatorOptions = {},
 ): Promise<Component> {
   const log = options.log ?? ((component: string): Logger => jsonLogger(component));
-  const kc = loadKubeConfig(info.kubeconfigPath);
+  // Installed as a user installs it; each component then runs as its own ServiceAccount.
+  const credentials = await installOperator(info.cluster, info.kubeconfigPath);
+  const agentKc = loadKubeConfig(credentials.agent);
   const controller = await startController({
-    kc,
+    kc: loadKubeConfig(credentials.controller),
     log: log('controller'),
     port: 0,
     launcher: { image: 'local', hostPath: launcherPath() },
-    lease: { namespace: 'default', name: 'fdckpt-controller', identity: `local-${process.pid}` },
+    lease: { namespace: OPERATOR_NAMESPACE, name: 'fdckpt-controller', identity: `local-${process.pid}` },
     migrations: { enabled: true },
     // Owner-managed pods (a Deployment's): their replacements are pinned by the webhook.
     webhook: localWebhookOptions(),
@@ -64,7 +67,7 @@ export async function startLocalOperator(
   const agents = await Promise.all(
     info.nodes.map((node) =>
       startAgent({
-        kc,
+        kc: agentKc,
         nodeName: node.name,
         dataDir: node.storageDir,
         engine: new EngineAdapter({ dataDir: node.storageDir }),

@@ -43,7 +43,7 @@ beforeAll(async () => {
     startOperator: (info) =>
       startTestOperator(info, {
         launcher: HOLD,
-        lease: { namespace: 'default', name: 'fdckpt-controller', identity: 'e2e' },
+        lease: { identity: 'e2e' },
       }),
   });
 });

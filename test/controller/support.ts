@@ -18,6 +18,7 @@ import type { Component, ControlPlaneInfo } from '../../src/local/controlplane.j
 import { EngineAdapter } from '../../src/agent/daemon/engine-adapter.js';
 import { startAgent } from '../../src/agent/daemon/daemon.js';
 import { loadKubeConfig } from '../../src/controller/kube.js';
+import { OPERATOR_NAMESPACE, installOperator } from '../../src/local/cluster/install.js';
 import { startController } from '../../src/controller/manager.js';
 import { silentLogger } from '../../src/controller/runtime/log.js';
 
@@ -160,7 +161,8 @@ export interface TestOperatorOptions {
   launcher: string;
   /** Install the CRDs first (the e2e test applies them with kubectl instead). */
   installCrds?: boolean;
-  lease?: { namespace: string; name: string; identity: string };
+  /** The controller's leader Lease (deploy/'s RBAC allows it in the operator's namespace). */
+  lease?: { identity: string };
 }
 
 /**
@@ -171,18 +173,22 @@ export async function startTestOperator(
   info: ControlPlaneInfo,
   options: TestOperatorOptions,
 ): Promise<Component> {
-  const kc = loadKubeConfig(info.kubeconfigPath);
-  if (options.installCrds) await installCrds(kc);
+  // deploy/'s RBAC as shipped; the controller and the agent run as their ServiceAccounts.
+  const credentials = await installOperator(info.cluster, info.kubeconfigPath, {
+    crds: options.installCrds ?? false,
+  });
   const node = info.nodes[0]!;
   const controller = await startController({
-    kc,
+    kc: loadKubeConfig(credentials.controller),
     log: silentLogger,
     port: 0,
     launcher: { image: 'unused', hostPath: options.launcher },
-    ...(options.lease ? { lease: options.lease } : {}),
+    ...(options.lease
+      ? { lease: { namespace: OPERATOR_NAMESPACE, name: 'fdckpt-controller', ...options.lease } }
+      : {}),
   });
   const agent = await startAgent({
-    kc,
+    kc: loadKubeConfig(credentials.agent),
     nodeName: node.name,
     dataDir: node.storageDir,
     engine: new EngineAdapter({ dataDir: node.storageDir }),

@@ -1,12 +1,14 @@
 /**
- * kubectl for the tests that drive the local control plane with it: KUBECTL, else
- * the one on PATH (npm's pretest installs Debian's with scripts/ensure-kubectl.sh).
- * Missing kubectl fails under CI=true and is skipped loudly elsewhere.
+ * kubectl for the tests that drive the local control plane with it: KUBECTL, else the
+ * one built with the control plane's components (scripts/kube/build.sh), of the same
+ * version as the API server. Missing kubectl fails under CI=true and is skipped loudly
+ * elsewhere.
  */
 import { describe } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
+import { kubeBinary } from '../../src/local/cluster/binaries.js';
 
-export const KUBECTL = process.env['KUBECTL'] ?? 'kubectl';
+export const KUBECTL = process.env['KUBECTL'] ?? kubeBinary('kubectl');
 
 let found: boolean | undefined;
 
@@ -26,7 +28,7 @@ export function hasKubectl(): boolean {
 /** `describe` when kubectl is there, `describe.skip` (said on stderr) when not; throws under CI. */
 export function describeWithKubectl(suite: string): typeof describe | typeof describe.skip {
   if (hasKubectl()) return describe;
-  const message = `kubectl (${KUBECTL}) is missing: run scripts/ensure-kubectl.sh (installs Debian's kubernetes-client)`;
+  const message = `kubectl (${KUBECTL}) is missing: run scripts/kube/build.sh (builds it with the control plane)`;
   if (process.env['CI'] === 'true') throw new Error(message);
   process.stderr.write(`${suite}: SKIPPED, ${message}\n`);
   return describe.skip;

@@ -3,14 +3,11 @@
  * per node with image transfer), and helpers shared by the migration e2e tests.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as yaml from 'js-yaml';
-import { ApiextensionsV1Api } from '@kubernetes/client-node';
-import type { KubeConfig, V1CustomResourceDefinition } from '@kubernetes/client-node';
 import type { Migration } from '../../src/api/index.js';
 import { MIGRATION } from '../../src/api/index.js';
 import { findPodCgroup, listTasks } from '../../src/agent/cgroup/index.js';
@@ -21,9 +18,11 @@ import type { Clients } from '../../src/controller/kube.js';
 import { ResourceClient, loadKubeConfig, makeClients } from '../../src/controller/kube.js';
 import { localWebhookOptions } from '../../src/controller/local-operator.js';
 import { startController } from '../../src/controller/manager.js';
-import { silentLogger } from '../../src/controller/runtime/log.js';
+import { testLineLogger, testLogger } from './log.js';
 import { startControlPlane, type ControlPlane } from '../../src/local/controlplane.js';
+import { installOperator } from '../../src/local/cluster/install.js';
 import { until } from './until.js';
+import { KUBECTL } from './kubectl.js';
 import type { AgentProcess } from './agent-process.js';
 import { startAgentProcess } from './agent-process.js';
 
@@ -39,7 +38,6 @@ function repoRoot(): string {
 }
 
 const HOLD = join(repoRoot(), 'native', 'build', 'fdckpt-hold');
-const KUBECTL = process.env['KUBECTL'] ?? 'kubectl';
 
 export interface TwoNodes {
   cp: ControlPlane;
@@ -53,16 +51,6 @@ export interface TwoNodes {
   stop(): Promise<void>;
 }
 
-async function installCrds(kc: KubeConfig): Promise<void> {
-  const ext = kc.makeApiClient(ApiextensionsV1Api);
-  for (const file of ['checkpoints', 'restores', 'migrations']) {
-    const body = yaml.load(
-      readFileSync(join(repoRoot(), 'crds', `${file}.fdckpt.io.yaml`), 'utf8'),
-    ) as V1CustomResourceDefinition;
-    await ext.createCustomResourceDefinition({ body });
-  }
-}
-
 /** Fails (never skips) when the launcher or kubectl is missing. */
 export async function startTwoNodes(
   options: {
@@ -73,7 +61,7 @@ export async function startTwoNodes(
 ): Promise<TwoNodes> {
   if (!existsSync(HOLD)) throw new Error(`test prerequisite missing: ${HOLD} (run npm run build:native)`);
   if (spawnSync(KUBECTL, ['version', '--client']).status !== 0) {
-    throw new Error(`test prerequisite missing: kubectl (${KUBECTL}); run scripts/ensure-kubectl.sh`);
+    throw new Error(`test prerequisite missing: kubectl (${KUBECTL}); run scripts/kube/build.sh`);
   }
   const tmp = mkdtempSync(join(tmpdir(), 'fdckpt-mig-'));
   const agents: RunningAgent[] = [];
@@ -82,12 +70,14 @@ export async function startTwoNodes(
     nodes: 2,
     // Inside tmp, so that stop() removes the nodes' storage too.
     dataDir: join(tmp, 'cluster'),
+    ...(testLineLogger() ? { log: testLineLogger() } : {}),
     startOperator: async (info) => {
-      const kc = loadKubeConfig(info.kubeconfigPath);
-      await installCrds(kc);
+      // deploy/'s RBAC as shipped; the controller and the agents run as their ServiceAccounts.
+      const credentials = await installOperator(info.cluster, info.kubeconfigPath);
+      const kc = loadKubeConfig(credentials.agent);
       const controller = await startController({
-        kc,
-        log: silentLogger,
+        kc: loadKubeConfig(credentials.controller),
+        log: testLogger('controller'),
         port: 0,
         launcher: { image: 'unused', hostPath: HOLD, timeoutSeconds: options.timeoutSeconds ?? 600 },
         migrations: { enabled: true },
@@ -97,7 +87,7 @@ export async function startTwoNodes(
         if (i === options.agentProcess) {
           agentProcess = await startAgentProcess({
             root: repoRoot(),
-            kubeconfigPath: info.kubeconfigPath,
+            kubeconfigPath: credentials.agent,
             node: node.name,
             dataDir: node.storageDir,
           });
@@ -109,7 +99,7 @@ export async function startTwoNodes(
             nodeName: node.name,
             dataDir: node.storageDir,
             engine: new EngineAdapter({ dataDir: node.storageDir }),
-            log: silentLogger,
+            log: testLogger(`agent ${node.name}`),
             port: 0,
             transfer: { port: 0, host: '127.0.0.1' },
           }),

@@ -1,13 +1,13 @@
 /**
- * `fdckpt local`: runs the local control plane (API double, scheduler, process kubelets)
- * until SIGINT or SIGTERM, for trying fdckpt and for tests. Prints `ready` once it serves.
+ * `fdckpt local`: runs the local control plane (etcd, kube-apiserver,
+ * kube-controller-manager, kube-scheduler and process kubelets) until SIGINT or SIGTERM,
+ * for trying fdckpt and for tests. Prints `ready` once it serves.
  */
 import { resolve } from 'node:path';
 import { intFlag, parseArgs, single, UsageError, type Command } from '../command.js';
 import { startControlPlane, type ControlPlaneOptions } from '../../local/controlplane.js';
 
-const USAGE =
-  'local --kubeconfig FILE [--nodes N] [--api-only] [--data-dir DIR] [--port PORT] [--tls] [--verbose]';
+const USAGE = 'local --kubeconfig FILE [--nodes N] [--api-only] [--data-dir DIR] [--verbose]';
 
 /** Where the operator's local starter lives once the controller and agents exist. */
 const OPERATOR_MODULE = '../../controller/local-operator.js';
@@ -40,7 +40,7 @@ export const command: Command = {
   name: 'local',
   usage: USAGE,
   async run(args: string[]): Promise<number> {
-    const parsed = parseArgs(args, ['api-only', 'verbose', 'tls']);
+    const parsed = parseArgs(args, ['api-only', 'verbose']);
     if (parsed.positional.length)
       throw new UsageError(
         `unexpected argument ${JSON.stringify(parsed.positional[0])}; usage: fdckpt ${USAGE}`,
@@ -48,7 +48,6 @@ export const command: Command = {
     const kubeconfig = single(parsed, 'kubeconfig');
     if (!kubeconfig) throw new UsageError(`--kubeconfig FILE is required; usage: fdckpt ${USAGE}`);
     const nodesFlag = single(parsed, 'nodes');
-    const portFlag = single(parsed, 'port');
     const dataDir = single(parsed, 'data-dir');
     const verbose = parsed.booleans.has('verbose');
     const apiOnly = parsed.booleans.has('api-only');
@@ -58,8 +57,6 @@ export const command: Command = {
       nodes: nodesFlag === undefined ? 1 : intFlag(nodesFlag, 'nodes'),
       apiOnly,
       ...(startOperator ? { startOperator } : {}),
-      tls: parsed.booleans.has('tls'),
-      ...(portFlag !== undefined ? { port: intFlag(portFlag, 'port') } : {}),
       ...(dataDir ? { dataDir: resolve(dataDir) } : {}),
       ...(verbose ? { log: (l: string) => process.stderr.write(`${l}\n`) } : {}),
     });

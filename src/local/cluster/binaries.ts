@@ -20,7 +20,7 @@ export const KUBE_COMMANDS = [
 export type KubeCommand = (typeof KUBE_COMMANDS)[number];
 
 /** The checkout: the nearest directory up with package.json and scripts/kube/build.sh. */
-function checkoutRoot(): string | undefined {
+export function checkoutRoot(): string | undefined {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (;;) {
     if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'scripts', 'kube', 'build.sh')))

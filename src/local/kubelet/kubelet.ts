@@ -9,10 +9,14 @@ import {
   CoordinationV1Api,
   CoreV1Api,
   ListWatch,
+  PatchStrategy,
+  V1MicroTime,
   Watch,
+  setHeaderOptions,
   type KubeConfig,
   type V1Lease,
   type V1Node,
+  type V1NodeStatus,
   type V1Container,
   type V1Pod,
 } from '@kubernetes/client-node';
@@ -76,6 +80,8 @@ interface PodRuntime {
   stopping: boolean;
   restartTimers: Set<NodeJS.Timeout>;
 }
+
+const MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
 function errCode(e: unknown): number | undefined {
   const c = (e as { code?: unknown }).code;
@@ -187,9 +193,16 @@ export class ProcessKubelet {
     } catch (e) {
       if (errCode(e) !== 409) throw e;
     }
-    const current = await this.core.readNode({ name });
+    // A merge patch of status alone: a replace would carry back the spec as read, and
+    // NodeRestriction refuses a node that seems to change its own taints (the node
+    // lifecycle controller adds and removes them from the moment the Node exists).
+    await this.core.patchNodeStatus({ name, body: { status: this.nodeStatus() } }, MERGE_PATCH);
+  }
+
+  private nodeStatus(): V1NodeStatus {
+    const name = this.opts.nodeName;
     const now = new Date();
-    current.status = {
+    return {
       conditions: [
         {
           type: 'Ready',
@@ -220,7 +233,6 @@ export class ProcessKubelet {
         systemUUID: '',
       },
     };
-    await this.core.replaceNodeStatus({ name, body: current });
   }
 
   private async renewLease(): Promise<void> {
@@ -228,7 +240,8 @@ export class ProcessKubelet {
     const namespace = 'kube-node-lease';
     const body: V1Lease = {
       metadata: { name, namespace },
-      spec: { holderIdentity: name, leaseDurationSeconds: 40, renewTime: new Date() },
+      // A MicroTime: the API server refuses a renewTime without six fractional digits.
+      spec: { holderIdentity: name, leaseDurationSeconds: 40, renewTime: new V1MicroTime() },
     };
     try {
       const cur = await this.coordination.readNamespacedLease({ name, namespace });
@@ -271,8 +284,8 @@ export class ProcessKubelet {
         .deleteNamespacedPod({
           name: pod.metadata.name!,
           namespace: pod.metadata.namespace!,
-          gracePeriodSeconds: 0,
-          body: { preconditions: { uid } },
+          // In the body: kube-apiserver reads no query parameters when a delete has a body.
+          body: { gracePeriodSeconds: 0, preconditions: { uid } },
         })
         .catch((e: unknown) => {
           if (errCode(e) !== 404 && errCode(e) !== 409) throw e;
