@@ -204,8 +204,10 @@ describe('CheckpointReconciler, node gone', () => {
     await h.checkpoints.delete(await h.checkpoints.get('default', 'c'));
     await r.reconcile('default/c');
     expect((await h.checkpoints.get('default', 'c')).metadata.finalizers).toEqual([IMAGE_FINALIZER]);
-    // No Node n1 exists in the double: after the grace period the image is declared orphaned.
-    now = new Date(now.getTime() + 61_000);
+    // No Node n1 exists: after the grace period the image is declared orphaned. The grace
+    // counts from the deletionTimestamp, which the API server stamps (to the second).
+    const deleted = Date.parse((await h.checkpoints.get('default', 'c')).metadata.deletionTimestamp ?? '');
+    now = new Date(deleted + 61_000);
     await r.reconcile('default/c');
     await expect(h.checkpoints.get('default', 'c')).rejects.toMatchObject({ code: 404 });
     expect(events.events.find((e) => e.reason === 'ImageOrphaned')?.type).toBe('Warning');

@@ -1,16 +1,12 @@
 /**
- * Migration test harness: the API double with all three CRDs, two Ready nodes,
+ * Migration test harness: a real API server with all three CRDs, two Ready nodes,
  * and helpers that play the agents' part (the controller is tested without a node).
  */
-import { readFileSync } from 'node:fs';
-import * as yaml from 'js-yaml';
-import { ApiextensionsV1Api } from '@kubernetes/client-node';
-import type { V1CustomResourceDefinition } from '@kubernetes/client-node';
 import type { Checkpoint, Migration, Restore } from '../../src/api/index.js';
 import { MIGRATION, setCondition } from '../../src/api/index.js';
 import { ResourceClient } from '../../src/controller/kube.js';
 import type { Harness } from './support.js';
-import { localKubeConfig, startHarness } from './support.js';
+import { installCrds, startHarness } from './support.js';
 
 export interface MigrationHarness extends Harness {
   migrations: ResourceClient<Migration>;
@@ -18,24 +14,26 @@ export interface MigrationHarness extends Harness {
 
 export async function startMigrationHarness(nodes: string[] = ['n1', 'n2']): Promise<MigrationHarness> {
   const h = await startHarness();
-  const ext = localKubeConfig(h.server.url).makeApiClient(ApiextensionsV1Api);
-  const body = yaml.load(
-    readFileSync(new URL('../../crds/migrations.fdckpt.io.yaml', import.meta.url), 'utf8'),
-  ) as V1CustomResourceDefinition;
-  await ext.createCustomResourceDefinition({ body });
+  await installCrds(h.kc, ['migrations.fdckpt.io.yaml']);
   for (const name of nodes) await makeNode(h, name);
   return { ...h, migrations: new ResourceClient<Migration>(h.custom, MIGRATION) };
 }
 
+/**
+ * A Ready, schedulable Node, as a kubelet and the node lifecycle controller leave it: the
+ * API server's TaintNodesByCondition admission gives every new Node the not-ready taint,
+ * which that controller (not running here) removes once the node reports Ready.
+ */
 export async function makeNode(h: Harness, name: string): Promise<void> {
   const node = await h.core.createNode({ body: { metadata: { name } } });
-  await h.core.replaceNodeStatus({
+  const ready = await h.core.replaceNodeStatus({
     name,
     body: {
       ...node,
       status: { conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'ok' }] },
     },
   });
+  await h.core.replaceNode({ name, body: { ...ready, spec: { ...ready.spec, taints: [] } } });
 }
 
 export async function createMigration(

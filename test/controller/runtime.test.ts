@@ -7,7 +7,7 @@ import { LeaderElector } from '../../src/controller/runtime/leader.js';
 import { silentLogger } from '../../src/controller/runtime/log.js';
 import { startController } from '../../src/controller/manager.js';
 import type { Harness } from './support.js';
-import { createCheckpoint, localKubeConfig, startHarness } from './support.js';
+import { createCheckpoint, startHarness } from './support.js';
 
 let h: Harness;
 beforeEach(async () => {
@@ -27,7 +27,7 @@ async function until(what: string, probe: () => boolean | Promise<boolean>): Pro
 
 describe('Informer', () => {
   it('lists, follows the watch, and hands out frozen objects', async () => {
-    const kc = localKubeConfig(h.server.url);
+    const kc = h.kc;
     const informer = new Informer<Checkpoint>(
       kc,
       { list: () => h.checkpoints.listAll(), watchPath: h.checkpoints.watchPath },
@@ -51,10 +51,10 @@ describe('Informer', () => {
   });
 
   it('relists when its resourceVersion is gone (410), and reports what changed meanwhile', async () => {
-    const kc = localKubeConfig(h.server.url);
+    const kc = h.kc;
     await createCheckpoint(h, 'stale', { podName: 'p' });
     await createCheckpoint(h, 'kept', { podName: 'p' });
-    h.server.compact();
+    await h.cluster.compact();
     let calls = 0;
     const informer = new Informer<Checkpoint>(
       kc,
@@ -91,7 +91,7 @@ describe('Informer', () => {
 
 describe('LeaderElector', () => {
   it('one of two candidates leads; the other takes over when the leader releases', async () => {
-    const kc = localKubeConfig(h.server.url);
+    const kc = h.kc;
     const api = kc.makeApiClient(CoordinationV1Api);
     const opts = {
       api,
@@ -124,7 +124,7 @@ describe('LeaderElector', () => {
 
 describe('controller process', () => {
   it('serves /healthz, /readyz and /metrics, and shuts down gracefully', async () => {
-    const kc = localKubeConfig(h.server.url);
+    const kc = h.kc;
     const c = await startController({ kc, log: silentLogger, port: 0, launcher: { image: 'x' } });
     const base = `http://127.0.0.1:${c.port}`;
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
@@ -153,7 +153,7 @@ describe('controller process', () => {
 
 describe('two controller replicas', () => {
   it('only the leader reconciles; the standby takes over when the leader stops', async () => {
-    const kc = localKubeConfig(h.server.url);
+    const kc = h.kc;
     const lease = {
       namespace: 'default',
       name: 'fdckpt-controller',

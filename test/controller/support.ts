@@ -1,15 +1,16 @@
 /**
- * Test harness for the reconcilers: the local API double (src/local) with
- * fdckpt's CRDs installed, and client-node talking to it over HTTP exactly as
- * it talks to a real cluster.
+ * Test harness for the reconcilers: a real etcd and kube-apiserver (src/local/cluster, no
+ * controller-manager or scheduler: the tests play the nodes) with fdckpt's CRDs
+ * installed, and client-node talking to it as cluster admin, exactly as it talks to any
+ * cluster.
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as yaml from 'js-yaml';
-import { ApiextensionsV1Api, KubeConfig } from '@kubernetes/client-node';
+import { ApiextensionsV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import type { V1CustomResourceDefinition, V1Pod } from '@kubernetes/client-node';
-import { startApiServer } from '../../src/local/apiserver/server.js';
-import type { ApiServer } from '../../src/local/apiserver/server.js';
-import { kubeconfigYaml } from '../../src/local/kubeconfig.js';
+import { adminKubeConfig, startCluster, type LocalCluster } from '../../src/local/cluster/cluster.js';
 import type { Clients } from '../../src/controller/kube.js';
 import { ResourceClient, makeClients } from '../../src/controller/kube.js';
 import type { Checkpoint, Restore } from '../../src/api/index.js';
@@ -23,43 +24,74 @@ import { startController } from '../../src/controller/manager.js';
 import { silentLogger } from '../../src/controller/runtime/log.js';
 
 export interface Harness extends Clients {
-  server: ApiServer;
+  cluster: LocalCluster;
+  /** A cluster-admin KubeConfig. */
+  kc: KubeConfig;
   checkpoints: ResourceClient<Checkpoint>;
   restores: ResourceClient<Restore>;
   close(): Promise<void>;
 }
 
-/** Create fdckpt's CRDs from crds/. */
-export async function installCrds(kc: KubeConfig): Promise<void> {
+/** Create fdckpt's CRDs from crds/ and wait until the API server serves them. */
+export async function installCrds(
+  kc: KubeConfig,
+  files = ['checkpoints.fdckpt.io.yaml', 'restores.fdckpt.io.yaml'],
+): Promise<void> {
   const ext = kc.makeApiClient(ApiextensionsV1Api);
-  for (const file of ['checkpoints.fdckpt.io.yaml', 'restores.fdckpt.io.yaml']) {
+  for (const file of files) {
     const body = yaml.load(
       readFileSync(new URL(`../../crds/${file}`, import.meta.url), 'utf8'),
     ) as V1CustomResourceDefinition;
     await ext.createCustomResourceDefinition({ body });
   }
-}
-
-/** client-node refuses plain http unless skipTLSVerify is set; the double is http on loopback. */
-export function localKubeConfig(url: string): KubeConfig {
-  const kc = new KubeConfig();
-  kc.loadFromString(kubeconfigYaml(url));
-  const cluster = kc.clusters[0]!;
-  kc.clusters = [{ ...cluster, skipTLSVerify: true }];
-  return kc;
+  for (const file of files) {
+    const name = file.replace(/\.yaml$/, '');
+    for (let i = 0; ; i++) {
+      const crd = await ext.readCustomResourceDefinition({ name });
+      if (crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')) break;
+      if (i > 200) throw new Error(`CRD ${name} not Established after 10 s`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  // Established is not yet served: the API server answers 429 "storage is (re)initializing"
+  // until its watch cache for the new resource is up.
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  for (const file of files) {
+    const plural = file.split('.')[0]!;
+    for (let i = 0; ; i++) {
+      try {
+        await custom.listClusterCustomObject({ group: 'fdckpt.io', version: 'v1alpha1', plural });
+        break;
+      } catch (e) {
+        if ((e as { code?: number }).code !== 429 || i > 200) throw e;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+  }
 }
 
 export async function startHarness(): Promise<Harness> {
-  const server = await startApiServer();
-  const kc = localKubeConfig(server.url);
+  const dir = mkdtempSync(join(tmpdir(), 'fdckpt-harness-'));
+  const cluster = await startCluster({ dataDir: dir, controllerManager: false, scheduler: false });
+  const kc = adminKubeConfig(cluster);
   const clients = makeClients(kc);
+  // No controller-manager: the default ServiceAccount its controller would make, which
+  // pod admission requires.
+  await clients.core.createNamespacedServiceAccount({
+    namespace: 'default',
+    body: { metadata: { name: 'default' } },
+  });
   await installCrds(kc);
   return {
     ...clients,
-    server,
+    cluster,
+    kc,
     checkpoints: new ResourceClient<Checkpoint>(clients.custom, CHECKPOINT),
     restores: new ResourceClient<Restore>(clients.custom, RESTORE),
-    close: () => server.close(),
+    close: async () => {
+      await cluster.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
   };
 }
 

@@ -5,12 +5,12 @@
  * the target node with the launcher injected, and gets the Restore. The test
  * plays the ReplicaSet and the API server's call to the webhook, so that it can
  * drive each step and check the claim rules; test/migration/deployment.test.ts
- * does the same end to end with the local ReplicaSet controller and the API
- * double calling the webhook.
+ * does the same end to end with kube-controller-manager's ReplicaSet controller and
+ * kube-apiserver calling the webhook.
  */
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { request } from 'node:https';
-import { AdmissionregistrationV1Api } from '@kubernetes/client-node';
+import { AdmissionregistrationV1Api, Watch } from '@kubernetes/client-node';
 import type { V1OwnerReference, V1Pod } from '@kubernetes/client-node';
 import { MIGRATION_LABEL } from '../../src/api/index.js';
 import { CheckpointReconciler } from '../../src/controller/checkpoint.js';
@@ -33,7 +33,7 @@ import {
   setPodPhase,
   startMigrationHarness,
 } from '../controller/migration-support.js';
-import { localKubeConfig, reason } from '../controller/support.js';
+import { reason } from '../controller/support.js';
 
 const HOLD = '/usr/local/lib/fdckpt/fdckpt-hold';
 const RS: V1OwnerReference = {
@@ -75,7 +75,7 @@ beforeEach(async () => {
     launcher,
     imageTransfer: true,
   });
-  const admission = localKubeConfig(h.server.url).makeApiClient(AdmissionregistrationV1Api);
+  const admission = h.kc.makeApiClient(AdmissionregistrationV1Api);
   await admission.createMutatingWebhookConfiguration({
     body: {
       metadata: { name: WEBHOOK.configName },
@@ -210,20 +210,44 @@ describe('owner-managed pods through the webhook', () => {
   it('the source is deleted only once the stored Migration says Replacing', async () => {
     // The owner recreates the pod as soon as it is deleted, and the webhook knows the
     // replacement only from a Replacing Migration: that status must be stored first.
-    let phaseAtDeletion: string | undefined;
-    const unsubscribe = h.server.store.subscribe((e) => {
-      const m = e.object['metadata'] as { name?: string; deletionTimestamp?: string };
-      if (e.storageKey !== 'pods' || m.name !== 'web-abc' || phaseAtDeletion !== undefined) return;
-      if (e.type !== 'DELETED' && !m.deletionTimestamp) return;
-      const stored = h.server.store.get('migrations.fdckpt.io', 'default', 'm1');
-      phaseAtDeletion = String((stored?.['status'] as { phase?: string } | undefined)?.phase);
-    });
+    // One etcd orders every write: a resourceVersion is its revision, so the Migration's
+    // Replacing must carry a smaller one than the source pod's deletion.
+    let replacingAt: number | undefined;
+    let deletedAt: number | undefined;
+    const watch = new Watch(h.kc);
+    type Seen = {
+      metadata?: { name?: string; resourceVersion?: string; deletionTimestamp?: string };
+      status?: { phase?: string };
+    };
+    const rv = (o: Seen): number => Number(o.metadata?.resourceVersion);
+    const migrations = await watch.watch(
+      '/apis/fdckpt.io/v1alpha1/namespaces/default/migrations',
+      {},
+      (_type, o: Seen) => {
+        if (replacingAt === undefined && o.status?.phase === 'Replacing') replacingAt = rv(o);
+      },
+      () => undefined,
+    );
+    const pods = await watch.watch(
+      '/api/v1/namespaces/default/pods',
+      {},
+      (type, o: Seen) => {
+        if (o.metadata?.name !== 'web-abc' || deletedAt !== undefined) return;
+        if (type === 'DELETED' || o.metadata.deletionTimestamp) deletedAt = rv(o);
+      },
+      () => undefined,
+    );
     try {
       await throughCapture();
+      for (let i = 0; i < 100 && (replacingAt === undefined || deletedAt === undefined); i++)
+        await new Promise((r) => setTimeout(r, 50));
     } finally {
-      unsubscribe();
+      migrations.abort();
+      pods.abort();
     }
-    expect(phaseAtDeletion).toBe('Replacing');
+    expect(replacingAt).toBeDefined();
+    expect(deletedAt).toBeDefined();
+    expect(replacingAt!).toBeLessThan(deletedAt!);
   });
 
   it('a Deployment pod: deleted after capture, replacement pinned and restored', async () => {

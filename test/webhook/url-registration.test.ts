@@ -1,7 +1,7 @@
 /**
  * The pod webhook registered by URL, as the local operator runs it: the
  * controller writes the MutatingWebhookConfiguration with clientConfig.url on
- * loopback and its CA, and the API double calls it when an owner's pod is
+ * loopback and its CA, and kube-apiserver calls it when an owner's pod is
  * created (test/migration/deployment.test.ts uses this end to end).
  */
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
@@ -14,7 +14,6 @@ import { startPodWebhook } from '../../src/controller/webhook/index.js';
 import type { RunningWebhook } from '../../src/controller/webhook/server.js';
 import type { MigrationHarness } from '../controller/migration-support.js';
 import { startMigrationHarness } from '../controller/migration-support.js';
-import { localKubeConfig } from '../controller/support.js';
 
 const HOLD = '/usr/local/lib/fdckpt/fdckpt-hold';
 const RS_UID = '1b2c3d4e-0000-4000-8000-000000000002';
@@ -42,7 +41,9 @@ async function start(): Promise<RunningWebhook> {
 
 beforeEach(async () => {
   h = await startMigrationHarness();
-  admission = localKubeConfig(h.server.url).makeApiClient(AdmissionregistrationV1Api);
+  // The webhook keeps its certificates in the operator's namespace.
+  await h.core.createNamespace({ body: { metadata: { name: localWebhookOptions().namespace } } });
+  admission = h.kc.makeApiClient(AdmissionregistrationV1Api);
   migrations = [];
   webhooks = [];
 });
@@ -58,7 +59,10 @@ describe('the pod webhook registered by URL', () => {
     const cc = config.webhooks?.[0]?.clientConfig;
     expect(cc?.url).toBe(`https://127.0.0.1:${first.port}/mutate-pods`);
     expect(cc?.service).toBeUndefined();
-    const secret = await h.core.readNamespacedSecret({ name: 'fdckpt-webhook-tls', namespace: 'default' });
+    const secret = await h.core.readNamespacedSecret({
+      name: 'fdckpt-webhook-tls',
+      namespace: localWebhookOptions().namespace,
+    });
     expect(cc?.caBundle).toBe(secret.data?.['ca.crt']);
     expect(config.webhooks?.[0]).toMatchObject({ failurePolicy: 'Ignore', sideEffects: 'None' });
 
@@ -69,7 +73,7 @@ describe('the pod webhook registered by URL', () => {
     expect(again.webhooks?.[0]?.clientConfig.url).toBe(`https://127.0.0.1:${second.port}/mutate-pods`);
   });
 
-  it('the API double calls it: the replacement of a Replacing Migration is pinned and labelled', async () => {
+  it('kube-apiserver calls it: the replacement of a Replacing Migration is pinned and labelled', async () => {
     await start();
     await h.checkpoints.api.createNamespacedCustomObject({
       group: 'fdckpt.io',
