@@ -12,10 +12,13 @@
  * (and kill that process mid-transfer).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { constants, createReadStream } from 'node:fs';
+import { open, readlink, realpath } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
+import { sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 
 /** The path of one image: /v1/images/<namespace>/<checkpoint>. */
@@ -32,6 +35,11 @@ export interface ServableImage {
 export interface TransferServerOptions {
   port?: number;
   host?: string;
+  /**
+   * The agent's data directory: only a regular file inside it is ever served,
+   * whatever path `lookup` answers (that path comes from a status field).
+   */
+  root: string;
   /** The image of namespace/checkpoint if it is on this node, else undefined (404). */
   lookup(namespace: string, checkpoint: string): Promise<ServableImage | undefined>;
   /** Told about each request that failed, for the agent's log. */
@@ -103,6 +111,11 @@ async function handle(
   if (range === 'unsatisfiable') {
     return reply(res, 416, `the image has ${image.size} bytes`, { 'content-range': `bytes */${image.size}` });
   }
+  const file = await openServable(options.root, image);
+  if (typeof file === 'string') {
+    options.onError?.(`transfer ${path}: ${file}`);
+    return reply(res, 404, `no image of checkpoint ${namespace}/${checkpoint} on this node`);
+  }
   const { start, end } = range ?? { start: 0, end: image.size - 1 };
   res.writeHead(range ? 206 : 200, {
     'content-type': 'application/octet-stream',
@@ -111,7 +124,41 @@ async function handle(
     ...(range ? { 'content-range': `bytes ${start}-${end}/${image.size}` } : {}),
     [SHA256_HEADER]: image.sha256,
   });
-  await pipeline(createReadStream(image.path, { start, end }), res);
+  await pipeline(createReadStream('', { fd: file, start, end }), res);
+}
+
+/**
+ * Open the image for reading if it is a regular file of `image.size` bytes
+ * inside `root`, or say why not. The check is made on the opened file (its
+ * /proc/self/fd link is the path the kernel resolved), so a path swapped
+ * after the check cannot send another file; O_NOFOLLOW refuses a final
+ * symlink outright, and a directory symlink on the way is caught by the
+ * resolved path leaving `root`.
+ */
+async function openServable(root: string, image: ServableImage): Promise<FileHandle | string> {
+  let fh: FileHandle;
+  try {
+    fh = await open(image.path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (err) {
+    return `open(${image.path}): ${(err as NodeJS.ErrnoException).code ?? String(err)}`;
+  }
+  try {
+    const real = await readlink(`/proc/self/fd/${fh.fd}`);
+    const top = await realpath(root);
+    if (!real.startsWith(top + sep)) return close(fh, `refusing ${image.path}: ${real} is not under ${top}`);
+    const st = await fh.stat();
+    if (!st.isFile()) return close(fh, `refusing ${image.path}: not a regular file`);
+    if (st.size !== image.size)
+      return close(fh, `refusing ${image.path}: ${st.size} bytes, the Checkpoint says ${image.size}`);
+    return fh;
+  } catch (err) {
+    return close(fh, `${image.path}: ${(err as Error).message}`);
+  }
+}
+
+async function close(fh: FileHandle, why: string): Promise<string> {
+  await fh.close();
+  return why;
 }
 
 /** Start serving; `port` 0 picks a free one. */
