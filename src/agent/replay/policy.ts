@@ -13,6 +13,10 @@
  */
 import * as yaml from 'js-yaml';
 import { isFileType, type FileRecord, type FileType } from '../model.js';
+import type { Glob } from './glob.js';
+import { MAX_GLOB_LENGTH, MAX_POLICY_RULES, compileGlob } from './glob.js';
+
+export { MAX_GLOB_LENGTH, MAX_POLICY_RULES } from './glob.js';
 
 export const ACTIONS = ['fail', 'skip', 'devnull', 'remap'] as const;
 export type PolicyAction = (typeof ACTIONS)[number];
@@ -47,21 +51,6 @@ export interface FdDecision {
 /** The policy that restores everything and fails on anything it cannot. */
 export const DEFAULT_POLICY: RestorePolicy = { rules: [] };
 
-/** A glob as a RegExp. */
-export function globToRegExp(glob: string): RegExp {
-  let re = '';
-  for (let i = 0; i < glob.length; i++) {
-    const ch = glob[i]!;
-    if (ch === '*' && glob[i + 1] === '*') {
-      re += '.*';
-      i++;
-    } else if (ch === '*') re += '[^/]*';
-    else if (ch === '?') re += '[^/]';
-    else re += ch.replace(/[.+^${}()|[\]\\]/g, '\\$&');
-  }
-  return new RegExp(`^${re}$`);
-}
-
 function fail(where: string, why: string): never {
   throw new Error(`policy ${where}: ${why}`);
 }
@@ -87,6 +76,8 @@ function parseRule(raw: unknown, index: number): PolicyRule {
   }
   if (r['path'] !== undefined) {
     if (typeof r['path'] !== 'string' || r['path'] === '') fail(where, 'path must be a non-empty glob');
+    if (r['path'].length > MAX_GLOB_LENGTH)
+      fail(where, `path glob of ${r['path'].length} characters: at most ${MAX_GLOB_LENGTH}`);
     rule.path = r['path'];
   }
   if (r['type'] !== undefined) {
@@ -130,19 +121,22 @@ export function parsePolicy(text: string): RestorePolicy {
   }
   const extra = Object.keys(doc).filter((k) => k !== 'rules');
   if (extra.length > 0) fail('file', `unknown field ${JSON.stringify(extra[0])}`);
+  const count = (doc as { rules: unknown[] }).rules.length;
+  if (count > MAX_POLICY_RULES) fail('file', `${count} rules: at most ${MAX_POLICY_RULES}`);
   return { rules: (doc as { rules: unknown[] }).rules.map(parseRule) };
 }
 
-const globCache = new Map<string, RegExp>();
+const globCache = new Map<string, Glob>();
 
-/** globToRegExp, compiled once per glob (a rule is tried against every fd). */
-function compiled(glob: string): RegExp {
-  let re = globCache.get(glob);
-  if (!re) {
-    re = globToRegExp(glob);
-    globCache.set(glob, re);
+/** A glob compiled once (a rule is tried against every fd); the cache is bounded as policies are. */
+function compiled(glob: string): Glob {
+  let g = globCache.get(glob);
+  if (!g) {
+    if (globCache.size >= 4 * MAX_POLICY_RULES) globCache.clear();
+    g = compileGlob(glob);
+    globCache.set(glob, g);
   }
-  return re;
+  return g;
 }
 
 function underPrefix(path: string, prefix: string): boolean {
