@@ -18,6 +18,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
+import type { Socket } from 'node:net';
 import { sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 
@@ -46,7 +47,36 @@ export interface TransferServerOptions {
   onError?: (message: string) => void;
   /** Serve HTTPS with this key and certificate (PEM); without it, plain HTTP. */
   tls?: { key: string; cert: string };
+  /** Connection bounds; DEFAULT_LIMITS for what is not given. */
+  limits?: Partial<TransferLimits>;
 }
+
+/**
+ * What one peer may hold of the server. The port is open to the network and
+ * a connection costs an fd of the agent's process (which, on the local plane,
+ * is the controller's too): 19,950 idle connections once took them all.
+ */
+export interface TransferLimits {
+  /** Connections at once; the next one is closed at accept. */
+  maxConnections: number;
+  /** From connection (or the previous response) to the request's complete headers. */
+  headersTimeoutMs: number;
+  /** From connection to the complete request (a GET has no body: as good as the headers). */
+  requestTimeoutMs: number;
+  /** An idle keep-alive connection between requests. */
+  keepAliveTimeoutMs: number;
+  /** A socket with no traffic at all, e.g. a client that stopped reading the image. */
+  idleTimeoutMs: number;
+}
+
+/** Peers are the other nodes' agents, a few transfers each at most. */
+export const DEFAULT_LIMITS: TransferLimits = {
+  maxConnections: 64,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 15_000,
+  keepAliveTimeoutMs: 5_000,
+  idleTimeoutMs: 60_000,
+};
 
 export interface RunningTransferServer {
   port: number;
@@ -163,7 +193,19 @@ async function close(fh: FileHandle, why: string): Promise<string> {
 
 /** Start serving; `port` 0 picks a free one. */
 export async function startTransferServer(options: TransferServerOptions): Promise<RunningTransferServer> {
+  const limits = { ...DEFAULT_LIMITS, ...options.limits };
+  // Node's headersTimeout only runs once a request has begun: a connection that
+  // sends nothing at all would be held forever. Each gets until headersTimeout to
+  // send its first request.
+  const firstRequest = new WeakMap<object, NodeJS.Timeout>();
+  const awaitRequest = (socket: Socket): void => {
+    const timer = setTimeout(() => socket.destroy(), limits.headersTimeoutMs);
+    timer.unref();
+    firstRequest.set(socket, timer);
+    socket.once('close', () => clearTimeout(timer));
+  };
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    clearTimeout(firstRequest.get(req.socket));
     handle(options, req, res).catch((err: unknown) => {
       const message = err instanceof Error ? err.message : String(err);
       options.onError?.(`transfer ${req.url ?? ''}: ${message}`);
@@ -171,10 +213,35 @@ export async function startTransferServer(options: TransferServerOptions): Promi
       else res.destroy();
     });
   };
+  const http = {
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    // Node looks for expired headers/request timers this often (30 s by default,
+    // which would let a short timeout run that long).
+    connectionsCheckingInterval: Math.max(
+      100,
+      Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs) / 4,
+    ),
+  };
   // TLS 1.3 only: both ends are this program, there is no older peer to serve.
   const server: Server = options.tls
-    ? createTlsServer({ key: options.tls.key, cert: options.tls.cert, minVersion: 'TLSv1.3' }, onRequest)
-    : createServer(onRequest);
+    ? createTlsServer(
+        {
+          ...http,
+          // A handshake never finished holds a connection as an idle one does.
+          handshakeTimeout: limits.headersTimeoutMs,
+          key: options.tls.key,
+          cert: options.tls.cert,
+          minVersion: 'TLSv1.3',
+        },
+        onRequest,
+      )
+    : createServer(http, onRequest);
+  server.maxConnections = limits.maxConnections;
+  // Over TLS the request comes on the TLS socket, once the handshake (bounded by handshakeTimeout) is done.
+  server.on(options.tls ? 'secureConnection' : 'connection', awaitRequest);
+  server.setTimeout(limits.idleTimeoutMs, (socket) => socket.destroy());
   const host = options.host ?? '0.0.0.0';
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
