@@ -30,16 +30,23 @@ rules:
   - {type: socket, action: devnull}
   - {path: /var/log/**, action: remap, from: /var/log, to: /srv/logs, allowSizeChange: true}
 `);
-    expect(decide(policy, 9, log)).toEqual({ action: 'skip', allowSizeChange: false, path: log.path });
+    expect(decide(policy, 9, log)).toEqual({
+      action: 'skip',
+      allowSizeChange: false,
+      allowFileChange: false,
+      path: log.path,
+    });
     expect(decide(policy, 3, sock).action).toBe('devnull');
     expect(decide(policy, 3, log)).toEqual({
       action: 'remap',
       allowSizeChange: true,
+      allowFileChange: false,
       path: '/srv/logs/app/app.log',
     });
     expect(decide(parsePolicy('rules: []'), 3, log)).toEqual({
       action: 'fail',
       allowSizeChange: false,
+      allowFileChange: false,
       path: log.path,
     });
   });

@@ -8,6 +8,10 @@
  *
  * `allowSizeChange` (fail/remap, regular files): a file now shorter than the
  * saved offset is accepted (by default it is an error; grown files are fine).
+ * `allowFileChange` (fail): a path that now names another file (another
+ * device and inode than at capture) is accepted; by default it is an error,
+ * so that a file swapped in after the capture (a link to /etc/shadow) is not
+ * opened in its place. A remapped path is another file by design: not checked.
  * A rule matches by fd number, path glob, type and/or cloexec bit (all given must match);
  * the first matching rule wins. A remap rule matches only paths under `from`.
  */
@@ -33,6 +37,7 @@ export interface PolicyRule {
   from?: string;
   to?: string;
   allowSizeChange?: boolean;
+  allowFileChange?: boolean;
 }
 
 /** A restore policy: rules in order. */
@@ -44,6 +49,7 @@ export interface RestorePolicy {
 export interface FdDecision {
   action: PolicyAction;
   allowSizeChange: boolean;
+  allowFileChange: boolean;
   /** The path to open (remapped when action is remap). */
   path: string;
 }
@@ -60,7 +66,19 @@ function parseRule(raw: unknown, index: number): PolicyRule {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail(where, 'must be an object');
   const r = raw as Record<string, unknown>;
   for (const key of Object.keys(r)) {
-    if (!['fd', 'path', 'type', 'cloexec', 'action', 'from', 'to', 'allowSizeChange'].includes(key)) {
+    if (
+      ![
+        'fd',
+        'path',
+        'type',
+        'cloexec',
+        'action',
+        'from',
+        'to',
+        'allowSizeChange',
+        'allowFileChange',
+      ].includes(key)
+    ) {
       fail(where, `unknown field ${JSON.stringify(key)}`);
     }
   }
@@ -92,6 +110,10 @@ function parseRule(raw: unknown, index: number): PolicyRule {
   if (r['allowSizeChange'] !== undefined) {
     if (typeof r['allowSizeChange'] !== 'boolean') fail(where, 'allowSizeChange must be true or false');
     rule.allowSizeChange = r['allowSizeChange'];
+  }
+  if (r['allowFileChange'] !== undefined) {
+    if (typeof r['allowFileChange'] !== 'boolean') fail(where, 'allowFileChange must be true or false');
+    rule.allowFileChange = r['allowFileChange'];
   }
   if (rule.action === 'remap') {
     const from = r['from'];
@@ -156,12 +178,17 @@ function matches(rule: PolicyRule, fd: number, file: FileRecord, cloexec: boolea
 /** The decision for `fd` (pointing at `file`): the first matching rule, else restore-or-fail. */
 export function decide(policy: RestorePolicy, fd: number, file: FileRecord, cloexec = false): FdDecision {
   const rule = policy.rules.find((r) => matches(r, fd, file, cloexec));
-  if (!rule) return { action: 'fail', allowSizeChange: false, path: file.path };
+  if (!rule) return { action: 'fail', allowSizeChange: false, allowFileChange: false, path: file.path };
   let path = file.path;
   if (rule.action === 'remap') {
     const from = rule.from!.endsWith('/') ? rule.from!.slice(0, -1) : rule.from!;
     const to = rule.to!.endsWith('/') && rule.to!.length > 1 ? rule.to!.slice(0, -1) : rule.to!;
     path = to + path.slice(from.length);
   }
-  return { action: rule.action, allowSizeChange: rule.allowSizeChange ?? false, path };
+  return {
+    action: rule.action,
+    allowSizeChange: rule.allowSizeChange ?? false,
+    allowFileChange: rule.allowFileChange ?? false,
+    path,
+  };
 }
