@@ -49,7 +49,7 @@ async function serve(
 ): Promise<{ proc: ChildProcess; port: number }> {
   const main = `import { startTransferServer } from ${JSON.stringify(SERVER)};
 const { image, tls } = JSON.parse(process.argv[1]);
-const s = await startTransferServer({ host: '127.0.0.1', tls, lookup: async () => image });
+const s = await startTransferServer({ host: '127.0.0.1', tls, root: image.path.slice(0, image.path.lastIndexOf('/')), lookup: async () => image });
 process.stdout.write(s.port + '\\n');`;
   const proc = spawn(process.execPath, ['--input-type=module', '-e', main, JSON.stringify({ image, tls })], {
     stdio: ['ignore', 'pipe', 'inherit'],

@@ -7,6 +7,7 @@ import type { Condition } from './conditions.js';
 import type { KindInfo } from './names.js';
 import type { LeakPolicy, ObjectMeta, PolicyRule, RestoreFds } from './types.js';
 import { LEAK_POLICIES, POLICY_ACTIONS, RESTORE_FDS } from './types.js';
+import { checkPolicyBounds } from './validate.js';
 
 export const MIGRATION: KindInfo = {
   kind: 'Migration',
@@ -159,6 +160,7 @@ export function validateMigrationSpec(spec: MigrationSpec | undefined): string[]
   if (spec.fds !== undefined && !RESTORE_FDS.includes(spec.fds)) {
     errors.push(`spec.fds: ${JSON.stringify(spec.fds)} is not one of ${RESTORE_FDS.join(', ')}`);
   }
+  checkPolicyBounds(errors, spec.policy?.rules);
   (spec.policy?.rules ?? []).forEach((rule, i) => {
     if (!POLICY_ACTIONS.includes(rule.action)) {
       errors.push(

@@ -151,6 +151,8 @@ export interface PolicyRule {
   to?: string;
   /** A regular file now shorter than the saved offset is accepted. */
   allowSizeChange?: boolean;
+  /** A path that now names another file (device and inode) than at capture is accepted. */
+  allowFileChange?: boolean;
 }
 
 export interface RestoreTarget {

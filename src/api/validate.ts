@@ -6,6 +6,7 @@
  * Each message names the field and says why.
  */
 import { isFileType } from '../agent/model.js';
+import { MAX_GLOB_LENGTH, MAX_POLICY_RULES } from '../agent/replay/glob.js';
 import type { CheckpointSpec, RestoreSpec } from './types.js';
 import { AFTER_CAPTURE, LEAK_POLICIES, POLICY_ACTIONS, RESTORE_FDS } from './types.js';
 
@@ -84,9 +85,26 @@ export function validateRestoreSpec(spec: RestoreSpec | undefined): string[] {
     if (target.newPod?.nodeName !== undefined)
       checkName(errors, 'spec.target.newPod.nodeName', target.newPod.nodeName);
   }
+  checkPolicyBounds(errors, spec.policy?.rules);
   (spec.policy?.rules ?? []).forEach((rule, i) => checkRule(errors, `spec.policy.rules[${i}]`, rule));
   checkEnum(errors, 'spec.fds', spec.fds, RESTORE_FDS);
   return errors;
+}
+
+/**
+ * The bounds of a policy (as the CRDs have them, for an API server that did not
+ * apply the schema): each rule's glob is matched against every fd of an image.
+ */
+export function checkPolicyBounds(errors: string[], rules: readonly { path?: unknown }[] | undefined): void {
+  if (rules === undefined) return;
+  if (rules.length > MAX_POLICY_RULES)
+    errors.push(`spec.policy.rules: ${rules.length} rules, at most ${MAX_POLICY_RULES}`);
+  rules.forEach((rule, i) => {
+    if (typeof rule.path === 'string' && rule.path.length > MAX_GLOB_LENGTH)
+      errors.push(
+        `spec.policy.rules[${i}].path: a glob of ${rule.path.length} characters, at most ${MAX_GLOB_LENGTH}`,
+      );
+  });
 }
 
 function checkRule(

@@ -178,7 +178,7 @@ describe('agent Checkpoint reconciler', () => {
   it('deleting the Checkpoint deletes its image, then the controller lets it go', async () => {
     const engine = new ScriptedEngine(outcome());
     await makePod(h, 'p', { node: 'n1', phase: 'Running' });
-    await createCheckpoint(h, 'c', { podName: 'p' });
+    const c0 = await createCheckpoint(h, 'c', { podName: 'p' });
     await ctl.reconcile('default/c');
     const agent = agentFor(engine);
     await agent.ckpt.reconcile('default/c');
@@ -186,7 +186,8 @@ describe('agent Checkpoint reconciler', () => {
     await h.checkpoints.delete(await h.checkpoints.get('default', 'c'));
     await ctl.reconcile('default/c');
     await agent.ckpt.reconcile('default/c');
-    expect(engine.deleted).toEqual(['/data/images/default/c.fdckpt']);
+    // The image this agent writes for the Checkpoint, not the path its status names.
+    expect(engine.deleted).toEqual([`/data/images/default/c-${c0.metadata.uid ?? ''}.fdckpt`]);
     await ctl.reconcile('default/c');
     await expect(h.checkpoints.get('default', 'c')).rejects.toMatchObject({ code: 404 });
   });

@@ -122,7 +122,7 @@ export async function serverProcess(
     join(dir, 'main.mjs'),
     `import { startTransferServer } from './server.mjs';
 const { image, tls, port } = JSON.parse(process.argv[2]);
-const s = await startTransferServer({ host: '127.0.0.1', port, tls, lookup: async () => image });
+const s = await startTransferServer({ host: '127.0.0.1', port, tls, root: image.path.slice(0, image.path.lastIndexOf('/')), lookup: async () => image });
 process.stdout.write(s.port + ' ' + s.url + '\\n');`,
   );
   const proc = spawn(process.execPath, [join(dir, 'main.mjs'), JSON.stringify({ image, tls, port })], {

@@ -17,7 +17,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Checkpoint } from '../../src/api/index.js';
 import {
   THAW_ANNOTATION,
@@ -25,6 +25,7 @@ import {
   TRANSFER_ENDPOINT_ANNOTATION,
   transferSecretName,
 } from '../../src/api/index.js';
+import { imagePathFor } from '../../src/agent/daemon/checkpoint.js';
 import type { PodTarget } from '../../src/agent/daemon/engine.js';
 import { advertiseEndpoint, imageLookup, localImage } from '../../src/agent/migration/images.js';
 import { AgentThawReconciler } from '../../src/agent/migration/thaw.js';
@@ -51,23 +52,23 @@ beforeEach(async () => {
   h = await startHarness();
   dir = mkdtempSync(join(tmpdir(), 'fdckpt-agentimg-'));
   for (const n of ['n1', 'n2']) await h.core.createNode({ body: { metadata: { name: n } } });
-  mkdirSync(join(dir, 'a'));
-  const data = randomBytes(300_000);
-  writeFileSync(join(dir, 'a', 'c1.fdckpt'), data);
-  digest = createHash('sha256').update(data).digest('hex');
   await makePod(h, 'src', { node: 'n1', phase: 'Running' });
   ckpt = await createCheckpoint(h, 'c1', { podName: 'src' });
+  // Where the source agent itself writes it: the only path its server serves.
+  const path = imagePathFor(join(dir, 'a'), ckpt);
+  mkdirSync(dirname(path), { recursive: true });
+  const data = randomBytes(300_000);
+  writeFileSync(path, data);
+  digest = createHash('sha256').update(data).digest('hex');
   ckpt = await h.checkpoints.replaceStatus({
     ...ckpt,
-    status: {
-      nodeName: 'n1',
-      image: { node: 'n1', path: join(dir, 'a', 'c1.fdckpt'), size: data.length, sha256: digest },
-    },
+    status: { nodeName: 'n1', image: { node: 'n1', path, size: data.length, sha256: digest } },
   });
   identity = await transferIdentity('fdckpt-agent n1', join(dir, 'a', 'tls'));
   server = await startTransferServer({
     host: '127.0.0.1',
     tls: identity,
+    root: join(dir, 'a'),
     lookup: imageLookup({
       nodeName: 'n1',
       dataDir: join(dir, 'a'),

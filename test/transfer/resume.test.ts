@@ -30,7 +30,12 @@ let relay: Relay | undefined;
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'fdckpt-resume-'));
   image = makeImage(join(dir, 'src.fdckpt'), 8 * 1024 * 1024 + 5);
-  server = await startTransferServer({ host: '127.0.0.1', tls, lookup: () => Promise.resolve(image) });
+  server = await startTransferServer({
+    host: '127.0.0.1',
+    tls,
+    root: dir,
+    lookup: () => Promise.resolve(image),
+  });
 });
 afterEach(async () => {
   await relay?.close();

@@ -36,6 +36,7 @@ beforeAll(async () => {
   server = await startTransferServer({
     host: '127.0.0.1',
     tls,
+    root: dir,
     lookup: (ns, name) => {
       lookups++;
       if (ns !== 'default') return Promise.resolve(undefined);
@@ -108,7 +109,11 @@ describe('image transfer over TLS', () => {
   });
 
   it('refuses a plain http endpoint unless allowed (development)', async () => {
-    const plain = await startTransferServer({ host: '127.0.0.1', lookup: () => Promise.resolve(image) });
+    const plain = await startTransferServer({
+      host: '127.0.0.1',
+      root: dir,
+      lookup: () => Promise.resolve(image),
+    });
     try {
       expect(plain.url).toMatch(/^http:\/\//);
       const dest = join(dir, 'plain', 'c1.fdckpt');

@@ -5,7 +5,7 @@
  * problems, image, durations). On deletion it deletes the image and clears
  * status.image, which lets the controller drop the finalizer.
  */
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { CoreV1Api } from '@kubernetes/client-node';
 import type { Checkpoint, CheckpointStatus, ConditionInput, Leak } from '../../api/index.js';
 import { CHECKPOINT, CONDITIONS, bounded, findCondition, isTrue, setCondition } from '../../api/index.js';
@@ -84,12 +84,23 @@ export class AgentCheckpointReconciler implements Reconciler {
   private async deleteImage(ckpt: Checkpoint): Promise<Result> {
     const image = ckpt.status?.image;
     if (!image || image.node !== this.deps.nodeName) return {};
-    await this.deps.engine.deleteImage(image.path);
+    // Delete only what this agent wrote for this Checkpoint: status.image.path is
+    // anyone's to write, and a path it does not own must neither be deleted nor
+    // keep the Checkpoint in Deleting.
+    const own = resolve(imagePathFor(this.deps.dataDir, ckpt));
+    await this.deps.engine.deleteImage(own);
     this.deps.metrics?.imagesDeleted.inc();
     await updateStatus(this.checkpoints, ckpt.metadata.namespace ?? '', ckpt.metadata.name ?? '', (s) => {
       delete s.image;
     });
-    this.deps.events.record(ckpt, 'Normal', 'ImageDeleted', `deleted ${image.path} on ${image.node}`);
+    if (resolve(image.path) !== own) {
+      this.deps.events.record(
+        ckpt,
+        'Warning',
+        'ImagePathRefused',
+        `status.image.path ${image.path} is not this Checkpoint's image ${own}: left alone; deleted ${own} on ${image.node}`,
+      );
+    } else this.deps.events.record(ckpt, 'Normal', 'ImageDeleted', `deleted ${own} on ${image.node}`);
     return {};
   }
 

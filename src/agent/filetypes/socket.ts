@@ -20,6 +20,7 @@ import {
   TCP_NODELAY,
   describeSocket,
   listenOptions,
+  unixListener,
 } from '../linux/socket.js';
 import { S_IFMT, S_IFSOCK } from '../linux/stat.js';
 import { O, type ListenState } from '../model.js';
@@ -71,7 +72,19 @@ function restoreSocket(unit: RestoreUnitOf<'socket'>, ctx: PlanContext): 'done' 
     if (!('error' in st) && (st.mode & S_IFMT) !== S_IFSOCK) {
       throw new ReplayError(fd, path, 'the unix socket path exists and is not a socket');
     }
-    if (!('error' in st)) b.add('unlink', [b.addPath(path)], 0, owner);
+    if (!('error' in st)) {
+      // Only a stale file may go: if the original server still runs (a restore beside
+      // it, a copy of a live pod), unlinking would take its address away from it.
+      const probe = unixListener(listen.address, d.sockType);
+      if (probe === 'listening')
+        throw new ReplayError(
+          fd,
+          path,
+          'a server is listening on this unix socket: only a stale socket file is removed',
+        );
+      if (probe !== 'stale') throw new ReplayError(fd, path, `connect to the unix socket: ${probe.error}`);
+      b.add('unlink', [b.addPath(path)], 0, owner);
+    }
   }
   const cloexec = b.nextCloexec(unit.targets);
   const tmp = b.sim.alloc();

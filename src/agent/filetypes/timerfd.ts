@@ -4,6 +4,7 @@ import type { Fdinfo } from '../capture/fdinfo.js';
 import { clockNowNs } from '../linux/clock.js';
 import { O } from '../model.js';
 import { ownerOf } from '../replay/by-path.js';
+import { ReplayError } from '../replay/errors.js';
 import type { PlanContext } from '../replay/types.js';
 import type { FileTypeOps, RestoreUnitOf } from './types.js';
 
@@ -28,6 +29,17 @@ function itimerspec(intervalNs: bigint, valueNs: bigint): Buffer {
   return b;
 }
 
+/** CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_BOOTTIME, CLOCK_REALTIME_ALARM, CLOCK_BOOTTIME_ALARM (timerfd_create(2)). */
+const TIMERFD_CLOCKS: readonly number[] = [0, 1, 7, 8, 9];
+
+function nowOn(clockid: number, owner: { fd: number; path: string }): bigint {
+  try {
+    return clockNowNs(clockid);
+  } catch (err) {
+    throw new ReplayError(owner.fd, owner.path, (err as Error).message);
+  }
+}
+
 /**
  * timerfd_create on the saved clock, then the timer armed again and the
  * unread expirations put back. fdinfo shows the time *remaining* at capture
@@ -39,13 +51,22 @@ function restoreTimerfd(unit: RestoreUnitOf<'timerfd'>, ctx: PlanContext): 'done
   const b = ctx.builder;
   const owner = ownerOf(unit);
   const { clockid, ticks, settimeFlags, valueNs, intervalNs } = unit.file.data;
+  // Refused at plan time, naming the fd: the image says the clock, and a wrong one would
+  // otherwise surface as a bare clock_gettime error, or fail inside the target.
+  if (!TIMERFD_CLOCKS.includes(clockid)) {
+    throw new ReplayError(
+      owner.fd,
+      owner.path,
+      `timerfd clock ${clockid} is not one timerfd_create accepts (${TIMERFD_CLOCKS.join(', ')})`,
+    );
+  }
   const cloexec = b.nextCloexec(unit.targets);
   const tmp = b.sim.alloc();
   b.add('timerfd_create', [clockid, (unit.file.flags & O.NONBLOCK) | (cloexec ? O.CLOEXEC : 0)], tmp, owner);
   // A disarmed timer (value 0) stays disarmed: arming it with 0 would be a no-op anyway.
   if (valueNs > 0n) {
     const absolute = (settimeFlags & TFD_TIMER_ABSTIME) !== 0;
-    const value = absolute ? clockNowNs(clockid) + valueNs : valueNs;
+    const value = absolute ? nowOn(clockid, owner) + valueNs : valueNs;
     b.add('timerfd_settime', [tmp, settimeFlags, b.addData(itimerspec(intervalNs, value)), 0], 0, owner);
   }
   if (ticks > 0n) {

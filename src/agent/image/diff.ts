@@ -10,6 +10,7 @@
  */
 import { O, type Checkpoint, type FdRecord, type FileRecord, type ProcessRecord } from '../model.js';
 import { flagWords } from './flags.js';
+import { printable, quoted, someOf } from './text.js';
 
 export type DiffField =
   | 'processes'
@@ -64,19 +65,47 @@ function describeKey(k: string): string {
   return `process ${proc} fd ${fd}`;
 }
 
-/** For each (process, fd) present on both sides: the other such keys holding the same open file. */
-function sharers(s: Side, common: Set<string>): Map<string, string[]> {
-  const byFile = new Map<number, string[]>();
+/** The groups of common (process, fd) keys holding one open file, in key order, and each key's group. */
+function sharers(s: Side, common: readonly string[]): { groups: string[][]; of: Map<string, number> } {
+  const byFile = new Map<number, number>();
+  const groups: string[][] = [];
+  const of = new Map<string, number>();
+  const commonSet = new Set(common);
   s.fds.forEach((fds, proc) => {
     for (const d of fds.values()) {
       const k = key(proc, d.fd);
-      if (!common.has(k)) continue;
-      byFile.set(d.file, [...(byFile.get(d.file) ?? []), k]);
+      if (!commonSet.has(k)) continue;
+      let g = byFile.get(d.file);
+      if (g === undefined) {
+        g = groups.length;
+        byFile.set(d.file, g);
+        groups.push([]);
+      }
+      groups[g]!.push(k);
+      of.set(k, g);
     }
   });
-  const out = new Map<string, string[]>();
-  for (const group of byFile.values()) for (const k of group) out.set(k, group.filter((x) => x !== k).sort());
-  return out;
+  for (const g of groups) g.sort();
+  return { groups, of };
+}
+
+/**
+ * Which groups of `a` are, as sets, a group of `b` too: a group is when all its
+ * members are in one group of `b` of the same size. One pass over the keys.
+ */
+function sameGroups(a: ReturnType<typeof sharers>, b: ReturnType<typeof sharers>): Set<number> {
+  const same = new Set<number>();
+  a.groups.forEach((members, g) => {
+    const h = b.of.get(members[0]!);
+    if (h === undefined || b.groups[h]!.length !== members.length) return;
+    if (members.every((k) => b.of.get(k) === h)) same.add(g);
+  });
+  return same;
+}
+
+/** The other members of `k`'s group, the first few and a count (a group can hold every fd of the image). */
+function mates(group: readonly string[], k: string): string {
+  return group.length <= 1 ? '' : someOf(group, group.length - 1, describeKey, (x) => x !== k);
 }
 
 /** Differences between the fds of one matched pair of processes. */
@@ -91,7 +120,7 @@ function diffFds(i: number, a: Side, b: Side, out: Difference[]): void {
     if (da === undefined || db === undefined) {
       const present = (da ?? db)!;
       const file = (da === undefined ? b : a).files.get(present.file);
-      const what = file === undefined ? `objref ${present.file}` : `${file.type} ${file.path}`;
+      const what = file === undefined ? `objref ${present.file}` : `${file.type} ${printable(file.path)}`;
       const only = da === undefined ? 'b' : 'a';
       out.push({
         process: i,
@@ -128,31 +157,32 @@ function diffFds(i: number, a: Side, b: Side, out: Difference[]): void {
     push('flags', flagsA, flagsB, [flagWords(flagsA, true), flagWords(flagsB, true)]);
     push('pos', xa.pos, xb.pos);
     push('cloexec', da.cloexec, db.cloexec);
-    push('path', comparablePath(xa), comparablePath(xb), [JSON.stringify(xa.path), JSON.stringify(xb.path)]);
+    push('path', comparablePath(xa), comparablePath(xb), [quoted(xa.path), quoted(xb.path)]);
   }
 }
 
 function diffSharing(a: Side, b: Side, repeats: Set<number>, out: Difference[]): void {
-  const common = new Set<string>();
+  const common: string[] = [];
   a.fds.forEach((fds, proc) => {
     if (repeats.has(proc)) return;
-    for (const fd of fds.keys()) if (b.fds[proc]!.has(fd)) common.add(key(proc, fd));
+    for (const fd of fds.keys()) if (b.fds[proc]!.has(fd)) common.push(key(proc, fd));
   });
   const sa = sharers(a, common);
   const sb = sharers(b, common);
+  const same = sameGroups(sa, sb);
   for (const k of common) {
-    const ga = sa.get(k) ?? [];
-    const gb = sb.get(k) ?? [];
-    if (ga.join() === gb.join()) continue;
-    const show = (g: string[]): string => (g.length === 0 ? 'no other fd' : g.map(describeKey).join(', '));
+    if (same.has(sa.of.get(k)!)) continue;
+    const ma = mates(sa.groups[sa.of.get(k)!]!, k);
+    const mb = mates(sb.groups[sb.of.get(k)!]!, k);
+    const show = (m: string): string => (m === '' ? 'no other fd' : m);
     const [proc, fd] = k.split(':').map(Number) as [number, number];
     out.push({
       process: proc,
       fd,
       field: 'sharing',
-      a: ga.join(' '),
-      b: gb.join(' '),
-      message: `${describeKey(k)}: shares its open file with ${show(ga)} in a, with ${show(gb)} in b`,
+      a: ma,
+      b: mb,
+      message: `${describeKey(k)}: shares its open file with ${show(ma)} in a, with ${show(mb)} in b`,
     });
   }
 }
@@ -163,24 +193,47 @@ function diffSharing(a: Side, b: Side, repeats: Set<number>, out: Difference[]):
  */
 function sameTableAsEarlier(pa: ProcessRecord[], pb: ProcessRecord[]): Set<number> {
   const out = new Set<number>();
+  const seen = new Set<string>();
   for (let i = 0; i < pa.length; i++) {
-    for (let j = 0; j < i; j++) {
-      if (pa[j]!.table === pa[i]!.table && pb[j]!.table === pb[i]!.table) out.add(i);
-    }
+    const k = `${pa[i]!.table}:${pb[i]!.table}`;
+    if (seen.has(k)) out.add(i);
+    else seen.add(k);
   }
   return out;
 }
 
-/** Which other matched processes share each process's file table (CLONE_FILES). */
-function tableMates(procs: ProcessRecord[], i: number): number[] {
-  return procs.flatMap((p, j) => (j !== i && p.table === procs[i]!.table ? [j] : []));
+/** The processes of each file table (indexes in order), and each process's table group. */
+function tableGroups(procs: ProcessRecord[]): { groups: number[][]; of: number[] } {
+  const byTable = new Map<number, number>();
+  const groups: number[][] = [];
+  const of = procs.map((p, i) => {
+    let g = byTable.get(p.table);
+    if (g === undefined) {
+      g = groups.length;
+      byTable.set(p.table, g);
+      groups.push([]);
+    }
+    groups[g]!.push(i);
+    return g;
+  });
+  return { groups, of };
 }
 
 function diffTableSharing(pa: ProcessRecord[], pb: ProcessRecord[], out: Difference[]): void {
+  const ga = tableGroups(pa);
+  const gb = tableGroups(pb);
+  // A group of a is the same as i's group of b when they have the same size and all its
+  // members are in that one group of b.
+  const same = ga.groups.map((members) => {
+    const h = gb.of[members[0]!]!;
+    return gb.groups[h]!.length === members.length && members.every((j) => gb.of[j] === h);
+  });
   for (let i = 0; i < pa.length; i++) {
-    const ma = tableMates(pa, i).join(', ');
-    const mb = tableMates(pb, i).join(', ');
-    if (ma === mb) continue;
+    if (same[ga.of[i]!]) continue;
+    const list = (g: number[]): string =>
+      g.length <= 1 ? '' : someOf(g, g.length - 1, String, (j) => j !== i);
+    const ma = list(ga.groups[ga.of[i]!]!);
+    const mb = list(gb.groups[gb.of[i]!]!);
     const show = (m: string): string => (m === '' ? 'no other process' : `process ${m}`);
     out.push({
       process: i,
@@ -215,7 +268,7 @@ export function diffCheckpoints(a: Checkpoint, b: Checkpoint): Difference[] {
       ['b', b],
     ] as const) {
       cp.processes.slice(n).forEach((p, j) => {
-        const message = `process ${n + j}: only in ${name} (pid ${p.pid}, ${JSON.stringify(p.comm)})`;
+        const message = `process ${n + j}: only in ${name} (pid ${p.pid}, ${quoted(p.comm)})`;
         out.push({ process: n + j, fd: null, field: 'process', a: name === 'a', b: name === 'b', message });
       });
     }

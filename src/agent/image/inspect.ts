@@ -2,9 +2,17 @@
  * What `fdckpt inspect` shows of a checkpoint: a JSON form for scripts and
  * a table per process for people. Both are pure functions of the model.
  */
-import { O, type Checkpoint, type FileData, type FileRecord, type ProcessRecord } from '../model.js';
+import {
+  O,
+  type Checkpoint,
+  type FileData,
+  type FileRecord,
+  type FileTableRecord,
+  type ProcessRecord,
+} from '../model.js';
 import { flagWords } from './flags.js';
 import { FORMAT_VERSION } from './format.js';
+import { isoTime, printable, quoted, someOf } from './text.js';
 
 /** One fd of a process in the JSON form. */
 export interface InspectFd {
@@ -107,28 +115,29 @@ export function toInspectJson(cp: Checkpoint): InspectJson {
   };
 }
 
-/** Control characters would break the table's lines: show them escaped. */
-function printable(s: string): string {
-  // eslint-disable-next-line no-control-regex -- matching control characters is the point
-  return s.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
-}
+/** Cells wider than this are not padded to: one 4 KiB path must not widen every row. */
+const MAX_ALIGN = 48;
 
 function table(rows: string[][], indent: string): string[] {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  const widths = rows[0]!.map(() => 0);
+  for (const r of rows)
+    r.forEach((cell, i) => (widths[i] = Math.max(widths[i]!, Math.min(cell.length, MAX_ALIGN))));
   return rows.map((r) => (indent + r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ')).trimEnd());
 }
 
-/** Who holds each open file: (process index, fd) pairs, counting a table shared by tasks once. */
-function holders(cp: Checkpoint): Map<number, { proc: ProcessRecord; fd: number }[]> {
-  const byFile = new Map<number, { proc: ProcessRecord; fd: number }[]>();
+type Holder = { proc: ProcessRecord; fd: number };
+
+/** Who holds each open file: (process, fd) pairs, counting a table shared by tasks once. */
+function holders(cp: Checkpoint, tables: Map<number, FileTableRecord>): Map<number, Holder[]> {
+  const byFile = new Map<number, Holder[]>();
   const seenTables = new Set<number>();
   for (const proc of cp.processes) {
     if (seenTables.has(proc.table)) continue;
     seenTables.add(proc.table);
-    for (const d of cp.tables.find((t) => t.objref === proc.table)?.fds ?? []) {
-      const list = byFile.get(d.file) ?? [];
+    for (const d of tables.get(proc.table)?.fds ?? []) {
+      let list = byFile.get(d.file);
+      if (!list) byFile.set(d.file, (list = []));
       list.push({ proc, fd: d.fd });
-      byFile.set(d.file, list);
     }
   }
   return byFile;
@@ -136,49 +145,67 @@ function holders(cp: Checkpoint): Map<number, { proc: ProcessRecord; fd: number 
 
 function describeHeader(cp: Checkpoint): string {
   const h = cp.header;
-  const when = Number.isFinite(h.time) ? new Date(h.time).toISOString() : String(h.time);
-  return `image v${FORMAT_VERSION}  node ${printable(h.node)}  source ${printable(h.source)}  ${when}  kernel ${printable(h.kernel)}  ${printable(h.tool)}`;
+  return `image v${FORMAT_VERSION}  node ${printable(h.node)}  source ${printable(h.source)}  ${isoTime(h.time)}  kernel ${printable(h.kernel)}  ${printable(h.tool)}`;
 }
 
 /**
  * A human-readable table per process: fd, type, flags in words, pos, path,
- * the other fds (here or in other processes) sharing the same open file,
- * close-on-exec, and whether the file is ignored (recorded, not restored).
+ * the other fds (here or in other processes) sharing the same open file (the
+ * first LIST_CAP, then "… and N more"), close-on-exec, and whether the file
+ * is ignored (recorded, not restored). Linear in the image: every lookup is
+ * by map, every list is capped.
  */
 export function renderInspectTable(cp: Checkpoint): string {
   const files = new Map<number, FileRecord>(cp.files.map((f) => [f.objref, f]));
-  const byFile = holders(cp);
+  const tables = new Map(cp.tables.map((t) => [t.objref, t]));
+  const byFile = holders(cp, tables);
+  // The tasks of each file table, in image order: the first one shows the fds.
+  const tasks = new Map<number, ProcessRecord[]>();
+  for (const p of cp.processes) {
+    let list = tasks.get(p.table);
+    if (!list) tasks.set(p.table, (list = []));
+    list.push(p);
+  }
   const out = [describeHeader(cp)];
   for (const proc of cp.processes) {
-    const mates = cp.processes.filter((p) => p !== proc && p.table === proc.table).map((p) => p.pid);
-    const shared = mates.length > 0 ? `, shared with pid ${mates.join(', ')}` : '';
+    const mates = tasks.get(proc.table)!;
+    const shared =
+      mates.length > 1
+        ? `, shared with pid ${someOf(
+            mates,
+            mates.length - 1,
+            (p) => String(p.pid),
+            (p) => p !== proc,
+          )}`
+        : '';
     out.push(
       '',
       `process ${proc.pid} (${printable(proc.comm)}) tgid ${proc.tgid}  table ${proc.table}${shared}`,
     );
-    out.push(
-      `  argv: ${proc.argv.map((a) => JSON.stringify(a)).join(' ')}`.trimEnd(),
-      `  cwd: ${printable(proc.cwd)}`,
-    );
-    const first = cp.processes.find((p) => p.table === proc.table)!;
+    out.push(`  argv: ${proc.argv.map(quoted).join(' ')}`.trimEnd(), `  cwd: ${printable(proc.cwd)}`);
+    const first = mates[0]!;
     if (first !== proc) {
       out.push(`  fds: the file table of pid ${first.pid}, above`);
       continue;
     }
-    const fds = cp.tables.find((t) => t.objref === proc.table)?.fds ?? [];
+    const fds = tables.get(proc.table)?.fds ?? [];
     const rows = [['FD', 'TYPE', 'FLAGS', 'POS', 'PATH', 'SHARED-WITH', 'CLOEXEC', 'IGNORED']];
     for (const d of fds) {
       const f = files.get(d.file);
-      const others = (byFile.get(d.file) ?? [])
-        .filter((h) => !(h.proc.table === proc.table && h.fd === d.fd))
-        .map((h) => (h.proc.table === proc.table ? `fd ${h.fd}` : `pid ${h.proc.pid} fd ${h.fd}`));
+      const all = byFile.get(d.file) ?? [];
+      const others = someOf(
+        all,
+        all.length - 1,
+        (h) => (h.proc.table === proc.table ? `fd ${h.fd}` : `pid ${h.proc.pid} fd ${h.fd}`),
+        (h) => !(h.proc.table === proc.table && h.fd === d.fd),
+      );
       rows.push([
         String(d.fd),
         f?.type ?? '?',
         f === undefined ? '?' : flagWords(f.flags & ~O.CLOEXEC, true),
         f === undefined ? '?' : String(f.pos),
         f === undefined ? `(objref ${d.file} missing)` : printable(f.path),
-        others.length === 0 ? '-' : others.join(', '),
+        all.length <= 1 ? '-' : others,
         d.cloexec ? 'yes' : 'no',
         f?.ignored === undefined ? '' : `ignored (${f.ignored.reason})`,
       ]);

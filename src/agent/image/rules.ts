@@ -22,6 +22,7 @@ import {
 import { ImageFormatError, RecordViolation, type ImageLocation } from './errors.js';
 import type { RecordKind } from './format.js';
 import { flagWords } from './flags.js';
+import { PATH_TYPES, unnormalized } from './paths.js';
 
 interface OpenTable {
   objref: number;
@@ -74,6 +75,8 @@ export class ImageRules {
   private readonly pids = new Set<number>();
   /** The file whose name record must come next. */
   private unnamed: number | undefined;
+  /** The type of the file record waiting for its name. */
+  private unnamedType: string | undefined;
   /** The table whose fd records are still expected. */
   private table: OpenTable | undefined;
   private readonly epollRefs: EpollRef[] = [];
@@ -138,6 +141,7 @@ export class ImageRules {
       });
     }
     this.unnamed = f.objref;
+    this.unnamedType = f.type;
   }
 
   name(path: string): void {
@@ -146,6 +150,14 @@ export class ImageRules {
     if (bytes >= PATH_MAX)
       throw violation(`path is ${bytes} bytes, over PATH_MAX (${PATH_MAX} with its NUL)`);
     if (path.includes('\0')) throw violation('path contains a NUL byte');
+    // Replay opens these by name: a path capture could not have written is refused here.
+    if (this.unnamedType !== undefined && PATH_TYPES.includes(this.unnamedType) && path.startsWith('/')) {
+      const why = unnormalized(path);
+      if (why)
+        throw violation(
+          `file objref ${this.unnamed} (${this.unnamedType}) path ${JSON.stringify(path)} has ${why}`,
+        );
+    }
     this.unnamed = undefined;
   }
 

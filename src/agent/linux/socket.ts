@@ -96,3 +96,39 @@ export function listenOptions(fd: number, family: number, protocol: number): Lis
     noDelay: family !== AF_UNIX && protocol === IPPROTO_TCP && on(TCP_NODELAY, IPPROTO_TCP),
   };
 }
+
+const socketC = lib.func('int socket(int domain, int type, int protocol)') as (
+  d: number,
+  t: number,
+  p: number,
+) => number;
+const connectC = lib.func('int connect(int fd, const void *addr, uint32_t len)') as (
+  fd: number,
+  addr: Buffer,
+  len: number,
+) => number;
+const closeC = lib.func('int close(int fd)') as (fd: number) => number;
+const SOCK_NONBLOCK = 0o4000;
+const SOCK_CLOEXEC = 0o2000000;
+
+/**
+ * Whether something listens on the unix socket at `address` (a raw
+ * sockaddr_un), found by connecting to it as a client would: 'stale' when
+ * the kernel refuses (ECONNREFUSED: the file is left by a process that is
+ * gone), 'listening' when it connects or would block (EAGAIN: a full
+ * backlog is a live server too), else the errno name as `error` (ENOENT, EACCES, …).
+ * The connection, if made, is closed at once: the server sees a client come
+ * and go.
+ */
+export function unixListener(address: Buffer, sockType: number): 'listening' | 'stale' | { error: string } {
+  const fd = socketC(AF_UNIX, sockType | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd === -1) throw new SyscallError('socket', koffi.errno(), 'AF_UNIX probe');
+  try {
+    if (connectC(fd, address, address.length) === 0) return 'listening';
+    const code = errnoName(koffi.errno());
+    if (code === 'ECONNREFUSED') return 'stale';
+    return code === 'EAGAIN' || code === 'EINPROGRESS' ? 'listening' : { error: code };
+  } finally {
+    closeC(fd);
+  }
+}

@@ -16,6 +16,7 @@ export const S_IFIFO = 0o010000;
 export const S_IFCHR = 0o020000;
 export const S_IFBLK = 0o060000;
 export const S_IFSOCK = 0o140000;
+export const S_IFLNK = 0o120000;
 
 /** The part of struct stat that capture uses, with the usual predicates. */
 export class FileStat {

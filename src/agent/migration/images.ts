@@ -7,6 +7,7 @@
  */
 import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import type { CoreV1Api } from '@kubernetes/client-node';
 import type { Checkpoint } from '../../api/index.js';
 import {
@@ -78,10 +79,15 @@ export function imageLookup(
       throw err;
     }
     const image = ckpt.status?.image;
-    if (!image || image.node !== deps.nodeName || !existsSync(image.path)) return undefined;
+    if (!image || image.node !== deps.nodeName) return undefined;
+    // status.image.path is written by whoever may write checkpoints/status: serve
+    // only the file this agent writes for this very Checkpoint (its uid is in the
+    // name, so a recreated Checkpoint of the same name does not get the old image).
+    const path = resolve(imagePathFor(deps.dataDir, ckpt));
+    if (resolve(image.path) !== path || !existsSync(path)) return undefined;
     const token = await transferToken(deps.core, namespace, checkpoint);
     // No Secret, no transfer: an image is never served without a token.
-    return token ? { path: image.path, size: image.size, sha256: image.sha256, token } : undefined;
+    return token ? { path, size: image.size, sha256: image.sha256, token } : undefined;
   };
 }
 

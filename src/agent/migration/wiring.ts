@@ -86,6 +86,7 @@ export async function startMigrationSupport(deps: MigrationSupportDeps): Promise
   const server = await startTransferServer({
     port: deps.transfer.port,
     host: deps.transfer.host,
+    root: deps.dataDir,
     lookup: imageLookup(imageDeps),
     onError: (m) => log.error(m),
     ...(identity ? { tls: identity } : {}),

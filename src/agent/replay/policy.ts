@@ -8,11 +8,19 @@
  *
  * `allowSizeChange` (fail/remap, regular files): a file now shorter than the
  * saved offset is accepted (by default it is an error; grown files are fine).
+ * `allowFileChange` (fail): a path that now names another file (another
+ * device and inode than at capture) is accepted; by default it is an error,
+ * so that a file swapped in after the capture (a link to /etc/shadow) is not
+ * opened in its place. A remapped path is another file by design: not checked.
  * A rule matches by fd number, path glob, type and/or cloexec bit (all given must match);
  * the first matching rule wins. A remap rule matches only paths under `from`.
  */
 import * as yaml from 'js-yaml';
 import { isFileType, type FileRecord, type FileType } from '../model.js';
+import type { Glob } from './glob.js';
+import { MAX_GLOB_LENGTH, MAX_POLICY_RULES, compileGlob } from './glob.js';
+
+export { MAX_GLOB_LENGTH, MAX_POLICY_RULES } from './glob.js';
 
 export const ACTIONS = ['fail', 'skip', 'devnull', 'remap'] as const;
 export type PolicyAction = (typeof ACTIONS)[number];
@@ -29,6 +37,7 @@ export interface PolicyRule {
   from?: string;
   to?: string;
   allowSizeChange?: boolean;
+  allowFileChange?: boolean;
 }
 
 /** A restore policy: rules in order. */
@@ -40,27 +49,13 @@ export interface RestorePolicy {
 export interface FdDecision {
   action: PolicyAction;
   allowSizeChange: boolean;
+  allowFileChange: boolean;
   /** The path to open (remapped when action is remap). */
   path: string;
 }
 
 /** The policy that restores everything and fails on anything it cannot. */
 export const DEFAULT_POLICY: RestorePolicy = { rules: [] };
-
-/** A glob as a RegExp. */
-export function globToRegExp(glob: string): RegExp {
-  let re = '';
-  for (let i = 0; i < glob.length; i++) {
-    const ch = glob[i]!;
-    if (ch === '*' && glob[i + 1] === '*') {
-      re += '.*';
-      i++;
-    } else if (ch === '*') re += '[^/]*';
-    else if (ch === '?') re += '[^/]';
-    else re += ch.replace(/[.+^${}()|[\]\\]/g, '\\$&');
-  }
-  return new RegExp(`^${re}$`);
-}
 
 function fail(where: string, why: string): never {
   throw new Error(`policy ${where}: ${why}`);
@@ -71,7 +66,19 @@ function parseRule(raw: unknown, index: number): PolicyRule {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail(where, 'must be an object');
   const r = raw as Record<string, unknown>;
   for (const key of Object.keys(r)) {
-    if (!['fd', 'path', 'type', 'cloexec', 'action', 'from', 'to', 'allowSizeChange'].includes(key)) {
+    if (
+      ![
+        'fd',
+        'path',
+        'type',
+        'cloexec',
+        'action',
+        'from',
+        'to',
+        'allowSizeChange',
+        'allowFileChange',
+      ].includes(key)
+    ) {
       fail(where, `unknown field ${JSON.stringify(key)}`);
     }
   }
@@ -87,6 +94,8 @@ function parseRule(raw: unknown, index: number): PolicyRule {
   }
   if (r['path'] !== undefined) {
     if (typeof r['path'] !== 'string' || r['path'] === '') fail(where, 'path must be a non-empty glob');
+    if (r['path'].length > MAX_GLOB_LENGTH)
+      fail(where, `path glob of ${r['path'].length} characters: at most ${MAX_GLOB_LENGTH}`);
     rule.path = r['path'];
   }
   if (r['type'] !== undefined) {
@@ -101,6 +110,10 @@ function parseRule(raw: unknown, index: number): PolicyRule {
   if (r['allowSizeChange'] !== undefined) {
     if (typeof r['allowSizeChange'] !== 'boolean') fail(where, 'allowSizeChange must be true or false');
     rule.allowSizeChange = r['allowSizeChange'];
+  }
+  if (r['allowFileChange'] !== undefined) {
+    if (typeof r['allowFileChange'] !== 'boolean') fail(where, 'allowFileChange must be true or false');
+    rule.allowFileChange = r['allowFileChange'];
   }
   if (rule.action === 'remap') {
     const from = r['from'];
@@ -130,19 +143,22 @@ export function parsePolicy(text: string): RestorePolicy {
   }
   const extra = Object.keys(doc).filter((k) => k !== 'rules');
   if (extra.length > 0) fail('file', `unknown field ${JSON.stringify(extra[0])}`);
+  const count = (doc as { rules: unknown[] }).rules.length;
+  if (count > MAX_POLICY_RULES) fail('file', `${count} rules: at most ${MAX_POLICY_RULES}`);
   return { rules: (doc as { rules: unknown[] }).rules.map(parseRule) };
 }
 
-const globCache = new Map<string, RegExp>();
+const globCache = new Map<string, Glob>();
 
-/** globToRegExp, compiled once per glob (a rule is tried against every fd). */
-function compiled(glob: string): RegExp {
-  let re = globCache.get(glob);
-  if (!re) {
-    re = globToRegExp(glob);
-    globCache.set(glob, re);
+/** A glob compiled once (a rule is tried against every fd); the cache is bounded as policies are. */
+function compiled(glob: string): Glob {
+  let g = globCache.get(glob);
+  if (!g) {
+    if (globCache.size >= 4 * MAX_POLICY_RULES) globCache.clear();
+    g = compileGlob(glob);
+    globCache.set(glob, g);
   }
-  return re;
+  return g;
 }
 
 function underPrefix(path: string, prefix: string): boolean {
@@ -162,12 +178,17 @@ function matches(rule: PolicyRule, fd: number, file: FileRecord, cloexec: boolea
 /** The decision for `fd` (pointing at `file`): the first matching rule, else restore-or-fail. */
 export function decide(policy: RestorePolicy, fd: number, file: FileRecord, cloexec = false): FdDecision {
   const rule = policy.rules.find((r) => matches(r, fd, file, cloexec));
-  if (!rule) return { action: 'fail', allowSizeChange: false, path: file.path };
+  if (!rule) return { action: 'fail', allowSizeChange: false, allowFileChange: false, path: file.path };
   let path = file.path;
   if (rule.action === 'remap') {
     const from = rule.from!.endsWith('/') ? rule.from!.slice(0, -1) : rule.from!;
     const to = rule.to!.endsWith('/') && rule.to!.length > 1 ? rule.to!.slice(0, -1) : rule.to!;
     path = to + path.slice(from.length);
   }
-  return { action: rule.action, allowSizeChange: rule.allowSizeChange ?? false, path };
+  return {
+    action: rule.action,
+    allowSizeChange: rule.allowSizeChange ?? false,
+    allowFileChange: rule.allowFileChange ?? false,
+    path,
+  };
 }

@@ -4,8 +4,9 @@
  * Everything that can be checked before touching the target is checked here.
  */
 import { CREATION_ONLY_FLAGS, O, type Checkpoint, type FileRecord, type FileTableRecord } from '../model.js';
-import { statPath } from '../linux/pathstat.js';
-import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFMT, S_IFREG, S_IFSOCK } from '../linux/stat.js';
+import { lstatPath, statPath } from '../linux/pathstat.js';
+import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK } from '../linux/stat.js';
+import { unnormalized } from '../image/paths.js';
 import { fdLimit } from './limits.js';
 import { opsOf } from '../filetypes/index.js';
 import { canRestore } from './planners.js';
@@ -31,13 +32,39 @@ function checkFlags(fd: number, file: FileRecord): void {
   }
 }
 
-/** Checks a by-path file against what is on disk now (in the restorer's view). */
-function checkPathFile(fd: number, unit: FileUnit, allowSizeChange: boolean): void {
+/**
+ * Checks a by-path file against what is on disk now (in the restorer's view).
+ * The saved path is what /proc/PID/fd/N read at capture: absolute, normalized,
+ * symlinks resolved, of the file with the saved device and inode. A path that
+ * is not such a path, is now a symlink, or names another file is refused: the
+ * restore may run as root and would open whatever is there.
+ */
+function checkPathFile(fd: number, unit: FileUnit, decision: FdDecision): void {
   const { file, path } = unit;
   if (!path.startsWith('/')) throw new ReplayError(fd, path, 'not an absolute path');
+  const messy = unnormalized(path);
+  if (messy) throw new ReplayError(fd, path, `not a normalized path (it has ${messy})`);
+  const remapped = path !== file.path;
+  if (!remapped) {
+    const link = lstatPath(path);
+    if (!('error' in link) && (link.mode & S_IFMT) === S_IFLNK)
+      throw new ReplayError(fd, path, 'is now a symlink; at capture it was the file itself');
+  }
   const st = statPath(path);
   if ('error' in st) throw new ReplayError(fd, path, st.error);
   const kind = st.mode & S_IFMT;
+  // A device node's identity is its rdev, which the image does not keep (/dev/null in a new
+  // container is another inode, the same device); an image without dev/ino (0:0) has none to compare.
+  const compared = kind === S_IFREG || kind === S_IFDIR || kind === S_IFIFO;
+  if (!remapped && compared && (file.dev !== 0 || file.ino !== 0) && !decision.allowFileChange) {
+    if (st.dev !== file.dev || st.ino !== file.ino) {
+      throw new ReplayError(
+        fd,
+        path,
+        `another file than at capture (dev:ino ${file.dev}:${file.ino} → ${st.dev}:${st.ino}; policy allowFileChange accepts it)`,
+      );
+    }
+  }
   // 'regular' also covers devices (/dev/null): the saved st_mode says which it was.
   const wasKind = file.mode & S_IFMT;
   if (file.type === 'regular' && wasKind !== 0 && kind !== wasKind) {
@@ -54,7 +81,7 @@ function checkPathFile(fd: number, unit: FileUnit, allowSizeChange: boolean): vo
   }
   if (file.type === 'directory' && kind !== S_IFDIR) throw new ReplayError(fd, path, 'no longer a directory');
   if (file.type === 'fifo' && kind !== S_IFIFO) throw new ReplayError(fd, path, 'no longer a fifo');
-  if (file.type === 'regular' && kind === S_IFREG && st.size < file.pos && !allowSizeChange) {
+  if (file.type === 'regular' && kind === S_IFREG && st.size < file.pos && !decision.allowSizeChange) {
     throw new ReplayError(
       fd,
       path,
@@ -86,7 +113,7 @@ function checkRestorable(fd: number, file: FileRecord): void {
 }
 
 function restoreAsIs(file: FileRecord): FdDecision {
-  return { action: 'fail', allowSizeChange: false, path: file.path };
+  return { action: 'fail', allowSizeChange: false, allowFileChange: false, path: file.path };
 }
 
 /** The table of process `pid` in `cp` (default: the first process). */
@@ -146,7 +173,7 @@ export function buildUnits(cp: Checkpoint, table: FileTableRecord, policy: Resto
       }
       unit = { file, targets: [], path: devnull ? '/dev/null' : decision.path, devnull };
       if (!devnull && (file.type === 'regular' || file.type === 'directory' || file.type === 'fifo')) {
-        checkPathFile(rec.fd, unit, decision.allowSizeChange);
+        checkPathFile(rec.fd, unit, decision);
       }
       byKey.set(key, unit);
     }

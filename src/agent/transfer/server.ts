@@ -12,10 +12,14 @@
  * (and kill that process mid-transfer).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { constants, createReadStream } from 'node:fs';
+import { open, readlink, realpath } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
+import type { Socket } from 'node:net';
+import { sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 
 /** The path of one image: /v1/images/<namespace>/<checkpoint>. */
@@ -32,13 +36,47 @@ export interface ServableImage {
 export interface TransferServerOptions {
   port?: number;
   host?: string;
+  /**
+   * The agent's data directory: only a regular file inside it is ever served,
+   * whatever path `lookup` answers (that path comes from a status field).
+   */
+  root: string;
   /** The image of namespace/checkpoint if it is on this node, else undefined (404). */
   lookup(namespace: string, checkpoint: string): Promise<ServableImage | undefined>;
   /** Told about each request that failed, for the agent's log. */
   onError?: (message: string) => void;
   /** Serve HTTPS with this key and certificate (PEM); without it, plain HTTP. */
   tls?: { key: string; cert: string };
+  /** Connection bounds; DEFAULT_LIMITS for what is not given. */
+  limits?: Partial<TransferLimits>;
 }
+
+/**
+ * What one peer may hold of the server. The port is open to the network and
+ * a connection costs an fd of the agent's process (which, on the local plane,
+ * is the controller's too): 19,950 idle connections once took them all.
+ */
+export interface TransferLimits {
+  /** Connections at once; the next one is closed at accept. */
+  maxConnections: number;
+  /** From connection (or the previous response) to the request's complete headers. */
+  headersTimeoutMs: number;
+  /** From connection to the complete request (a GET has no body: as good as the headers). */
+  requestTimeoutMs: number;
+  /** An idle keep-alive connection between requests. */
+  keepAliveTimeoutMs: number;
+  /** A socket with no traffic at all, e.g. a client that stopped reading the image. */
+  idleTimeoutMs: number;
+}
+
+/** Peers are the other nodes' agents, a few transfers each at most. */
+export const DEFAULT_LIMITS: TransferLimits = {
+  maxConnections: 64,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 15_000,
+  keepAliveTimeoutMs: 5_000,
+  idleTimeoutMs: 60_000,
+};
 
 export interface RunningTransferServer {
   port: number;
@@ -103,6 +141,11 @@ async function handle(
   if (range === 'unsatisfiable') {
     return reply(res, 416, `the image has ${image.size} bytes`, { 'content-range': `bytes */${image.size}` });
   }
+  const file = await openServable(options.root, image);
+  if (typeof file === 'string') {
+    options.onError?.(`transfer ${path}: ${file}`);
+    return reply(res, 404, `no image of checkpoint ${namespace}/${checkpoint} on this node`);
+  }
   const { start, end } = range ?? { start: 0, end: image.size - 1 };
   res.writeHead(range ? 206 : 200, {
     'content-type': 'application/octet-stream',
@@ -111,12 +154,58 @@ async function handle(
     ...(range ? { 'content-range': `bytes ${start}-${end}/${image.size}` } : {}),
     [SHA256_HEADER]: image.sha256,
   });
-  await pipeline(createReadStream(image.path, { start, end }), res);
+  await pipeline(createReadStream('', { fd: file, start, end }), res);
+}
+
+/**
+ * Open the image for reading if it is a regular file of `image.size` bytes
+ * inside `root`, or say why not. The check is made on the opened file (its
+ * /proc/self/fd link is the path the kernel resolved), so a path swapped
+ * after the check cannot send another file; O_NOFOLLOW refuses a final
+ * symlink outright, and a directory symlink on the way is caught by the
+ * resolved path leaving `root`.
+ */
+async function openServable(root: string, image: ServableImage): Promise<FileHandle | string> {
+  let fh: FileHandle;
+  try {
+    fh = await open(image.path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (err) {
+    return `open(${image.path}): ${(err as NodeJS.ErrnoException).code ?? String(err)}`;
+  }
+  try {
+    const real = await readlink(`/proc/self/fd/${fh.fd}`);
+    const top = await realpath(root);
+    if (!real.startsWith(top + sep)) return close(fh, `refusing ${image.path}: ${real} is not under ${top}`);
+    const st = await fh.stat();
+    if (!st.isFile()) return close(fh, `refusing ${image.path}: not a regular file`);
+    if (st.size !== image.size)
+      return close(fh, `refusing ${image.path}: ${st.size} bytes, the Checkpoint says ${image.size}`);
+    return fh;
+  } catch (err) {
+    return close(fh, `${image.path}: ${(err as Error).message}`);
+  }
+}
+
+async function close(fh: FileHandle, why: string): Promise<string> {
+  await fh.close();
+  return why;
 }
 
 /** Start serving; `port` 0 picks a free one. */
 export async function startTransferServer(options: TransferServerOptions): Promise<RunningTransferServer> {
+  const limits = { ...DEFAULT_LIMITS, ...options.limits };
+  // Node's headersTimeout only runs once a request has begun: a connection that
+  // sends nothing at all would be held forever. Each gets until headersTimeout to
+  // send its first request.
+  const firstRequest = new WeakMap<object, NodeJS.Timeout>();
+  const awaitRequest = (socket: Socket): void => {
+    const timer = setTimeout(() => socket.destroy(), limits.headersTimeoutMs);
+    timer.unref();
+    firstRequest.set(socket, timer);
+    socket.once('close', () => clearTimeout(timer));
+  };
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    clearTimeout(firstRequest.get(req.socket));
     handle(options, req, res).catch((err: unknown) => {
       const message = err instanceof Error ? err.message : String(err);
       options.onError?.(`transfer ${req.url ?? ''}: ${message}`);
@@ -124,10 +213,35 @@ export async function startTransferServer(options: TransferServerOptions): Promi
       else res.destroy();
     });
   };
+  const http = {
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    // Node looks for expired headers/request timers this often (30 s by default,
+    // which would let a short timeout run that long).
+    connectionsCheckingInterval: Math.max(
+      100,
+      Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs) / 4,
+    ),
+  };
   // TLS 1.3 only: both ends are this program, there is no older peer to serve.
   const server: Server = options.tls
-    ? createTlsServer({ key: options.tls.key, cert: options.tls.cert, minVersion: 'TLSv1.3' }, onRequest)
-    : createServer(onRequest);
+    ? createTlsServer(
+        {
+          ...http,
+          // A handshake never finished holds a connection as an idle one does.
+          handshakeTimeout: limits.headersTimeoutMs,
+          key: options.tls.key,
+          cert: options.tls.cert,
+          minVersion: 'TLSv1.3',
+        },
+        onRequest,
+      )
+    : createServer(http, onRequest);
+  server.maxConnections = limits.maxConnections;
+  // Over TLS the request comes on the TLS socket, once the handshake (bounded by handshakeTimeout) is done.
+  server.on(options.tls ? 'secureConnection' : 'connection', awaitRequest);
+  server.setTimeout(limits.idleTimeoutMs, (socket) => socket.destroy());
   const host = options.host ?? '0.0.0.0';
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

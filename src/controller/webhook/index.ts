@@ -6,6 +6,7 @@
  */
 import type { AdmissionregistrationV1Api, CoreV1Api, V1Pod } from '@kubernetes/client-node';
 import type { Checkpoint, Migration } from '../../api/index.js';
+import { MIGRATION_LABEL } from '../../api/index.js';
 import type { ResourceClient } from '../kube.js';
 import type { LauncherOptions } from '../restore-pod.js';
 import type { Logger } from '../runtime/log.js';
@@ -37,21 +38,46 @@ export interface PodWebhookDeps {
   migrations: () => readonly Migration[];
   launcher: LauncherOptions;
   log: Logger;
+  /** Tests: CLAIM_GRACE_MS otherwise. */
+  claimGraceMs?: number;
 }
+
+/**
+ * How long a claim stands on its word alone: the API server stores a pod a
+ * moment after admitting it. Past that, a claim stands only if a pod labelled
+ * for the Migration exists.
+ */
+export const CLAIM_GRACE_MS = 2_000;
 
 /** The mutation alone (tests drive it without TLS). */
 export function podMutator(
-  deps: Pick<PodWebhookDeps, 'checkpoints' | 'migrations' | 'launcher'>,
+  deps: Pick<PodWebhookDeps, 'core' | 'checkpoints' | 'migrations' | 'launcher'> & { claimGraceMs?: number },
 ): (pod: V1Pod, namespace: string) => Promise<JsonPatchOp[] | undefined> {
-  const claimed = new Map<string, string>();
+  const grace = deps.claimGraceMs ?? CLAIM_GRACE_MS;
+  /** Migration key → when a review claimed it. */
+  const claimed = new Map<string, number>();
+  // Anyone who can reach the port can POST a review (there is no client certificate
+  // to check on every plane): a claim is only a promise until the API shows a pod.
+  const stands = async (namespace: string, name: string): Promise<boolean> => {
+    const at = claimed.get(`${namespace}/${name}`);
+    if (at === undefined) return false;
+    if (Date.now() - at < grace) return true;
+    const pods = await deps.core.listNamespacedPod({
+      namespace,
+      labelSelector: `${MIGRATION_LABEL}=${name}`,
+    });
+    return pods.items.some((p) => !p.metadata?.deletionTimestamp);
+  };
   return async (pod, namespace) => {
-    const open = deps
-      .migrations()
-      .filter((m) => !claimed.has(`${m.metadata.namespace ?? ''}/${m.metadata.name ?? ''}`));
+    // The namespace of the review and of the object must agree, as the API server's do.
+    if (pod.metadata?.namespace !== undefined && pod.metadata.namespace !== namespace) return undefined;
+    const candidates = deps.migrations().filter((m) => m.metadata.namespace === namespace);
+    const open: Migration[] = [];
+    for (const m of candidates) if (!(await stands(namespace, m.metadata.name ?? ''))) open.push(m);
     const mig = migrationFor(pod, namespace, open);
     if (!mig) return undefined;
     const key = `${namespace}/${mig.metadata.name ?? ''}`;
-    claimed.set(key, pod.metadata?.name ?? pod.metadata?.generateName ?? '');
+    claimed.set(key, Date.now());
     // Forget the claim later: a replacement the API server then refused must not block the Migration.
     setTimeout(() => claimed.delete(key), 30_000).unref();
     const ckpt = await deps.checkpoints.get(namespace, mig.status?.checkpointName ?? '');

@@ -35,10 +35,76 @@ export interface RunningWebhook {
   close(): Promise<void>;
 }
 
-async function readJson(req: IncomingMessage): Promise<unknown> {
-  let body = '';
-  for await (const chunk of req) body += String(chunk);
-  return JSON.parse(body) as unknown;
+/**
+ * Largest AdmissionReview body read: kube-apiserver's own request limit (3 MiB);
+ * a pod is far smaller. The controller's memory limit is 256 Mi: an unbounded
+ * body (a 450 MB POST once took it to 1 GB) is the whole controller.
+ */
+export const MAX_BODY_BYTES = 3 * 1024 * 1024;
+
+class BodyTooLarge extends Error {}
+
+/**
+ * The body as text, or BodyTooLarge once past `limit`. Events rather than an async
+ * iterator: leaving one early destroys the socket, and the 413 with it; here the
+ * stream keeps flowing and what comes after the limit is dropped.
+ */
+function readBody(req: IncomingMessage, limit: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'] ?? NaN);
+    if (declared > limit) {
+      reject(new BodyTooLarge(`body of ${declared} bytes: at most ${limit}`));
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size <= limit) {
+        chunks.push(chunk);
+        return;
+      }
+      req.off('data', onData);
+      chunks.length = 0;
+      reject(new BodyTooLarge(`body over ${limit} bytes`));
+    };
+    req.on('data', onData);
+    req.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.once('error', reject);
+  });
+}
+
+/** The AdmissionReview's request if the body has the shape this webhook reads, else why not. */
+export function admissionRequest(doc: unknown): AdmissionRequest | string {
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc))
+    return 'body is not an AdmissionReview object';
+  const review = doc as { kind?: unknown; request?: unknown };
+  if (review.kind !== undefined && review.kind !== 'AdmissionReview')
+    return `kind ${JSON.stringify(review.kind)}: not an AdmissionReview`;
+  const r = review.request;
+  if (typeof r !== 'object' || r === null || Array.isArray(r))
+    return 'request is missing: not an AdmissionReview';
+  const request = r as Record<string, unknown>;
+  if (typeof request['uid'] !== 'string' || request['uid'] === '')
+    return 'request.uid is missing: not an AdmissionReview';
+  for (const key of ['operation', 'namespace'] as const) {
+    if (request[key] !== undefined && typeof request[key] !== 'string')
+      return `request.${key} must be a string`;
+  }
+  for (const key of ['kind', 'object'] as const) {
+    const v = request[key];
+    if (v !== undefined && v !== null && (typeof v !== 'object' || Array.isArray(v)))
+      return `request.${key} must be an object`;
+  }
+  const object = request['object'] as { metadata?: unknown; spec?: unknown } | null | undefined;
+  if (object) {
+    for (const key of ['metadata', 'spec'] as const) {
+      const v = object[key];
+      if (v !== undefined && (typeof v !== 'object' || v === null || Array.isArray(v)))
+        return `request.object.${key} must be an object`;
+    }
+  }
+  return { ...(request as unknown as AdmissionRequest), object: object ?? undefined } as AdmissionRequest;
 }
 
 function send(res: ServerResponse, code: number, body: unknown): void {
@@ -50,14 +116,28 @@ async function handle(o: WebhookServerOptions, req: IncomingMessage, res: Server
   if (req.method !== 'POST' || (req.url ?? '').split('?')[0] !== MUTATE_PODS_PATH) {
     return send(res, 404, { message: `no route ${req.method ?? ''} ${req.url ?? ''}` });
   }
-  let review: { apiVersion?: string; request?: AdmissionRequest };
+  let text: string;
   try {
-    review = (await readJson(req)) as typeof review;
+    text = await readBody(req, MAX_BODY_BYTES);
+  } catch (err) {
+    if (!(err instanceof BodyTooLarge)) throw err;
+    // Answer, then discard the rest unread into memory (closing at once would
+    // reset the connection before the client reads the answer); requestTimeout
+    // bounds how long a client may keep sending.
+    res.setHeader('connection', 'close');
+    send(res, 413, { message: err.message });
+    req.resume();
+    return;
+  }
+  let review: unknown;
+  try {
+    review = JSON.parse(text) as unknown;
   } catch (err) {
     return send(res, 400, { message: `body is not JSON: ${(err as Error).message}` });
   }
-  const request = review.request;
-  if (!request?.uid) return send(res, 400, { message: 'request.uid is missing: not an AdmissionReview' });
+  const request = admissionRequest(review);
+  if (typeof request === 'string') return send(res, 400, { message: request });
+  const apiVersion = (review as { apiVersion?: unknown }).apiVersion;
   const response: Record<string, unknown> = { uid: request.uid, allowed: true };
   if (request.operation === 'CREATE' && request.kind?.kind === 'Pod' && request.object) {
     try {
@@ -76,14 +156,17 @@ async function handle(o: WebhookServerOptions, req: IncomingMessage, res: Server
     }
   }
   send(res, 200, {
-    apiVersion: review.apiVersion ?? 'admission.k8s.io/v1',
+    apiVersion: typeof apiVersion === 'string' ? apiVersion : 'admission.k8s.io/v1',
     kind: 'AdmissionReview',
     response,
   });
 }
 
 export async function startWebhookServer(o: WebhookServerOptions): Promise<RunningWebhook> {
-  const server = createServer({ cert: o.serving.cert, key: o.serving.key }, (req, res) => {
+  // The API server's own webhook timeout is 10 s at most (30 s max allowed): a request
+  // that takes longer to arrive is nobody's AdmissionReview.
+  const limits = { headersTimeout: 10_000, requestTimeout: 30_000, connectionsCheckingInterval: 2_000 };
+  const server = createServer({ ...limits, cert: o.serving.cert, key: o.serving.key }, (req, res) => {
     handle(o, req, res).catch((err: unknown) => {
       o.onError?.(`webhook: ${String(err)}`);
       if (!res.headersSent) send(res, 500, { message: String(err) });

@@ -1,0 +1,130 @@
+/**
+ * Issue 12, item 12: a restore may run as root and opens each saved path as
+ * it finds it. A symlink planted at an image's path made a root-only file get
+ * a line appended; `..` paths and another file swapped in at the path
+ * (`/etc/shadow` O_RDWR) were opened too. Now the reader refuses paths
+ * capture could not have written, and the plan refuses a path that is now a
+ * symlink or names another file (device and inode) than at capture, unless
+ * the policy says allowFileChange — each naming the fd. Real files, the real
+ * CLI's dry run and the planner.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { mkdtempSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as yaml from 'js-yaml';
+import { decodeCheckpoint, encodeCheckpoint } from '../../src/agent/image/index.js';
+import type { Checkpoint } from '../../src/agent/model.js';
+import { O } from '../../src/agent/model.js';
+import { DEFAULT_POLICY, ReplayError, parsePolicy, planRestore } from '../../src/agent/replay/index.js';
+import type { RestorePolicy } from '../../src/agent/replay/index.js';
+import { fdckpt } from '../support/cli.js';
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'fdckpt-sec-paths-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** An image of one process with `path` open O_WRONLY|O_APPEND at fd 4, as capture saw it. */
+function imageOf(path: string, ident?: { dev: number; ino: number }): Checkpoint {
+  const st = ident ?? statSync(path);
+  return {
+    header: { node: 'n', source: 's', time: 1, kernel: 'k', tool: 't' },
+    processes: [{ pid: 10, tgid: 10, comm: 'c', argv: ['c'], cwd: '/', table: 100 }],
+    tables: [{ objref: 100, fds: [{ fd: 4, file: 1, cloexec: false }] }],
+    files: [
+      {
+        objref: 1,
+        type: 'regular',
+        flags: O.WRONLY | O.APPEND,
+        pos: 0,
+        path,
+        mntId: 1,
+        dev: st.dev,
+        ino: st.ino,
+        mode: 0o100644,
+        data: { type: 'regular', size: 0 },
+      },
+    ],
+  };
+}
+
+function refusal(cp: Checkpoint, policy: RestorePolicy = DEFAULT_POLICY): ReplayError {
+  try {
+    planRestore(cp, policy, 10);
+  } catch (err) {
+    if (err instanceof ReplayError) return err;
+    throw err;
+  }
+  throw new Error('the plan was accepted');
+}
+
+describe('restore opens only the file the image saw', () => {
+  it('a symlink planted at the saved path is refused, naming the fd; the file it points at is untouched', () => {
+    const victim = join(dir, 'root-only');
+    writeFileSync(victim, 'secret\n', { mode: 0o600 });
+    const log = join(dir, 'app.log');
+    writeFileSync(log, '');
+    const cp = imageOf(log);
+    rmSync(log);
+    symlinkSync(victim, log);
+    const err = refusal(cp);
+    expect(err.fd).toBe(4);
+    expect(err.message).toBe(`fd 4 (${log}): is now a symlink; at capture it was the file itself`);
+    // The real CLI refuses it before starting anything.
+    const img = join(dir, 'link.fdckpt');
+    writeFileSync(img, encodeCheckpoint(cp));
+    const r = fdckpt('restore', '--image', img, '--dry-run');
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain(`fd 4 (${log}): is now a symlink`);
+    expect(readFileSync(victim, 'utf8')).toBe('secret\n');
+  });
+
+  it('another file swapped in at the path (another dev:ino) is refused unless the policy allows it', () => {
+    const log = join(dir, 'swapped.log');
+    writeFileSync(log, 'first');
+    const cp = imageOf(log);
+    const before = statSync(log);
+    renameSync(log, `${log}.old`); // kept, so that the new file cannot reuse its inode
+    writeFileSync(log, 'second');
+    const now = statSync(log);
+    expect(now.ino).not.toBe(before.ino);
+    expect(refusal(cp).message).toBe(
+      `fd 4 (${log}): another file than at capture (dev:ino ${before.dev}:${before.ino} → ${now.dev}:${now.ino}; policy allowFileChange accepts it)`,
+    );
+    const allow = parsePolicy(yaml.dump({ rules: [{ path: `${dir}/*`, allowFileChange: true }] }));
+    expect(planRestore(cp, allow, 10).fds).toBe(1);
+    // /etc/shadow O_RDWR in an image that did not capture it: its identity does not match.
+    const shadow = imageOf('/etc/shadow', { dev: before.dev, ino: before.ino });
+    shadow.files[0]!.flags = O.RDWR;
+    expect(refusal(shadow).message).toMatch(/^fd 4 \(\/etc\/shadow\): another file than at capture/);
+  });
+
+  it('the same file, unchanged, is still planned', () => {
+    const log = join(dir, 'same.log');
+    writeFileSync(log, 'x');
+    expect(planRestore(imageOf(log), DEFAULT_POLICY, 10).fds).toBe(1);
+  });
+
+  it('non-normalized paths are refused by the reader and by the planner, naming the file or fd', () => {
+    const good = join(dir, 'good.log');
+    writeFileSync(good, '');
+    for (const [path, why] of [
+      [`${dir}/../${dir.split('/').pop() ?? ''}/good.log`, 'a .. component'],
+      [`${dir}//good.log`, 'a doubled /'],
+      [`${dir}/./good.log`, 'a . component'],
+      [`${dir}/`, 'a trailing /'],
+    ] as const) {
+      const cp = imageOf(good);
+      cp.files[0]!.path = path;
+      expect(() => decodeCheckpoint(encodeCheckpoint(cp))).toThrow(
+        `file objref 1 (regular) path ${JSON.stringify(path)} has ${why}`,
+      );
+      expect(refusal(cp).message).toBe(`fd 4 (${path}): not a normalized path (it has ${why})`);
+    }
+    const relative = imageOf(good);
+    relative.files[0]!.path = 'good.log';
+    expect(refusal(relative).message).toBe('fd 4 (good.log): not an absolute path');
+  });
+});

@@ -1,0 +1,195 @@
+/**
+ * Issue 12, items 1 and 22: status.image.path is written by whoever may write
+ * checkpoints/status, so neither the image server nor the deletion of a
+ * Checkpoint may act on it as given. The server serves only the regular file
+ * the agent itself wrote for that Checkpoint, inside its data directory; a
+ * path outside it does not keep the Checkpoint in Deleting.
+ */
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { get } from 'node:http';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import type { Checkpoint } from '../../src/api/index.js';
+import { transferSecretName } from '../../src/api/index.js';
+import { AgentCheckpointReconciler, imagePathFor } from '../../src/agent/daemon/checkpoint.js';
+import { EngineAdapter } from '../../src/agent/daemon/engine-adapter.js';
+import { imageLookup } from '../../src/agent/migration/images.js';
+import { startTransferServer } from '../../src/agent/transfer/server.js';
+import type { RunningTransferServer } from '../../src/agent/transfer/server.js';
+import { CheckpointReconciler } from '../../src/controller/checkpoint.js';
+import { MemoryEventRecorder } from '../../src/controller/events.js';
+import type { Harness } from '../controller/support.js';
+import { createCheckpoint, makePod, startHarness } from '../controller/support.js';
+
+const TOKEN = 't'.repeat(64);
+let h: Harness;
+let dir: string;
+let data: string;
+let server: RunningTransferServer;
+let ckpt: Checkpoint;
+let errors: string[];
+
+beforeEach(async () => {
+  h = await startHarness();
+  dir = mkdtempSync(join(tmpdir(), 'fdckpt-sec-transfer-'));
+  data = join(dir, 'data');
+  await h.core.createNode({ body: { metadata: { name: 'n1' } } });
+  await makePod(h, 'src', { node: 'n1', phase: 'Running' });
+  ckpt = await createCheckpoint(h, 'c1', { podName: 'src' });
+  await h.core.createNamespacedSecret({
+    namespace: 'default',
+    body: {
+      metadata: { name: transferSecretName('c1') },
+      data: { token: Buffer.from(TOKEN).toString('base64') },
+    },
+  });
+  errors = [];
+  server = await startTransferServer({
+    host: '127.0.0.1',
+    root: data,
+    lookup: imageLookup({ nodeName: 'n1', dataDir: data, core: h.core, checkpoints: h.checkpoints }),
+    onError: (m) => errors.push(m),
+  });
+});
+afterEach(async () => {
+  await server.close();
+  await h.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Point c1's status at `path` (size and digest of what is there, as an attacker would). */
+async function claim(path: string, size?: number): Promise<void> {
+  const current = await h.checkpoints.get('default', 'c1');
+  const bytes = existsSync(path) && size === undefined ? readFileSync(path).length : (size ?? 0);
+  await h.checkpoints.replaceStatus({
+    ...current,
+    status: { nodeName: 'n1', image: { node: 'n1', path, size: bytes, sha256: 'a'.repeat(64) } },
+  });
+}
+
+function fetchC1(): Promise<{ code: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = get(
+      `${server.url}/v1/images/default/c1`,
+      { headers: { authorization: `Bearer ${TOKEN}` } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ code: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+      },
+    );
+    req.on('error', reject);
+  });
+}
+
+/** A secret file outside the data directory. */
+function hostFile(): string {
+  const path = join(dir, 'host-secret');
+  writeFileSync(path, 'root:$6$secret-hash:19000:0:99999:7:::\n', { mode: 0o600 });
+  return path;
+}
+
+describe('the image server serves only the Checkpoint’s own image', () => {
+  it('serves the image at the path the agent writes for the Checkpoint', async () => {
+    const path = imagePathFor(data, ckpt);
+    mkdirSync(dirname(path), { recursive: true });
+    const content = randomBytes(2048).toString('hex');
+    writeFileSync(path, content);
+    await claim(path);
+    const got = await fetchC1();
+    expect(got.code).toBe(200);
+    expect(got.body).toBe(content);
+  });
+
+  it('refuses a host file named in status.image.path (/etc/shadow, a file outside the data dir)', async () => {
+    for (const path of ['/etc/shadow', hostFile()]) {
+      await claim(path);
+      const got = await fetchC1();
+      expect(got.code).toBe(404);
+      expect(got.body).not.toContain('root:');
+    }
+  });
+
+  it('refuses a path inside the data dir that is not this Checkpoint’s (another one’s image, ../)', async () => {
+    const other = join(data, 'images', 'default', 'c2-0000.fdckpt');
+    mkdirSync(dirname(other), { recursive: true });
+    writeFileSync(other, 'another tenant’s image');
+    await claim(other);
+    expect((await fetchC1()).code).toBe(404);
+    await claim(join(imagePathFor(data, ckpt), '..', '..', '..', '..', 'host-secret'));
+    hostFile();
+    expect((await fetchC1()).code).toBe(404);
+  });
+
+  it('refuses a symlink planted at the image path, and a symlinked directory on the way', async () => {
+    const secret = hostFile();
+    const path = imagePathFor(data, ckpt);
+    mkdirSync(dirname(path), { recursive: true });
+    symlinkSync(secret, path);
+    await claim(path, readFileSync(secret).length);
+    let got = await fetchC1();
+    expect(got.code).toBe(404);
+    expect(got.body).not.toContain('root:');
+    // The namespace directory itself a link to a directory outside the data dir.
+    rmSync(join(data, 'images'), { recursive: true });
+    const outside = join(dir, 'outside');
+    mkdirSync(outside);
+    writeFileSync(join(outside, `c1-${ckpt.metadata.uid ?? ''}.fdckpt`), readFileSync(secret));
+    mkdirSync(join(data, 'images'));
+    symlinkSync(outside, join(data, 'images', 'default'));
+    got = await fetchC1();
+    expect(got.code).toBe(404);
+    expect(got.body).not.toContain('root:');
+    expect(errors.join('\n')).toMatch(/not under|ELOOP/);
+  });
+
+  it('refuses a FIFO at the image path without blocking on it', async () => {
+    const path = imagePathFor(data, ckpt);
+    mkdirSync(dirname(path), { recursive: true });
+    execFileSync('mkfifo', [path]);
+    await claim(path, 0);
+    const got = await fetchC1();
+    expect(got.code).toBe(404);
+    expect(errors.join('\n')).toContain('not a regular file');
+  });
+});
+
+describe('deleting a Checkpoint whose status names a path outside the data dir', () => {
+  it('deletes the agent’s own image, leaves the named file alone, and the Checkpoint goes', async () => {
+    const secret = hostFile();
+    const own = imagePathFor(data, ckpt);
+    mkdirSync(dirname(own), { recursive: true });
+    writeFileSync(own, 'our image');
+    const events = new MemoryEventRecorder();
+    const ctl = new CheckpointReconciler({ checkpoints: h.checkpoints, core: h.core, events });
+    const agent = new AgentCheckpointReconciler(h.checkpoints, {
+      nodeName: 'n1',
+      dataDir: data,
+      engine: new EngineAdapter({ dataDir: data }),
+      core: h.core,
+      events,
+    });
+    await ctl.reconcile('default/c1'); // finalizer, scheduling
+    await claim(secret);
+    await h.checkpoints.delete(await h.checkpoints.get('default', 'c1'));
+    await ctl.reconcile('default/c1');
+    expect((await h.checkpoints.get('default', 'c1')).status?.phase).toBe('Deleting');
+    await agent.reconcile('default/c1');
+    await ctl.reconcile('default/c1');
+    await expect(h.checkpoints.get('default', 'c1')).rejects.toMatchObject({ code: 404 });
+    expect(existsSync(secret)).toBe(true);
+    expect(existsSync(own)).toBe(false);
+    expect(events.events.map((e) => e.reason)).toContain('ImagePathRefused');
+  });
+});
