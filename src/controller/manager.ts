@@ -34,6 +34,8 @@ export interface ControllerOptions {
   launcher: LauncherOptions;
   /** Port of /healthz, /readyz, /metrics (0 picks one). */
   port?: number;
+  /** The operator's namespace (transfer Secrets; default fdckpt-system). */
+  namespace?: string;
   /** Lease namespace and name; without it there is no leader election (one replica only). */
   lease?: {
     namespace: string;
@@ -150,6 +152,7 @@ export async function startController(options: ControllerOptions): Promise<Runni
         restoreQueue: restoreLoop.queue,
         maxConcurrentDrain: options.migrations?.maxConcurrentDrain,
         drainRetry: options.migrations?.drainRetry,
+        operatorNamespace: options.namespace,
       });
       loops.push(...m.loops);
       reconcilers.push(...m.reconcilers);

@@ -10,6 +10,7 @@ import {
   GROUP,
   MIGRATION_LABEL as MIGRATION_LABEL_KEY,
   RESTORE,
+  DEFAULT_OPERATOR_NAMESPACE,
   TRANSFER_TOKEN_KEY,
   VERSION,
   transferSecretName,
@@ -58,27 +59,47 @@ export async function createOwned<
   return existing;
 }
 
+/** The namespace transfer Secrets live in. */
+export function operatorNamespace(deps: { operatorNamespace?: string }): string {
+  return deps.operatorNamespace ?? DEFAULT_OPERATOR_NAMESPACE;
+}
+
+/** On a transfer Secret: the uid of the Migration it was made for. */
+const MIGRATION_UID_ANNOTATION = 'fdckpt.io/migration-uid';
+
 /** The Secret with the bearer token that opens the Migration's image on the source node. */
 export async function createTokenSecret(
   core: CoreV1Api,
   mig: Migration,
   labels: Record<string, string>,
+  operatorNamespace: string,
 ): Promise<void> {
-  const ns = mig.metadata.namespace ?? '';
-  const name = transferSecretName(mig.metadata.name ?? '');
-  await createOwned(
-    () =>
-      core.createNamespacedSecret({
-        namespace: ns,
-        body: {
-          metadata: { name, namespace: ns, labels, ownerReferences: [ownedBy(mig)] },
-          type: 'Opaque',
-          data: { [TRANSFER_TOKEN_KEY]: Buffer.from(newTransferToken()).toString('base64') },
+  const name = transferSecretName(mig.metadata.namespace ?? '', mig.metadata.name ?? '');
+  // In the operator's namespace: no owner reference can cross namespaces, so the
+  // Migration's end (deleteTokenSecret) removes it, and its uid, in an annotation,
+  // tells ours from a Secret of the same name that someone else made.
+  const owner = mig.metadata.uid ?? '';
+  try {
+    await core.createNamespacedSecret({
+      namespace: operatorNamespace,
+      body: {
+        metadata: {
+          name,
+          namespace: operatorNamespace,
+          labels,
+          annotations: { [MIGRATION_UID_ANNOTATION]: owner },
         },
-      }),
-    () => core.readNamespacedSecret({ name, namespace: ns }),
-    mig,
-  );
+        type: 'Opaque',
+        data: { [TRANSFER_TOKEN_KEY]: Buffer.from(newTransferToken()).toString('base64') },
+      },
+    });
+    return;
+  } catch (err) {
+    if (httpStatus(err) !== 409) throw err;
+  }
+  const existing = await core.readNamespacedSecret({ name, namespace: operatorNamespace });
+  if (existing.metadata?.annotations?.[MIGRATION_UID_ANNOTATION] !== owner)
+    throw new Error(`${name} exists and does not belong to migration ${mig.metadata.name ?? ''}`);
 }
 
 /** The Checkpoint of the source pod, named as the Migration; the pod stays frozen after capture. */
@@ -150,11 +171,15 @@ export async function createRestoreFor(
 }
 
 /** The transfer token Secret goes when the Migration ends, either way. */
-export async function deleteTokenSecret(core: CoreV1Api, mig: Migration): Promise<void> {
+export async function deleteTokenSecret(
+  core: CoreV1Api,
+  mig: Migration,
+  operatorNamespace: string,
+): Promise<void> {
   await deleteIfPresent(() =>
     core.deleteNamespacedSecret({
-      name: transferSecretName(mig.metadata.name ?? ''),
-      namespace: mig.metadata.namespace ?? '',
+      name: transferSecretName(mig.metadata.namespace ?? '', mig.metadata.name ?? ''),
+      namespace: operatorNamespace,
     }),
   );
 }

@@ -12,7 +12,12 @@ import {
   findCondition,
 } from '../api/index.js';
 import { msBetween } from './migration-nodes.js';
-import { deleteIfPresent, deleteTokenSecret, readOrUndefined } from './migration-objects.js';
+import {
+  deleteIfPresent,
+  deleteTokenSecret,
+  operatorNamespace,
+  readOrUndefined,
+} from './migration-objects.js';
 import type { Step, StepContext } from './migration-status.js';
 import {
   again,
@@ -64,7 +69,7 @@ export async function rollingBack(ctx: StepContext): Promise<Step> {
     setMigrationCondition(ctx, { type: MC.RolledBack, status: 'Unknown', reason, message: thawed });
     return again(ctx);
   }
-  await deleteTokenSecret(deps.core, ctx.mig);
+  await deleteTokenSecret(deps.core, ctx.mig, operatorNamespace(deps));
   setMigrationCondition(ctx, {
     type: MC.RolledBack,
     status: 'True',

@@ -23,6 +23,8 @@ export interface MigrationReconcilerDeps {
   now?: () => Date;
   /** How often to look again at what is not watched (pods, nodes). Default 1 s. */
   pollMs?: number;
+  /** Where transfer Secrets go: the operator's namespace (default fdckpt-system). */
+  operatorNamespace?: string;
 }
 
 /** What a phase step asks for next (a reconcile's Result). */

@@ -40,6 +40,8 @@ export interface MigrationLoopsDeps {
   maxConcurrentDrain?: number;
   /** Retries of failed drain Migrations. */
   drainRetry?: DrainRetryOptions;
+  /** The operator's namespace, where transfer Secrets live. */
+  operatorNamespace?: string;
 }
 
 /** The loops with their reconcilers, in the same order. */
@@ -116,6 +118,7 @@ export function migrationLoops(deps: MigrationLoopsDeps): {
         restores: deps.restores,
         core: clients.core,
         events: deps.events,
+        operatorNamespace: deps.operatorNamespace,
       }),
       new DrainReconciler({
         core: clients.core,

@@ -14,7 +14,7 @@ import { adminKubeConfig, startCluster, type LocalCluster } from '../../src/loca
 import type { Clients } from '../../src/controller/kube.js';
 import { ResourceClient, makeClients } from '../../src/controller/kube.js';
 import type { Checkpoint, Restore } from '../../src/api/index.js';
-import { CHECKPOINT, RESTORE } from '../../src/api/index.js';
+import { CHECKPOINT, DEFAULT_OPERATOR_NAMESPACE, RESTORE } from '../../src/api/index.js';
 import type { Component, ControlPlaneInfo } from '../../src/local/controlplane.js';
 import { EngineAdapter } from '../../src/agent/daemon/engine-adapter.js';
 import { startAgent } from '../../src/agent/daemon/daemon.js';
@@ -81,6 +81,8 @@ export async function startHarness(): Promise<Harness> {
     namespace: 'default',
     body: { metadata: { name: 'default' } },
   });
+  // The operator's namespace, where the controller keeps transfer Secrets.
+  await clients.core.createNamespace({ body: { metadata: { name: DEFAULT_OPERATOR_NAMESPACE } } });
   await installCrds(kc);
   return {
     ...clients,

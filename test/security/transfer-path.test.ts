@@ -21,7 +21,7 @@ import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Checkpoint } from '../../src/api/index.js';
-import { transferSecretName } from '../../src/api/index.js';
+import { DEFAULT_OPERATOR_NAMESPACE, transferSecretName } from '../../src/api/index.js';
 import { AgentCheckpointReconciler, imagePathFor } from '../../src/agent/daemon/checkpoint.js';
 import { EngineAdapter } from '../../src/agent/daemon/engine-adapter.js';
 import { imageLookup } from '../../src/agent/migration/images.js';
@@ -48,9 +48,9 @@ beforeEach(async () => {
   await makePod(h, 'src', { node: 'n1', phase: 'Running' });
   ckpt = await createCheckpoint(h, 'c1', { podName: 'src' });
   await h.core.createNamespacedSecret({
-    namespace: 'default',
+    namespace: DEFAULT_OPERATOR_NAMESPACE,
     body: {
-      metadata: { name: transferSecretName('c1') },
+      metadata: { name: transferSecretName('default', 'c1') },
       data: { token: Buffer.from(TOKEN).toString('base64') },
     },
   });

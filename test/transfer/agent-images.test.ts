@@ -20,6 +20,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Checkpoint } from '../../src/api/index.js';
 import {
+  DEFAULT_OPERATOR_NAMESPACE,
   THAW_ANNOTATION,
   TRANSFER_CERT_ANNOTATION,
   TRANSFER_ENDPOINT_ANNOTATION,
@@ -94,9 +95,9 @@ const target = (): Parameters<typeof localImage>[0] => ({
 
 async function secret(token: string): Promise<void> {
   await h.core.createNamespacedSecret({
-    namespace: 'default',
+    namespace: DEFAULT_OPERATOR_NAMESPACE,
     body: {
-      metadata: { name: transferSecretName('c1') },
+      metadata: { name: transferSecretName('default', 'c1') },
       data: { token: Buffer.from(token).toString('base64') },
     },
   });

@@ -13,6 +13,7 @@ import type { Checkpoint } from '../../api/index.js';
 import {
   TRANSFER_CERT_ANNOTATION,
   TRANSFER_ENDPOINT_ANNOTATION,
+  DEFAULT_OPERATOR_NAMESPACE,
   TRANSFER_TOKEN_KEY,
   transferSecretName,
 } from '../../api/index.js';
@@ -38,6 +39,8 @@ export interface ImageDeps {
   allowInsecure?: boolean;
   /** For the agent's log: each retry, each finished fetch. */
   log?: (message: string) => void;
+  /** The operator's namespace, where transfer Secrets live (default fdckpt-system). */
+  operatorNamespace?: string;
 }
 
 /** A local image ready for replay, and how long getting it took. */
@@ -50,14 +53,20 @@ export interface LocalImage {
   transfer?: { bytes: number; attempts: number };
 }
 
+const secretNamespace = (deps: ImageDeps): string => deps.operatorNamespace ?? DEFAULT_OPERATOR_NAMESPACE;
+
 /** The token of a Checkpoint's transfer Secret, or undefined when there is none. */
 export async function transferToken(
   core: CoreV1Api,
+  operatorNamespace: string,
   namespace: string,
   checkpoint: string,
 ): Promise<string | undefined> {
   try {
-    const secret = await core.readNamespacedSecret({ name: transferSecretName(checkpoint), namespace });
+    const secret = await core.readNamespacedSecret({
+      name: transferSecretName(namespace, checkpoint),
+      namespace: operatorNamespace,
+    });
     const data = secret.data?.[TRANSFER_TOKEN_KEY];
     return data ? Buffer.from(data, 'base64').toString('utf8') : undefined;
   } catch (err) {
@@ -85,7 +94,7 @@ export function imageLookup(
     // name, so a recreated Checkpoint of the same name does not get the old image).
     const path = resolve(imagePathFor(deps.dataDir, ckpt));
     if (resolve(image.path) !== path || !existsSync(path)) return undefined;
-    const token = await transferToken(deps.core, namespace, checkpoint);
+    const token = await transferToken(deps.core, secretNamespace(deps), namespace, checkpoint);
     // No Secret, no transfer: an image is never served without a token.
     return token ? { path, size: image.size, sha256: image.sha256, token } : undefined;
   };
@@ -110,11 +119,11 @@ export async function localImage(deps: ImageDeps, ckpt: Checkpoint): Promise<Loc
     return { path: dest, transferMs: 0, release };
   const peer = (): Promise<PeerEndpoint> => sourceEndpoint(deps.core, image.node);
   const first = await peer();
-  const token = await transferToken(deps.core, ns, name);
+  const token = await transferToken(deps.core, secretNamespace(deps), ns, name);
   if (!token)
     throw new TransferError(
       'Unauthorized',
-      `no transfer Secret ${transferSecretName(name)} for checkpoint ${ns}/${name}`,
+      `no transfer Secret ${secretNamespace(deps)}/${transferSecretName(ns, name)} for checkpoint ${ns}/${name}`,
     );
   const got = await fetchImage({
     ...first,

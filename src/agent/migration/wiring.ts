@@ -40,6 +40,8 @@ export interface TransferOptions {
   tlsDir?: string;
   /** Retries of a cut fetch. */
   retry?: Partial<RetryPolicy>;
+  /** The operator's namespace, where transfer token Secrets live (default fdckpt-system). */
+  operatorNamespace?: string;
 }
 
 export interface MigrationSupport {
@@ -71,6 +73,7 @@ export async function startMigrationSupport(deps: MigrationSupportDeps): Promise
     sharedDir: deps.transfer.sharedDir,
     retry: deps.transfer.retry,
     allowInsecure: deps.transfer.insecure,
+    operatorNamespace: deps.transfer.operatorNamespace,
     log: (m: string) => log.info(m),
   };
   const scheme = deps.transfer.insecure ? 'http:' : 'https:';

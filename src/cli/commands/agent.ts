@@ -69,5 +69,7 @@ function transferOptions(parsed: ReturnType<typeof parseArgs>): TransferOptions 
     },
     ...(url ? { advertiseUrl: url } : {}),
     ...(shared ? { sharedDir: resolve(shared) } : {}),
+    // The agent's own namespace (downward API in deploy/agent.yaml) is the operator's.
+    ...(process.env['POD_NAMESPACE'] ? { operatorNamespace: process.env['POD_NAMESPACE'] } : {}),
   };
 }
