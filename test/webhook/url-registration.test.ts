@@ -41,8 +41,6 @@ async function start(): Promise<RunningWebhook> {
 
 beforeEach(async () => {
   h = await startMigrationHarness();
-  // The webhook keeps its certificates in the operator's namespace.
-  await h.core.createNamespace({ body: { metadata: { name: localWebhookOptions().namespace } } });
   admission = h.kc.makeApiClient(AdmissionregistrationV1Api);
   migrations = [];
   webhooks = [];
