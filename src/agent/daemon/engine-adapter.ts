@@ -11,6 +11,7 @@ import { dirname, resolve, sep } from 'node:path';
 import type { FdProblemReport, Leak } from '../../api/index.js';
 import { findPodCgroup, listTasks, type PodQos } from '../cgroup/index.js';
 import { captureCgroup } from '../collect/cgroupcapture.js';
+import { freezeJournalOf } from '../cgroup/journal.js';
 import type { Leak as EngineLeak } from '../collect/report.js';
 import { readImage, writeImage } from '../image/index.js';
 import { isFileType, type Checkpoint, type FileType } from '../model.js';
@@ -117,6 +118,8 @@ export class EngineAdapter implements NodeEngine {
       source: `pod ${podLabel}`,
       leakPolicy: policy,
       after: req.afterCapture === 'Stop' ? 'leave-frozen' : 'thaw',
+      // Journaled in the data directory: a restarted agent thaws it if this one dies (daemon.ts).
+      freezeGuard: { journalDir: freezeJournalOf(this.root) },
     });
     // The freeze began frozenMs before the frozen work ended, and the leak check ran after it.
     const frozenAt = Date.now() - result.timings.collectMs - result.timings.frozenMs;
