@@ -4,7 +4,7 @@
  * Everything that can be checked before touching the target is checked here.
  */
 import { CREATION_ONLY_FLAGS, O, type Checkpoint, type FileRecord, type FileTableRecord } from '../model.js';
-import { statPath } from '../linux/pathstat.js';
+import { hostView, type PathView } from '../linux/pathstat.js';
 import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFMT, S_IFREG, S_IFSOCK } from '../linux/stat.js';
 import { fdLimit } from './limits.js';
 import { opsOf } from '../filetypes/index.js';
@@ -31,11 +31,11 @@ function checkFlags(fd: number, file: FileRecord): void {
   }
 }
 
-/** Checks a by-path file against what is on disk now (in the restorer's view). */
-function checkPathFile(fd: number, unit: FileUnit, allowSizeChange: boolean): void {
+/** Checks a by-path file against what is on disk now, as the target will see it (`view`). */
+function checkPathFile(fd: number, unit: FileUnit, allowSizeChange: boolean, view: PathView): void {
   const { file, path } = unit;
   if (!path.startsWith('/')) throw new ReplayError(fd, path, 'not an absolute path');
-  const st = statPath(path);
+  const st = view.stat(path);
   if ('error' in st) throw new ReplayError(fd, path, st.error);
   const kind = st.mode & S_IFMT;
   // 'regular' also covers devices (/dev/null): the saved st_mode says which it was.
@@ -101,9 +101,15 @@ export function tableOf(cp: Checkpoint, pid?: number): FileTableRecord {
 
 /**
  * Groups the table's fds into restore units, applying the policy and checking
- * every file. Throws a ReplayError for the first fd that cannot be restored.
+ * every file — in `view`: the target's root for a restore into another
+ * process's mount namespace (linux/pathstat.ts rootView), else our own. Throws a ReplayError for the first fd that cannot be restored.
  */
-export function buildUnits(cp: Checkpoint, table: FileTableRecord, policy: RestorePolicy): RestoreUnit[] {
+export function buildUnits(
+  cp: Checkpoint,
+  table: FileTableRecord,
+  policy: RestorePolicy,
+  view: PathView = hostView,
+): RestoreUnit[] {
   const files = new Map(cp.files.map((f) => [f.objref, f]));
   const byKey = new Map<number | string, FileUnit>();
   const seenFds = new Set<number>();
@@ -146,7 +152,7 @@ export function buildUnits(cp: Checkpoint, table: FileTableRecord, policy: Resto
       }
       unit = { file, targets: [], path: devnull ? '/dev/null' : decision.path, devnull };
       if (!devnull && (file.type === 'regular' || file.type === 'directory' || file.type === 'fifo')) {
-        checkPathFile(rec.fd, unit, decision.allowSizeChange);
+        checkPathFile(rec.fd, unit, decision.allowSizeChange, view);
       }
       byKey.set(key, unit);
     }
