@@ -26,7 +26,7 @@ import type { ResourceClient } from './kube.js';
 import { clone, same } from './kube.js';
 import type { ControllerMetrics } from './metrics.js';
 import type { LauncherOptions } from './restore-pod.js';
-import { buildRestoredPod, restoredPodName } from './restore-pod.js';
+import { RestorePodError, buildRestoredPod, restoredPodName } from './restore-pod.js';
 import { announceTransitions } from './transitions.js';
 
 export interface RestoreReconcilerDeps {
@@ -229,10 +229,15 @@ export class RestoreReconciler implements Reconciler {
       );
       return { failed: true };
     }
-    const pod = await this.deps.core.createNamespacedPod({
-      namespace: ns,
-      body: buildRestoredPod(restore, ckpt, source, node, this.deps.launcher),
-    });
+    let body: V1Pod;
+    try {
+      body = buildRestoredPod(restore, ckpt, source, node, this.deps.launcher);
+    } catch (err) {
+      if (!(err instanceof RestorePodError)) throw err;
+      this.fail(status, restore, err.reason, err.message);
+      return { failed: true };
+    }
+    const pod = await this.deps.core.createNamespacedPod({ namespace: ns, body });
     this.deps.events.record(
       restore,
       'Normal',
