@@ -5,9 +5,9 @@
  * it) where no timer, signal handler or `finally` of its own can run; a
  * process of its own still can. It also outlives a SIGKILLed freezer.
  *
- * On its deadline it writes the thaw and removes the journal entry: the
- * freezer, if it ever resumes, sees the entry gone and knows its work ran on a
- * thawed pod (watchdogFired()).
+ * On its deadline it moves the journal entry aside, writes the thaw, and
+ * removes the entry: the freezer, if it ever resumes, sees the entry gone and
+ * knows its work ran on a thawed pod (freeze.ts watchdogFired()).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 
@@ -22,8 +22,12 @@ const fs = require('node:fs');
 const [file, value, ms, entry] = process.argv.slice(1);
 for (const s of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(s, () => {});
 setTimeout(() => {
+  // The entry moves aside before the thaw: a freezer that wakes up on the thaw must
+  // already see it gone. Still a .json entry, so a crash here leaves it to thawOrphans.
+  const fired = entry.slice(0, -'.json'.length) + '.fired.json';
+  try { fs.renameSync(entry, fired); } catch {}
   try { fs.writeFileSync(file, value); } catch {}
-  try { fs.rmSync(entry, { force: true }); } catch {}
+  try { fs.rmSync(fired, { force: true }); } catch {}
   process.exit(0);
 }, Number(ms));
 `;
