@@ -29,6 +29,7 @@ import { capture } from '../../src/agent/capture/index.js';
 import { writeImage } from '../../src/agent/image/index.js';
 import { EngineAdapter } from '../../src/agent/daemon/engine-adapter.js';
 import type { RestoreIntoOutcome } from '../../src/agent/daemon/engine.js';
+import type { ImageBinding } from '../../src/agent/model.js';
 import { destroyCgroup, requireMount } from '../support/cgtest.js';
 
 const HOLD = fileURLToPath(new URL('../../native/build/fdckpt-hold', import.meta.url));
@@ -111,17 +112,26 @@ function launcherReady(dir: string): Promise<true> {
 }
 
 /** Captures the holders into an image in the data dir; returns the request's image fields. */
-async function imageOf(dataDir: string, pids: number[]): Promise<{ imagePath: string; sha256: string }> {
+async function imageOf(
+  dataDir: string,
+  pids: number[],
+  binding: ImageBinding = BINDING,
+): Promise<{ imagePath: string; sha256: string }> {
   const { checkpoint, problems } = capture(pids);
   expect(problems).toEqual([]);
+  checkpoint.header.binding = binding;
   const imagePath = join(dataDir, 'images', 'x.fdimg');
   mkdirSync(join(dataDir, 'images'), { recursive: true });
   await writeImage(imagePath, checkpoint);
   return { imagePath, sha256: createHash('sha256').update(readFileSync(imagePath)).digest('hex') };
 }
 
+/** The Checkpoint the restores below are for (its image header must name it). */
+const BINDING: ImageBinding = { namespace: 'default', name: 'c', uid: randomUUID(), podUid: randomUUID() };
+
 function request(pod: Pod, image: { imagePath: string; sha256: string }, sourcePids: Record<string, number>) {
   return {
+    binding: BINDING,
     pod: {
       namespace: 'default',
       name: 'p',
@@ -207,4 +217,31 @@ test('a two-container pod whose second container cannot be restored: nothing res
       procs: [],
     });
   }
+});
+
+test("an image bound to another tenant's Checkpoint is refused, its digest notwithstanding (item 2)", async () => {
+  if (!existsSync(HOLD)) throw new Error(`test prerequisite missing: ${HOLD} (npm run build:native)`);
+  const dataDir = mkdtempSync(join(tmpdir(), 'fdckpt-sec-data-'));
+  const files = mkdtempSync(join(tmpdir(), 'fdckpt-sec-files-'));
+  cleanups.push(
+    () => rmSync(dataDir, { recursive: true, force: true }),
+    () => rmSync(files, { recursive: true, force: true }),
+  );
+  const secret = join(files, 'tenant-b-secret');
+  writeFileSync(secret, 'b\n');
+  const other = makePod(['app']);
+  inCgroup(other.containers[0]!.dir, `exec </dev/null >/dev/null 2>&1 3<${secret}; exec sleep 1000`);
+  const src = await holder(other.containers[0]!.dir);
+  // Tenant B's image, with its true digest: what a patched status.image would point at.
+  const image = await imageOf(dataDir, [src], { ...BINDING, namespace: 'tenant-b', uid: randomUUID() });
+  const pod = makePod(['app']);
+  inCgroup(pod.containers[0]!.dir, `exec "$1" --timeout 60 -- sleep 1000`);
+  await launcherReady(pod.containers[0]!.dir);
+  const engine = new EngineAdapter({ dataDir });
+  await expect(engine.restoreInto(request(pod, image, { app: src }))).rejects.toThrow(
+    /belongs to checkpoint tenant-b\/c .*not to checkpoint default\/c/,
+  );
+  // Nothing of tenant B reached the pod: its launcher is still waiting, untouched.
+  const held = procs(pod.containers[0]!.dir).filter((p) => comm(p) === 'fdckpt-hold');
+  expect(held).toHaveLength(2);
 });

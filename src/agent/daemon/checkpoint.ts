@@ -135,6 +135,7 @@ export class AgentCheckpointReconciler implements Reconciler {
         ignore: { types: ckpt.spec.ignore?.types ?? [], paths: ckpt.spec.ignore?.paths ?? [] },
         dryRun,
         imagePath: dryRun ? undefined : imagePathFor(this.deps.dataDir, ckpt),
+        binding: { namespace: ns, name, uid: ckpt.metadata.uid ?? '', podUid: pod.uid },
       });
     } catch (err) {
       return fail('CaptureFailed', errorMessage(err));

@@ -14,7 +14,7 @@ import { captureCgroup } from '../collect/cgroupcapture.js';
 import { freezeJournalOf } from '../cgroup/journal.js';
 import type { Leak as EngineLeak } from '../collect/report.js';
 import { readImage, writeImage } from '../image/index.js';
-import { isFileType, type Checkpoint, type FileType } from '../model.js';
+import { isFileType, type Checkpoint, type FileType, type ImageBinding } from '../model.js';
 import { ReplayError, planRestore, type Plan } from '../replay/index.js';
 import { rootView } from '../linux/pathstat.js';
 import { killPid } from '../linux/ptrace.js';
@@ -63,6 +63,23 @@ export function runtimeShims(containers: readonly (readonly number[])[]): Set<nu
     if (parent !== undefined && parent > 1 && !inPod.has(parent)) shims.add(parent);
   }
   return shims;
+}
+
+/**
+ * The image must name the Checkpoint being restored: a status that points at
+ * another Checkpoint's image (another tenant's, with its digest) is refused.
+ */
+function checkBinding(path: string, got: ImageBinding | undefined, want: ImageBinding): void {
+  const show = (b: ImageBinding): string =>
+    `checkpoint ${b.namespace}/${b.name} (uid ${b.uid}, pod ${b.podUid})`;
+  if (!got) throw new Error(`image ${path} is not bound to a checkpoint; refusing it for ${show(want)}`);
+  if (
+    got.namespace !== want.namespace ||
+    got.name !== want.name ||
+    got.uid !== want.uid ||
+    got.podUid !== want.podUid
+  )
+    throw new Error(`image ${path} belongs to ${show(got)}, not to ${show(want)}`);
 }
 
 /** SIGKILL to each pid (launchers, or programs already restored into them); gone is fine. */
@@ -137,6 +154,7 @@ export class EngineAdapter implements NodeEngine {
     // The freeze began frozenMs before the frozen work ended, and the leak check ran after it.
     const frozenAt = Date.now() - result.timings.collectMs - result.timings.frozenMs;
     const cp = result.checkpoint;
+    if (req.binding) cp.header.binding = req.binding;
     const ignoredFiles = ignorePaths(cp, req.ignore.paths);
     const problems: FdProblemReport[] = result.problems
       .filter((p) => p.file === undefined || !ignoredFiles.has(p.file))
@@ -209,6 +227,7 @@ export class EngineAdapter implements NodeEngine {
     if (digest !== req.sha256)
       throw new Error(`image ${path}: sha256 ${digest}, the Checkpoint says ${req.sha256}`);
     const cp = await readImage(path);
+    checkBinding(path, cp.header.binding, req.binding);
     if (req.fds === 'Inherited') {
       // Only what a program inherits across exec: the fds without close-on-exec.
       for (const t of cp.tables) t.fds = t.fds.filter((fd) => !fd.cloexec);

@@ -14,6 +14,7 @@ import { NotReadyError } from './engine.js';
 import { PodProblem, podTarget } from './pods.js';
 
 import { updateStatus } from './status.js';
+import { sourceRecord } from '../../controller/restore-pod.js';
 
 const NOT_READY_LIMIT_MS = 600_000;
 
@@ -112,6 +113,18 @@ export class AgentRestoreReconciler implements Reconciler {
         return fail(typeof reason === 'string' ? reason : 'TransferFailed', errorMessage(err));
       }
     }
+    // What the image must be bound to: the Checkpoint's own metadata and the controller's record.
+    let binding;
+    try {
+      binding = {
+        namespace: ns,
+        name: restore.spec.checkpointName,
+        uid: ckpt.metadata.uid ?? '',
+        podUid: sourceRecord(ckpt).uid,
+      };
+    } catch (err) {
+      return fail('ImageNotBound', errorMessage(err));
+    }
     const podName = restore.status?.restoredPod ?? '';
     let pod;
     try {
@@ -141,6 +154,7 @@ export class AgentRestoreReconciler implements Reconciler {
         imagePath: local.path,
         sourcePids: Object.fromEntries((ckpt.status?.containers ?? []).map((c) => [c.name, c.pid ?? 0])),
         sha256: image.sha256,
+        binding,
         fds: restore.spec.fds ?? 'All',
         policy: { rules: restore.spec.policy?.rules ?? [] },
       });
