@@ -16,7 +16,7 @@ import { errorMessage } from '../../controller/runtime/errors.js';
 import { splitKey } from '../../controller/runtime/informer.js';
 import type { NodeEngine } from './engine.js';
 import type { AgentMetrics } from './metrics.js';
-import { PodProblem, podTarget } from './pods.js';
+import { PodProblem, podGoneSince, podTarget } from './pods.js';
 import { updateStatus } from './status.js';
 
 export interface AgentDeps {
@@ -138,6 +138,8 @@ export class AgentCheckpointReconciler implements Reconciler {
         binding: { namespace: ns, name, uid: ckpt.metadata.uid ?? '', podUid: pod.uid },
       });
     } catch (err) {
+      const gone = await podGoneSince(this.deps.core, pod);
+      if (gone) return fail(gone.reason, `${gone.message} (${errorMessage(err)})`);
       return fail('CaptureFailed', errorMessage(err));
     }
     const totalFds = outcome.containers.reduce((n, c) => n + c.fds, 0);
