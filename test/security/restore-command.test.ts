@@ -18,6 +18,8 @@ let ctl: CheckpointReconciler;
 let rctl: RestoreReconciler;
 beforeEach(async () => {
   h = await startHarness();
+  // The restored pod's node must exist (a Restore to a missing node fails NodeNotFound).
+  await h.core.createNode({ body: { metadata: { name: 'n1' } } });
   ctl = new CheckpointReconciler({
     checkpoints: h.checkpoints,
     core: h.core,
