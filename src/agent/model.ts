@@ -179,6 +179,20 @@ export interface ImageHeader {
   time: number;
   kernel: string;
   tool: string;
+  /** The Checkpoint this image was captured for (absent for CLI captures and version 1 images). */
+  binding?: ImageBinding;
+}
+
+/**
+ * Who an image belongs to: the Checkpoint (namespace, name, uid: the API
+ * server's, never reused) and the captured pod's uid. An agent replays or
+ * serves an image only for the Checkpoint it names.
+ */
+export interface ImageBinding {
+  namespace: string;
+  name: string;
+  uid: string;
+  podUid: string;
 }
 
 /** A whole checkpoint: the unit capture produces and the image stores. */

@@ -43,6 +43,20 @@ export const IMAGE_FINALIZER = 'fdckpt.io/image';
  */
 export const NODE_LABEL = 'fdckpt.io/node';
 
+/**
+ * On a Checkpoint, written by the controller when it schedules the capture
+ * (agents cannot write metadata): the source pod's uid and each container's
+ * command and args from its spec, as JSON (SourcePodRecord). A restored pod's
+ * command comes from here, never from the agent-written status argv.
+ */
+export const SOURCE_POD_ANNOTATION = 'fdckpt.io/source-pod';
+
+/** The value of SOURCE_POD_ANNOTATION. */
+export interface SourcePodRecord {
+  uid: string;
+  containers: { name: string; command: string[]; args: string[] }[];
+}
+
 /** Label on a pod created by a Restore (the owner reference says the same, this one is selectable). */
 export const RESTORE_LABEL = 'fdckpt.io/restore';
 

@@ -4,10 +4,31 @@
  * (the kubelet layouts). With containers, the pod is frozen but only those
  * containers are captured, and they are the boundary of the leak check.
  */
+import { resolve } from 'node:path';
+import { installEmergencyThaw, setFreezeDefaults, freezeJournalDir } from '../agent/cgroup/freeze.js';
+import { thawOrphans } from '../agent/cgroup/journal.js';
 import { findPodCgroup } from '../agent/cgroup/pod.js';
 import { type ParsedArgs, UsageError, single } from './command.js';
 
-export const TARGET_FLAGS = ['cgroup', 'pod-uid', 'container'] as const;
+/** `--freeze-journal DIR`: where freezes are journaled (default: the agent's, /var/lib/fdckpt/freezes). */
+export const TARGET_FLAGS = ['cgroup', 'pod-uid', 'container', 'freeze-journal'] as const;
+
+/**
+ * Before a command freezes: thaw on SIGINT/SIGTERM/exit, journal in the
+ * agent's journal (or --freeze-journal) so that a killed run is thawed by the
+ * next run or the agent, and thaw what a killed earlier run left frozen.
+ */
+export function prepareFreezing(parsed: ParsedArgs): void {
+  const dir = single(parsed, 'freeze-journal');
+  if (dir !== undefined) setFreezeDefaults({ journalDir: resolve(dir) });
+  installEmergencyThaw();
+  for (const o of thawOrphans(freezeJournalDir())) {
+    if (o.outcome === 'thawed' || o.outcome === 'refused')
+      process.stderr.write(
+        `freeze journal: cgroup ${o.cgroup} ${o.outcome}${o.detail ? ` (${o.detail})` : ''}\n`,
+      );
+  }
+}
 
 /** What the flags name: the cgroup to freeze, and (with --container) the ones to capture. */
 export interface CgroupTarget {

@@ -16,6 +16,8 @@ import {
   CONDITIONS,
   IMAGE_FINALIZER,
   NODE_LABEL,
+  SOURCE_POD_ANNOTATION,
+  type SourcePodRecord,
   findCondition,
   removeCondition,
   setCondition,
@@ -82,12 +84,16 @@ export class CheckpointReconciler implements Reconciler {
       throw new TerminalError(`invalid spec: ${errors.join('; ')}`);
     }
     status.conditions = removeCondition(status.conditions, CONDITIONS.InvalidSpec);
-    const result: { requeueAfterMs?: number; labelNode?: string } = status.nodeName
+    const result: { requeueAfterMs?: number; labelNode?: string; source?: SourcePodRecord } = status.nodeName
       ? this.judge(ckpt, status)
       : await this.schedule(ckpt, status);
     // The label first: once status says Scheduled, the agent must be able to select the work.
-    if (result.labelNode)
-      ckpt = await this.deps.checkpoints.patchMetadata(ckpt, { labels: { [NODE_LABEL]: result.labelNode } });
+    if (result.labelNode || result.source) {
+      ckpt = await this.deps.checkpoints.patchMetadata(ckpt, {
+        ...(result.labelNode ? { labels: { [NODE_LABEL]: result.labelNode } } : {}),
+        ...(result.source ? { annotations: { [SOURCE_POD_ANNOTATION]: JSON.stringify(result.source) } } : {}),
+      });
+    }
     await this.save(ckpt, status);
     return (await this.expire(ckpt, status)) ?? { requeueAfterMs: result.requeueAfterMs };
   }
@@ -140,7 +146,7 @@ export class CheckpointReconciler implements Reconciler {
   private async schedule(
     ckpt: Checkpoint,
     status: CheckpointStatus,
-  ): Promise<{ requeueAfterMs?: number; labelNode?: string }> {
+  ): Promise<{ requeueAfterMs?: number; labelNode?: string; source?: SourcePodRecord }> {
     const poll = this.deps.podPollMs ?? 2_000;
     let pod: V1Pod;
     try {
@@ -197,7 +203,16 @@ export class CheckpointReconciler implements Reconciler {
       reason: 'WaitingForAgent',
       message: `waiting for the agent on ${node}`,
     });
-    return { labelNode: node };
+    // What a restored pod will run, recorded where only the controller writes (metadata).
+    const source: SourcePodRecord = {
+      uid: pod.metadata?.uid ?? '',
+      containers: (pod.spec?.containers ?? []).map((c) => ({
+        name: c.name,
+        command: c.command ?? [],
+        args: c.args ?? [],
+      })),
+    };
+    return { labelNode: node, source };
   }
 
   private pending(status: CheckpointStatus, ckpt: Checkpoint, reason: string, message: string): void {

@@ -85,6 +85,7 @@ export async function startController(options: ControllerOptions): Promise<Runni
   const restores = new ResourceClient<Restore>(clients.custom, RESTORE);
   const loops: Loop<Keyed>[] = [];
   let stopping = false;
+  let startupError: string | undefined;
   const elector = options.lease
     ? new LeaderElector({ api: kc.makeApiClient(CoordinationV1Api), ...options.lease, log })
     : undefined;
@@ -92,16 +93,18 @@ export async function startController(options: ControllerOptions): Promise<Runni
   const server = await startServer({
     port: options.port ?? 8080,
     registry: metrics.registry,
-    healthz: () => (stopping ? 'stopping' : undefined),
+    healthz: () => (stopping ? 'stopping' : startupError),
     // A standby replica is ready: it is healthy and waiting for the lease.
     readyz: () =>
       stopping
         ? 'stopping'
-        : elector && !elector.isLeader
-          ? undefined
-          : synced()
+        : startupError !== undefined
+          ? startupError
+          : elector && !elector.isLeader
             ? undefined
-            : 'caches not synced',
+            : synced()
+              ? undefined
+              : 'caches not synced',
   });
 
   const run = async (): Promise<void> => {
@@ -169,10 +172,31 @@ export async function startController(options: ControllerOptions): Promise<Runni
     });
     log.info('controller running');
   };
-  const webhook = options.webhook
-    ? await startControllerWebhook({ kc, clients, log, launcher: options.launcher, options: options.webhook })
-    : undefined;
-  const running = run().catch((err: unknown) => log.error(`controller: ${String(err)}`));
+  let webhook: Awaited<ReturnType<typeof startControllerWebhook>> | undefined;
+  try {
+    webhook = options.webhook
+      ? await startControllerWebhook({
+          kc,
+          clients,
+          log,
+          launcher: options.launcher,
+          options: options.webhook,
+        })
+      : undefined;
+  } catch (err) {
+    // Fail fast: a controller without its webhook must not serve /healthz as if it worked.
+    stopping = true;
+    await elector?.stop();
+    await server.close();
+    throw new Error(`start-up failed: pod webhook: ${err instanceof Error ? err.message : String(err)}`, {
+      cause: err,
+    });
+  }
+  const running = run().catch((err: unknown) => {
+    // Not started: unhealthy and not ready, saying why, so that the kubelet restarts it.
+    startupError = `start-up failed: ${err instanceof Error ? err.message : String(err)}`;
+    log.error(`controller: ${startupError}`);
+  });
 
   return {
     port: server.port,

@@ -149,7 +149,7 @@ export async function startControllerWebhook(deps: {
     log,
   );
   const started = informer.start();
-  const server = await startPodWebhook(
+  const serving = startPodWebhook(
     {
       core: clients.core,
       admission: kc.makeApiClient(AdmissionregistrationV1Api),
@@ -160,6 +160,15 @@ export async function startControllerWebhook(deps: {
     },
     deps.options,
   );
+  let server: Awaited<typeof serving>;
+  try {
+    server = await serving;
+  } catch (err) {
+    // Nothing of a failed start may keep running (a live informer keeps the process up).
+    await informer.stop();
+    await started.catch(() => undefined);
+    throw err;
+  }
   return {
     port: server.port,
     async stop() {

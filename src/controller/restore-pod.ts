@@ -2,12 +2,49 @@
  * Builds the pod a Restore creates: the checkpointed pod's spec, pinned to
  * the node that holds the image, with the launcher injected. An init container
  * copies the static fdckpt-hold into an emptyDir; each restored container runs
- * `fdckpt-hold <captured argv>` so that the agent can find the waiting
- * launcher, replay the table into it at exec, and let the program start.
+ * `fdckpt-hold -- <its command and args>` so that the agent can find the
+ * waiting launcher, replay the table into it at exec, and let the program start.
+ *
+ * The command comes from the source pod's spec as the controller recorded it
+ * on the Checkpoint (SOURCE_POD_ANNOTATION, metadata that agents cannot
+ * write), never from the agent-written status argv: whoever can write
+ * checkpoints/status (any node's agent) must not choose what a pod runs.
  */
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import type { Checkpoint, Restore } from '../api/index.js';
-import { API_VERSION, LAUNCHER, RESTORE, RESTORE_LABEL } from '../api/index.js';
+import { API_VERSION, LAUNCHER, RESTORE, RESTORE_LABEL, SOURCE_POD_ANNOTATION } from '../api/index.js';
+import type { SourcePodRecord } from '../api/index.js';
+
+/** Why a restored pod cannot be built (a Restore condition reason and message). */
+export class RestorePodError extends Error {
+  override readonly name = 'RestorePodError';
+  constructor(
+    readonly reason: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The controller's record of the source pod, or a RestorePodError saying why there is none. */
+export function sourceRecord(ckpt: Checkpoint): SourcePodRecord {
+  const raw = ckpt.metadata.annotations?.[SOURCE_POD_ANNOTATION];
+  if (raw === undefined)
+    throw new RestorePodError(
+      'NoSourceRecord',
+      `checkpoint ${ckpt.metadata.name}: no ${SOURCE_POD_ANNOTATION} annotation`,
+    );
+  try {
+    const rec = JSON.parse(raw) as SourcePodRecord;
+    if (typeof rec.uid !== 'string' || !Array.isArray(rec.containers)) throw new Error('bad shape');
+    return rec;
+  } catch (err) {
+    throw new RestorePodError(
+      'NoSourceRecord',
+      `checkpoint ${ckpt.metadata.name}: bad ${SOURCE_POD_ANNOTATION}: ${(err as Error).message}`,
+    );
+  }
+}
 
 export interface LauncherOptions {
   /** Image holding the launcher (the fdckpt image). */
@@ -46,14 +83,34 @@ export function buildRestoredPod(
   const spec = structuredClone(source.spec ?? { containers: [] });
   const inject = launcher.hostPath === undefined;
   const launcherPath = launcher.hostPath ?? `${LAUNCHER.mountPath}/${LAUNCHER.binary}`;
-  const captured = new Map((ckpt.status?.containers ?? []).map((c) => [c.name, c]));
+  const record = sourceRecord(ckpt);
+  // The template must be the pod that was captured, not one made again under its name.
+  if (source.metadata?.uid !== record.uid) {
+    throw new RestorePodError(
+      'SourcePodChanged',
+      `pod ${source.metadata?.name} is ${source.metadata?.uid}, the checkpoint captured ${record.uid}`,
+    );
+  }
+  const recorded = new Map(record.containers.map((c) => [c.name, c]));
+  // Which containers got a table: status says it, but it only chooses where the launcher goes.
+  const captured = new Set(
+    (ckpt.status?.containers ?? []).filter((c) => c.pid !== undefined || c.argv?.length).map((c) => c.name),
+  );
   const mount = { name: LAUNCHER.volume, mountPath: LAUNCHER.mountPath, readOnly: true };
   spec.containers = spec.containers.map((c): V1Container => {
-    const counts = captured.get(c.name);
-    if (!counts?.argv?.length) return c;
+    if (!captured.has(c.name)) return c;
+    const rec = recorded.get(c.name);
+    const argv = [...(rec?.command ?? []), ...(rec?.args ?? [])];
+    if (rec === undefined || rec.command.length === 0) {
+      // The image's entrypoint is not in the spec; the agent's argv is not to be trusted.
+      throw new RestorePodError(
+        'NoCommand',
+        `container ${c.name} of pod ${source.metadata?.name} has no command in its spec: a restored container runs its spec's command`,
+      );
+    }
     const restored: V1Container = {
       ...c,
-      command: [launcherPath, '--timeout', String(launcher.timeoutSeconds ?? 600), '--', ...counts.argv],
+      command: [launcherPath, '--timeout', String(launcher.timeoutSeconds ?? 600), '--', ...argv],
       args: [],
     };
     if (inject) restored.volumeMounts = [...(c.volumeMounts ?? []), mount];

@@ -26,7 +26,7 @@ import type { ResourceClient } from './kube.js';
 import { clone, same } from './kube.js';
 import type { ControllerMetrics } from './metrics.js';
 import type { LauncherOptions } from './restore-pod.js';
-import { buildRestoredPod, restoredPodName } from './restore-pod.js';
+import { RestorePodError, buildRestoredPod, restoredPodName } from './restore-pod.js';
 import { announceTransitions } from './transitions.js';
 
 export interface RestoreReconcilerDeps {
@@ -43,6 +43,11 @@ export interface RestoreReconcilerDeps {
    * target another node than the image's. Off, such a Restore fails ImageNotOnNode.
    */
   imageTransfer?: boolean;
+  /**
+   * A target pod that has not run this long after the Restore was created
+   * fails the Restore (PodNotStarted) instead of keeping it Waiting. Default 300 s.
+   */
+  podStartTimeoutMs?: number;
 }
 
 type Step = { requeueAfterMs?: number; labelNode?: string };
@@ -151,6 +156,13 @@ export class RestoreReconciler implements Reconciler {
           `the image is on ${image.node}; copying images between nodes is not supported yet`,
         );
       }
+      // A node that does not exist never runs the pod: say so instead of waiting forever.
+      try {
+        await this.deps.core.readNode({ name: node });
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+        return this.fail(status, restore, 'NodeNotFound', `node ${node} does not exist`);
+      }
       const created = await this.ensurePod(restore, ckpt, node, status);
       if (!('pod' in created)) return {};
       pod = created.pod;
@@ -162,6 +174,17 @@ export class RestoreReconciler implements Reconciler {
       return this.fail(status, restore, 'PodFinished', `pod ${pod.metadata?.name ?? ''} is ${phase}`);
     }
     if (!node || phase !== 'Running') {
+      const created = Date.parse(restore.metadata.creationTimestamp?.toString() ?? '');
+      const limit = this.deps.podStartTimeoutMs ?? 300_000;
+      const now = this.now().getTime();
+      if (!Number.isNaN(created) && now - created > limit) {
+        return this.fail(
+          status,
+          restore,
+          'PodNotStarted',
+          `pod ${pod.metadata?.name ?? ''} is ${phase ?? 'not started'} ${Math.round(limit / 1000)} s after the Restore was created`,
+        );
+      }
       return this.wait(
         status,
         restore,
@@ -229,10 +252,15 @@ export class RestoreReconciler implements Reconciler {
       );
       return { failed: true };
     }
-    const pod = await this.deps.core.createNamespacedPod({
-      namespace: ns,
-      body: buildRestoredPod(restore, ckpt, source, node, this.deps.launcher),
-    });
+    let body: V1Pod;
+    try {
+      body = buildRestoredPod(restore, ckpt, source, node, this.deps.launcher);
+    } catch (err) {
+      if (!(err instanceof RestorePodError)) throw err;
+      this.fail(status, restore, err.reason, err.message);
+      return { failed: true };
+    }
+    const pod = await this.deps.core.createNamespacedPod({ namespace: ns, body });
     this.deps.events.record(
       restore,
       'Normal',

@@ -13,6 +13,8 @@ let r: RestoreReconciler;
 
 beforeEach(async () => {
   h = await startHarness();
+  // The restored pod's node must exist (a Restore to a missing node fails NodeNotFound).
+  await h.core.createNode({ body: { metadata: { name: 'n1' } } });
   events = new MemoryEventRecorder();
   r = new RestoreReconciler({
     restores: h.restores,

@@ -26,6 +26,8 @@ export function headerRec(): Buffer {
     w.i64n('time', 1);
     w.str('kernel', 'k');
     w.str('tool', 't');
+    // Format version 2: not bound to a Checkpoint.
+    w.bool('bound', false);
   });
 }
 

@@ -65,8 +65,8 @@ describe('preamble and framing', () => {
   });
 
   test('unknown version', () => {
-    expect(errorOf(image(validRecords(), preamble(2))).message).toBe(
-      'image: at byte 8: unknown format version 2 (this reader knows version 1)',
+    expect(errorOf(image(validRecords(), preamble(3))).message).toBe(
+      'image: at byte 8: unknown format version 3 (this reader knows versions 1, 2)',
     );
   });
 
@@ -426,7 +426,7 @@ describe('the writer refuses what the reader would reject', () => {
     const cp = richCheckpoint();
     cp.files[0]!.flags |= O.TRUNC;
     expect(() => encodeCheckpoint(cp)).toThrow(
-      /record 2 \(file\) at byte 81: flags 0o3001 contain creation-only O_TRUNC$/,
+      /record 2 \(file\) at byte 82: flags 0o3001 contain creation-only O_TRUNC$/,
     );
   });
 
@@ -434,7 +434,7 @@ describe('the writer refuses what the reader would reject', () => {
     const cp = richCheckpoint();
     cp.files[0]!.pos = -1;
     expect(() => encodeCheckpoint(cp)).toThrow(
-      /record 2 \(file\) at byte 81: field pos: -1 is not a u64 safe integer$/,
+      /record 2 \(file\) at byte 82: field pos: -1 is not a u64 safe integer$/,
     );
   });
 

@@ -115,7 +115,7 @@ describe('in memory', () => {
   test('the image names its source in errors', () => {
     const buf = encodeCheckpoint(richCheckpoint()).subarray(0, 100);
     expect(() => decodeCheckpoint(buf, 'web-0.fdimg')).toThrow(
-      /^web-0\.fdimg: record 2 \(file\) at byte 81: /,
+      /^web-0\.fdimg: record 2 \(file\) at byte 82: /,
     );
   });
 });

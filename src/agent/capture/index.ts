@@ -16,7 +16,8 @@ import { closeFd, getFileOwner, KCMP_FILE, KCMP_FILES, pidfdGetfd, pidfdOpen } f
 import { isGone } from '../linux/errors.js';
 import { ProcFdReader } from '../linux/procfd.js';
 import { detectType } from '../filetypes/index.js';
-import { parseFdinfo } from './fdinfo.js';
+import { parseFdinfo, type Fdinfo } from './fdinfo.js';
+import { isFuse, MountTable, type MountFacts } from './mounts.js';
 import { KcmpIndex } from './dedup.js';
 import { listFds, readProcFacts } from './procinfo.js';
 import { CaptureError } from './errors.js';
@@ -42,6 +43,9 @@ class CaptureRun {
   readonly ownedBy = new Map<number, string>();
   readonly lockedBy = new Map<number, string>();
   readonly unlinked = new Set<number>();
+  /** Files on FUSE mounts, never touched: objref → what the mount is. */
+  readonly onFuse = new Map<number, string>();
+  private readonly mounts = new MountTable();
   readonly fileIndex = new KcmpIndex(KCMP_FILE);
   readonly tableIndex = new KcmpIndex(KCMP_FILES);
 
@@ -82,6 +86,8 @@ class CaptureRun {
       `pid ${pid} fd ${fd}`,
     );
     const cloexec = (fdinfo.flags & O.CLOEXEC) !== 0;
+    const mount = this.guard(pid, fd, () => this.mounts.lookup(pid, fdinfo.mntId));
+    if (mount && isFuse(mount.fstype)) return this.fuseFd(pid, fd, link, fdinfo, mount, cloexec);
     const copy = this.guard(pid, fd, () => pidfdGetfd(pidfd, fd, pid));
     let kept = false;
     try {
@@ -118,6 +124,39 @@ class CaptureRun {
     } finally {
       if (!kept) closeFd(copy);
     }
+  }
+
+  /**
+   * A file on a FUSE mount, recorded from /proc alone: no pidfd_getfd (its
+   * close would send FUSE_FLUSH), no fstat (FUSE_GETATTR). Its type and mode
+   * are unknown, so it is always a problem (findProblems), ignored or not.
+   */
+  private fuseFd(
+    pid: number,
+    fd: number,
+    link: string,
+    fdinfo: Fdinfo,
+    mount: MountFacts,
+    cloexec: boolean,
+  ): FdRecord {
+    // Without an inode number (kernel < 5.14) every fd is its own file: kcmp still dedups it below.
+    const ino = fdinfo.ino >= 0 ? fdinfo.ino : -fd - 1;
+    const shared = this.fileIndex.findOrAdd(`${mount.dev}:${ino}`, pid, fd, this.newObjref);
+    if (shared.found) return { fd, file: shared.objref, cloexec };
+    this.files.push({
+      objref: shared.objref,
+      type: 'regular',
+      flags: fdinfo.flags & ~O.CLOEXEC,
+      pos: fdinfo.pos,
+      path: link,
+      mntId: fdinfo.mntId,
+      dev: mount.dev,
+      ino,
+      mode: 0,
+      data: { type: 'regular', size: 0 },
+    });
+    this.onFuse.set(shared.objref, `${mount.fstype}, mnt_id ${fdinfo.mntId}`);
+    return { fd, file: shared.objref, cloexec };
   }
 
   /** Runs a /proc or syscall read; turns "it is gone" into a CaptureError that says what vanished. */
@@ -171,6 +210,7 @@ export function capture(pids: readonly number[], options: CaptureOptions = {}): 
     owned: run.ownedBy,
     locked: run.lockedBy,
     unlinked: run.unlinked,
+    fuse: run.onFuse,
   });
   const stats = {
     fds: run.tables.reduce((n, t) => n + t.fds.length, 0),

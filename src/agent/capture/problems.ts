@@ -58,6 +58,15 @@ export interface FileFacts {
   owned: ReadonlyMap<number, string>;
   locked: ReadonlyMap<number, string>;
   unlinked: ReadonlySet<number>;
+  /** Files on FUSE mounts, never opened nor stat'ed: objref → the mount (capture/mounts.ts). */
+  fuse?: ReadonlyMap<number, string>;
+}
+
+function fuseWhy(mount: string): string {
+  return (
+    `on a FUSE file system (${mount}): its server may be a process of the frozen pod, so fdckpt ` +
+    'neither stats nor copies the file (it would wait on the server forever) and cannot checkpoint it'
+  );
 }
 
 function problemOf(file: FileRecord, facts: FileFacts): { kind: ProblemKind; why: string } | undefined {
@@ -94,8 +103,12 @@ export function findProblems(cp: Checkpoint, facts: FileFacts): FdProblem[] {
     if (!table || cp.processes.find((p) => p.table === table.objref) !== proc) continue;
     for (const entry of table.fds) {
       const file = byObjref.get(entry.file);
-      if (!file || file.ignored) continue;
-      const problem = problemOf(file, facts);
+      if (!file) continue;
+      // Never restorable (nothing about it was read), so an ignore cannot make it an image.
+      const fuse = facts.fuse?.get(file.objref);
+      if (file.ignored && fuse === undefined) continue;
+      const problem =
+        fuse !== undefined ? { kind: 'unsupported' as const, why: fuseWhy(fuse) } : problemOf(file, facts);
       if (problem) {
         problems.push({
           kind: problem.kind,

@@ -37,12 +37,21 @@ export function resolveCgroup(given: string, mounts: CgroupMounts = cgroupMounts
     throw new Error('no cgroup2 and no v1 freezer hierarchy is mounted (see /proc/self/mountinfo)');
   }
   const abs = normalize(given.startsWith('/') ? given : `/${given}`).replace(/\/+$/, '') || '/';
-  let rel = under(abs, mounts.v2) ?? under(abs, mounts.v1Freezer);
-  if (rel === undefined) {
-    // A directory of another v1 controller (/sys/fs/cgroup/memory/x): same relative path.
-    const v1Other = /^\/sys\/fs\/cgroup\/[^/]+(\/.*)?$/.exec(abs);
-    rel = v1Other && isDir(abs) ? (v1Other[1] ?? '/') : abs;
+  // A directory of one hierarchy means that hierarchy's cgroup only: on a hybrid host the
+  // same relative path in the other hierarchy may hold other processes.
+  const inV2 = under(abs, mounts.v2);
+  const inV1 = inV2 === undefined ? under(abs, mounts.v1Freezer) : undefined;
+  if (inV2 !== undefined || inV1 !== undefined) {
+    const rel = (inV2 ?? inV1)!;
+    if (!isDir(abs))
+      throw new Error(
+        `cgroup ${given}: no such cgroup under ${inV2 !== undefined ? mounts.v2 : mounts.v1Freezer}`,
+      );
+    return inV2 !== undefined ? { path: rel, v2Dir: abs } : { path: rel, v1FreezerDir: abs };
   }
+  // A directory of another v1 controller (/sys/fs/cgroup/memory/x): same relative path.
+  const v1Other = /^\/sys\/fs\/cgroup\/[^/]+(\/.*)?$/.exec(abs);
+  const rel = v1Other && isDir(abs) ? (v1Other[1] ?? '/') : abs;
   const cg: Cgroup = { path: rel };
   if (mounts.v2 !== undefined && isDir(join(mounts.v2, rel))) cg.v2Dir = join(mounts.v2, rel);
   if (mounts.v1Freezer !== undefined && isDir(join(mounts.v1Freezer, rel)))

@@ -6,12 +6,18 @@
  *
  * Whatever happens between freeze and the end of the work, the cgroup is thawed
  * unless the caller asked to leave it frozen and the work succeeded: withFrozen()
- * is the only way the engine freezes.
+ * is the only way the engine freezes. Three layers make sure of it: the
+ * `finally` and signal handlers of this process; a watchdog process that thaws
+ * on a deadline even when this thread is stuck in a syscall (watchdog.ts); and
+ * the freeze journal that a later run thaws from when this process was killed
+ * (journal.ts).
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { listTasks, type Cgroup } from './cgroup.js';
+import { defaultJournalDir, forgetFreeze, recordFreeze } from './journal.js';
+import { DEFAULT_WATCHDOG_MS, startWatchdog, type Watchdog } from './watchdog.js';
 
 /** Which freezer a cgroup uses: v2 when the cgroup exists in the v2 hierarchy. */
 export function freezerKind(cg: Cgroup): 'v2' | 'v1' {
@@ -43,6 +49,56 @@ export interface FreezeOptions {
   timeoutMs?: number;
   /** Fault injection for tests: runs right after the freeze is requested, before the wait. */
   afterRequest?: () => void;
+  /** Where the freeze is journaled (default: setFreezeDefaults, else defaultJournalDir()). */
+  journalDir?: string;
+  /** The watchdog thaws this long after the freeze request, whatever happens (default 30 s). */
+  watchdogMs?: number;
+}
+
+/** Process-wide defaults of journalDir and watchdogMs (the agent sets its data directory's). */
+const defaults: Pick<FreezeOptions, 'journalDir' | 'watchdogMs'> = {};
+
+/** Sets the process-wide journal directory and watchdog deadline. */
+export function setFreezeDefaults(values: Pick<FreezeOptions, 'journalDir' | 'watchdogMs'>): void {
+  Object.assign(defaults, values);
+}
+
+/** The journal directory freezes of this process use. */
+export function freezeJournalDir(options: FreezeOptions = {}): string {
+  return options.journalDir ?? defaults.journalDir ?? defaultJournalDir();
+}
+
+/** What guards one freeze of this process until its thaw: its journal entry and watchdog. */
+interface Guard {
+  journalEntry: string;
+  watchdog: Watchdog;
+  watchdogMs: number;
+}
+
+function freezerFile(cg: Cgroup): { file: string; thawValue: string } {
+  return freezerKind(cg) === 'v2'
+    ? { file: join(cg.v2Dir!, 'cgroup.freeze'), thawValue: '0' }
+    : { file: join(cg.v1FreezerDir!, 'freezer.state'), thawValue: 'THAWED' };
+}
+
+/** Journals the freeze (fsynced) and starts its watchdog: both before the freeze is requested. */
+function guardFreeze(cg: Cgroup, options: FreezeOptions): Guard {
+  const { file, thawValue } = freezerFile(cg);
+  const journalEntry = recordFreeze(freezeJournalDir(options), { cgroup: cg.path, file, thawValue });
+  const watchdogMs = options.watchdogMs ?? defaults.watchdogMs ?? DEFAULT_WATCHDOG_MS;
+  try {
+    return { journalEntry, watchdog: startWatchdog(file, thawValue, watchdogMs, journalEntry), watchdogMs };
+  } catch (err) {
+    forgetFreeze(journalEntry);
+    throw err;
+  }
+}
+
+/** The freeze no longer needs guarding (thawed, or handed over frozen). */
+function releaseGuard(guard: Guard | undefined): void {
+  if (!guard) return;
+  guard.watchdog.cancel();
+  forgetFreeze(guard.journalEntry);
 }
 
 /**
@@ -53,12 +109,14 @@ export async function freeze(cg: Cgroup, options: FreezeOptions = {}): Promise<v
   const timeoutMs = options.timeoutMs ?? 10_000;
   const kind = freezerKind(cg);
   // Registered before the request: a signal while we wait for the kernel must thaw it too.
-  activeFreezes.add(cg);
+  const guard = guardFreeze(cg, options);
+  activeFreezes.set(cg, guard);
   try {
     if (kind === 'v2') write(join(cg.v2Dir!, 'cgroup.freeze'), '1');
     else write(join(cg.v1FreezerDir!, 'freezer.state'), 'FROZEN');
   } catch (err) {
     activeFreezes.delete(cg);
+    releaseGuard(guard);
     throw err;
   }
   options.afterRequest?.();
@@ -80,11 +138,22 @@ export async function freeze(cg: Cgroup, options: FreezeOptions = {}): Promise<v
   }
 }
 
-/** Thaws the cgroup (synchronous so that it can run in exit and signal handlers). */
+/**
+ * Thaws the cgroup (synchronous so that it can run in exit and signal handlers).
+ * The journal entry and watchdog go only once the thaw is written: a failed
+ * thaw leaves both to try again.
+ */
 export function thaw(cg: Cgroup): void {
+  const guard = activeFreezes.get(cg);
   activeFreezes.delete(cg);
-  if (freezerKind(cg) === 'v2') write(join(cg.v2Dir!, 'cgroup.freeze'), '0');
-  else write(join(cg.v1FreezerDir!, 'freezer.state'), 'THAWED');
+  const { file, thawValue } = freezerFile(cg);
+  write(file, thawValue);
+  releaseGuard(guard);
+}
+
+/** True when the watchdog of this freeze fired (it removes the journal entry when it thaws). */
+function watchdogFired(guard: Guard | undefined): boolean {
+  return guard !== undefined && !existsSync(guard.journalEntry);
 }
 
 /**
@@ -118,13 +187,24 @@ export async function withFrozen<T>(
   await freeze(cg, options);
   const frozenAt = performance.now();
   let ok = false;
+  const guard = activeFreezes.get(cg);
   try {
     const value = await work();
+    // Whatever the work read after the watchdog thawed may have changed under it.
+    if (watchdogFired(guard)) {
+      throw new Error(
+        `cgroup ${cg.path} was thawed by the watchdog after ${guard!.watchdogMs} ms: ` +
+          'the work ran on a thawed pod and is discarded',
+      );
+    }
     ok = true;
     return { value, frozenMs: performance.now() - start, freezeWaitMs: frozenAt - start };
   } finally {
-    if (ok && after === 'leave-frozen') activeFreezes.delete(cg);
-    else {
+    if (ok && after === 'leave-frozen') {
+      // Handed over frozen, on purpose: whoever asked for it owns the thaw now.
+      activeFreezes.delete(cg);
+      releaseGuard(guard);
+    } else {
       try {
         if (ok && after === 'stop') stopAll(cg);
       } finally {
@@ -150,13 +230,13 @@ function stopAll(cg: Cgroup): void {
  * process is killed by SIGINT/SIGTERM mid-capture, installEmergencyThaw()'s
  * handlers thaw them before exiting.
  */
-const activeFreezes = new Set<Cgroup>();
+const activeFreezes = new Map<Cgroup, Guard>();
 
 let installed = false;
 
 /** Thaws every cgroup this process froze or is freezing (what the exit and signal handlers run). */
 export function thawActiveFreezes(): void {
-  for (const cg of [...activeFreezes]) {
+  for (const cg of [...activeFreezes.keys()]) {
     try {
       thaw(cg);
     } catch {

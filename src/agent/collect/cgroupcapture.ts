@@ -10,7 +10,7 @@ import { capture } from '../capture/index.js';
 import type { CaptureOptions, CaptureResult } from '../capture/types.js';
 import { KCMP_FILES, kcmp } from '../linux/process.js';
 import { listTasks, resolveCgroup, type Cgroup, type CgroupTasks } from '../cgroup/cgroup.js';
-import { withFrozen, type AfterFreeze } from '../cgroup/freeze.js';
+import { withFrozen, type AfterFreeze, type FreezeOptions } from '../cgroup/freeze.js';
 import { findLeaks, type LeakOptions } from './leaks.js';
 import { pinCollector } from './pin.js';
 import { LeakError, type LeakPolicy, type LeakReport } from './report.js';
@@ -34,6 +34,8 @@ export interface CgroupCaptureOptions extends CaptureOptions, Pick<LeakOptions, 
    * check: the other containers and the sandbox count as outside.
    */
   only?: readonly string[];
+  /** Where the freeze is journaled and when its watchdog thaws (cgroup/freeze.ts). */
+  freezeGuard?: Pick<FreezeOptions, 'journalDir' | 'watchdogMs'>;
 }
 
 /** The tasks of `cg`, or of the `only` cgroups (which must lie below it). */
@@ -136,7 +138,7 @@ export async function captureCgroup(
     if (options.noFreeze) {
       done = work();
     } else {
-      const r = await withFrozen(cg, work, options.after ?? 'thaw');
+      const r = await withFrozen(cg, work, options.after ?? 'thaw', options.freezeGuard ?? {});
       ({ frozenMs, freezeWaitMs } = r);
       done = r.value;
     }

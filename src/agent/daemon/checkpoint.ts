@@ -12,11 +12,11 @@ import { CHECKPOINT, CONDITIONS, bounded, findCondition, isTrue, setCondition } 
 import type { EventRecorder } from '../../controller/events.js';
 import type { ResourceClient } from '../../controller/kube.js';
 import type { Reconciler, Result } from '../../controller/runtime/controller.js';
-import { errorMessage } from '../../controller/runtime/errors.js';
+import { errorMessage, isNotFound } from '../../controller/runtime/errors.js';
 import { splitKey } from '../../controller/runtime/informer.js';
-import type { NodeEngine } from './engine.js';
+import type { CheckpointPodOutcome, NodeEngine } from './engine.js';
 import type { AgentMetrics } from './metrics.js';
-import { PodProblem, podTarget } from './pods.js';
+import { PodProblem, podGoneSince, podTarget } from './pods.js';
 import { updateStatus } from './status.js';
 
 export interface AgentDeps {
@@ -38,6 +38,11 @@ export interface AgentDeps {
     release?: () => Promise<void>;
     transfer?: { bytes: number; attempts: number };
   }>;
+}
+
+/** The Checkpoint captured is no longer the one under its name (deleted and made again). */
+class CheckpointGone extends Error {
+  override readonly name = 'CheckpointGone';
 }
 
 /** Where the image of a Checkpoint goes on this node. */
@@ -146,14 +151,47 @@ export class AgentCheckpointReconciler implements Reconciler {
         ignore: { types: ckpt.spec.ignore?.types ?? [], paths: ckpt.spec.ignore?.paths ?? [] },
         dryRun,
         imagePath: dryRun ? undefined : imagePathFor(this.deps.dataDir, ckpt),
+        binding: { namespace: ns, name, uid: ckpt.metadata.uid ?? '', podUid: pod.uid },
       });
     } catch (err) {
+      const gone = await podGoneSince(this.deps.core, pod);
+      if (gone) return fail(gone.reason, `${gone.message} (${errorMessage(err)})`);
       return fail('CaptureFailed', errorMessage(err));
     }
+    try {
+      await this.report(ckpt, outcome, set, dryRun);
+    } catch (err) {
+      // Deleted (or made again under its name) while we captured: nobody will ever ask
+      // for this image, and the controller has already let the Checkpoint go.
+      if (outcome.image && (isNotFound(err) || err instanceof CheckpointGone)) {
+        await this.deps.engine.deleteImage(outcome.image.path);
+        this.deps.events.record(
+          ckpt,
+          'Normal',
+          'ImageDeleted',
+          `checkpoint deleted during capture; image ${outcome.image.path} deleted`,
+        );
+        return;
+      }
+      throw err;
+    }
+  }
+
+  /** Writes the capture's outcome into status, only onto the Checkpoint that was captured. */
+  private async report(
+    ckpt: Checkpoint,
+    outcome: CheckpointPodOutcome,
+    set: (s: CheckpointStatus, c: Omit<ConditionInput, 'observedGeneration'>) => void,
+    dryRun: boolean,
+  ): Promise<void> {
+    const ns = ckpt.metadata.namespace ?? '';
+    const name = ckpt.metadata.name ?? '';
     const totalFds = outcome.containers.reduce((n, c) => n + c.fds, 0);
     const totalProcesses = outcome.containers.reduce((n, c) => n + c.processes, 0);
     const refused = !dryRun && outcome.problems.length > 0;
-    await updateStatus(this.checkpoints, ns, name, (s) => {
+    await updateStatus(this.checkpoints, ns, name, (s, obj) => {
+      if (obj.metadata.uid !== ckpt.metadata.uid)
+        throw new CheckpointGone(`checkpoint ${ns}/${name} was made again`);
       s.containers = outcome.containers;
       s.totalFds = totalFds;
       s.totalProcesses = totalProcesses;

@@ -21,6 +21,16 @@ import { agentMetrics } from './metrics.js';
 import { AgentRestoreReconciler } from './restore.js';
 import type { TransferOptions } from '../migration/wiring.js';
 import { startMigrationSupport } from '../migration/wiring.js';
+import { freezeJournalOf, thawOrphans } from '../cgroup/journal.js';
+
+/** Thaws what the journal says a dead agent or CLI froze, and logs each outcome. */
+function thawJournaled(dir: string, log: Logger): void {
+  for (const o of thawOrphans(dir)) {
+    const detail = o.detail ? ` (${o.detail})` : '';
+    if (o.outcome === 'refused') log.error(`freeze journal: cgroup ${o.cgroup} not thawed${detail}`);
+    else log.info(`freeze journal: cgroup ${o.cgroup} ${o.outcome}${detail}`);
+  }
+}
 
 export interface AgentOptions {
   kc: KubeConfig;
@@ -43,6 +53,8 @@ export interface RunningAgent {
 
 export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   const { kc, log, nodeName } = options;
+  // Before anything else: a previous agent killed mid-capture left its pods frozen.
+  thawJournaled(freezeJournalOf(options.dataDir), log);
   const clients = makeClients(kc);
   const metrics = agentMetrics(true);
   const events = options.events ?? apiEventRecorder(clients.core, 'fdckpt-agent', log, nodeName);

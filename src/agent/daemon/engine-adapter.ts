@@ -11,10 +11,13 @@ import { dirname, resolve, sep } from 'node:path';
 import type { FdProblemReport, Leak } from '../../api/index.js';
 import { findPodCgroup, listTasks, type PodQos } from '../cgroup/index.js';
 import { captureCgroup } from '../collect/cgroupcapture.js';
+import { freezeJournalOf } from '../cgroup/journal.js';
 import type { Leak as EngineLeak } from '../collect/report.js';
 import { readImage, writeImage } from '../image/index.js';
-import { isFileType, type Checkpoint, type FileType } from '../model.js';
-import { ReplayError, planRestore } from '../replay/index.js';
+import { isFileType, type Checkpoint, type FileType, type ImageBinding } from '../model.js';
+import { ReplayError, planRestore, type Plan } from '../replay/index.js';
+import { rootView } from '../linux/pathstat.js';
+import { killPid } from '../linux/ptrace.js';
 import type { RestorePolicy } from '../replay/index.js';
 import type {
   CheckpointPodOutcome,
@@ -60,6 +63,34 @@ export function runtimeShims(containers: readonly (readonly number[])[]): Set<nu
     if (parent !== undefined && parent > 1 && !inPod.has(parent)) shims.add(parent);
   }
   return shims;
+}
+
+/**
+ * The image must name the Checkpoint being restored: a status that points at
+ * another Checkpoint's image (another tenant's, with its digest) is refused.
+ */
+function checkBinding(path: string, got: ImageBinding | undefined, want: ImageBinding): void {
+  const show = (b: ImageBinding): string =>
+    `checkpoint ${b.namespace}/${b.name} (uid ${b.uid}, pod ${b.podUid})`;
+  if (!got) throw new Error(`image ${path} is not bound to a checkpoint; refusing it for ${show(want)}`);
+  if (
+    got.namespace !== want.namespace ||
+    got.name !== want.name ||
+    got.uid !== want.uid ||
+    got.podUid !== want.podUid
+  )
+    throw new Error(`image ${path} belongs to ${show(got)}, not to ${show(want)}`);
+}
+
+/** SIGKILL to each pid (launchers, or programs already restored into them); gone is fine. */
+function killAll(pids: readonly number[]): void {
+  for (const pid of pids) {
+    try {
+      killPid(pid, 9);
+    } catch {
+      // already gone
+    }
+  }
 }
 
 async function sha256File(path: string): Promise<string> {
@@ -117,10 +148,13 @@ export class EngineAdapter implements NodeEngine {
       source: `pod ${podLabel}`,
       leakPolicy: policy,
       after: req.afterCapture === 'Stop' ? 'leave-frozen' : 'thaw',
+      // Journaled in the data directory: a restarted agent thaws it if this one dies (daemon.ts).
+      freezeGuard: { journalDir: freezeJournalOf(this.root) },
     });
     // The freeze began frozenMs before the frozen work ended, and the leak check ran after it.
     const frozenAt = Date.now() - result.timings.collectMs - result.timings.frozenMs;
     const cp = result.checkpoint;
+    if (req.binding) cp.header.binding = req.binding;
     const ignoredFiles = ignorePaths(cp, req.ignore.paths);
     const problems: FdProblemReport[] = result.problems
       .filter((p) => p.file === undefined || !ignoredFiles.has(p.file))
@@ -170,43 +204,65 @@ export class EngineAdapter implements NodeEngine {
     return { containers, leaksChecked: policy !== 'ignore', leaks, problems, durations, image };
   }
 
+  /**
+   * Restores a pod whole or not at all: every container's launcher is found
+   * and its plan validated (in that container's root) before any is touched;
+   * a failure after the first injection kills every launcher and restored
+   * process of the pod, so that it fails instead of running half-restored.
+   */
   async restoreInto(req: RestoreIntoRequest): Promise<RestoreIntoOutcome> {
-    const path = this.inside(req.imagePath);
-    const digest = await sha256File(path);
-    if (digest !== req.sha256)
-      throw new Error(`image ${path}: sha256 ${digest}, the Checkpoint says ${req.sha256}`);
-    const cp = await readImage(path);
-    if (req.fds === 'Inherited') {
-      // Only what a program inherits across exec: the fds without close-on-exec.
-      for (const t of cp.tables) t.fds = t.fds.filter((fd) => !fd.cloexec);
-    }
-    const policy = { rules: req.policy.rules } as RestorePolicy;
     const cg = findPodCgroup(
       req.pod.uid,
       req.pod.containers.map((c) => c.containerID),
       { qos: qosOf(req.pod) },
     );
+    // Launchers first (cheap): while one is still starting, NotReady costs no hash, decode or plan.
+    const held = req.pod.containers.map((c, i) => {
+      if (!req.sourcePids[c.name])
+        throw new Error(`container ${c.name}: the checkpoint has no process for it`);
+      return findHeldLauncher(listTasks(cg.containers[i]!.cgroup).pids);
+    });
+    const path = this.inside(req.imagePath);
+    const digest = await sha256File(path);
+    if (digest !== req.sha256)
+      throw new Error(`image ${path}: sha256 ${digest}, the Checkpoint says ${req.sha256}`);
+    const cp = await readImage(path);
+    checkBinding(path, cp.header.binding, req.binding);
+    if (req.fds === 'Inherited') {
+      // Only what a program inherits across exec: the fds without close-on-exec.
+      for (const t of cp.tables) t.fds = t.fds.filter((fd) => !fd.cloexec);
+    }
+    const policy = { rules: req.policy.rules } as RestorePolicy;
     const t0 = performance.now();
+    const failed = (container: string, err: unknown): RestoreIntoOutcome => {
+      killAll(held);
+      if (!(err instanceof ReplayError)) throw err;
+      return {
+        fdsReplayed: 0,
+        failures: [{ container, fd: err.fd ?? -1, path: err.path, message: err.message }],
+        durations: { replayMs: performance.now() - t0 },
+      };
+    };
+    const plans: Plan[] = [];
+    for (const [i, c] of req.pod.containers.entries()) {
+      // Paths are checked where the program will open them: in its container's root.
+      const view = rootView(held[i]!);
+      try {
+        plans.push(planRestore(cp, policy, req.sourcePids[c.name], view));
+      } catch (err) {
+        return failed(c.name, err);
+      } finally {
+        view.close();
+      }
+    }
     let fds = 0;
     for (const [i, c] of req.pod.containers.entries()) {
-      const source = req.sourcePids[c.name];
-      if (!source) throw new Error(`container ${c.name}: the checkpoint has no process for it`);
-      // Plan first: a table that cannot be restored is refused before the launcher is touched.
-      const plan = planRestore(cp, policy, source);
-      const held = findHeldLauncher(listTasks(cg.containers[i]!.cgroup).pids);
       try {
-        replayIntoHeld(held, plan);
+        replayIntoHeld(held[i]!, plans[i]!);
       } catch (err) {
-        if (err instanceof ReplayError) {
-          return {
-            fdsReplayed: fds,
-            failures: [{ container: c.name, fd: err.fd ?? -1, path: err.path, message: err.message }],
-            durations: { replayMs: performance.now() - t0 },
-          };
-        }
-        throw err;
+        return failed(c.name, err);
       }
-      fds += plan.fds;
+      fds += plans[i]!.fds;
     }
     return {
       fdsReplayed: fds,

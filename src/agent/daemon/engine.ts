@@ -5,6 +5,7 @@
  * engine does it on this node. engine-adapter.ts implements it over the
  * engine modules.
  */
+import type { ImageBinding } from '../model.js';
 import type {
   ContainerCounts,
   FdFailure,
@@ -34,6 +35,8 @@ export interface CheckpointPodRequest {
   dryRun: boolean;
   /** Where to write the image (absent for a dry run). */
   imagePath?: string;
+  /** Written into the image header: the Checkpoint it belongs to. */
+  binding?: ImageBinding;
 }
 
 export interface CheckpointPodOutcome {
@@ -57,6 +60,11 @@ export interface RestoreIntoRequest {
   sourcePids: Record<string, number>;
   /** Expected digest of the image (from the Checkpoint status). */
   sha256: string;
+  /**
+   * The Checkpoint being restored, from its metadata and the controller's
+   * record (never from status): the image header must name exactly it.
+   */
+  binding: ImageBinding;
   fds: RestoreFds;
   /** The replay engine's per-fd policy, as the Restore spec gives it. */
   policy: { rules: PolicyRule[] };

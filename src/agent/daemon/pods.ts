@@ -53,3 +53,24 @@ export async function podTarget(
   });
   return { namespace, name, uid, qosClass: pod.status?.qosClass, containers };
 }
+
+/**
+ * After a capture failed: was it because the pod went away? A pod deleted
+ * mid-capture makes the engine fail on whatever syscall met the vanished
+ * process first (`kcmp(…): EBADF`); the reason the user needs is PodGone.
+ */
+export async function podGoneSince(core: CoreV1Api, target: PodTarget): Promise<PodProblem | undefined> {
+  const what = `pod ${target.namespace}/${target.name}`;
+  try {
+    const pod = await core.readNamespacedPod({ name: target.name, namespace: target.namespace });
+    if (pod.metadata?.uid !== target.uid)
+      return new PodProblem('PodGone', `${what} was deleted during capture (replaced)`);
+    if (pod.metadata?.deletionTimestamp)
+      return new PodProblem('PodGone', `${what} is being deleted: it went away during capture`);
+    return undefined;
+  } catch (err) {
+    if (isNotFound(err)) return new PodProblem('PodGone', `${what} was deleted during capture`);
+    // Cannot tell: the capture's own error stands.
+    return undefined;
+  }
+}

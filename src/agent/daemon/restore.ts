@@ -13,8 +13,18 @@ import type { AgentDeps } from './checkpoint.js';
 import { NotReadyError } from './engine.js';
 import { PodProblem, podTarget } from './pods.js';
 
-const NOT_READY_LIMIT_MS = 600_000;
 import { updateStatus } from './status.js';
+import { sourceRecord } from '../../controller/restore-pod.js';
+
+const NOT_READY_LIMIT_MS = 600_000;
+
+/** An image as this node has it: its own, or a copy fetched from the capturing node. */
+interface LocalImage {
+  path: string;
+  transferMs: number;
+  release?: () => Promise<void>;
+  transfer?: { bytes: number; attempts: number };
+}
 
 export class AgentRestoreReconciler implements Reconciler {
   readonly kind = RESTORE.kind;
@@ -25,12 +35,27 @@ export class AgentRestoreReconciler implements Reconciler {
     private readonly deps: AgentDeps,
   ) {}
 
+  /**
+   * Copies fetched for a Restore that is waiting for its launcher (NotReady),
+   * by key and Restore uid: every retry replays the same copy instead of
+   * fetching the whole image again; released once the Restore is done or gone.
+   */
+  private readonly fetched = new Map<string, { uid: string; image: LocalImage }>();
+
+  private async releaseFetched(key: string): Promise<void> {
+    const kept = this.fetched.get(key);
+    this.fetched.delete(key);
+    await kept?.image.release?.();
+  }
+
   async reconcile(key: string): Promise<Result> {
     const { namespace, name } = splitKey(key);
     const restore = await this.restores.find(namespace, name);
-    if (!restore) return {}; // gone: nothing to reconcile
+    if (!restore || restore.metadata.deletionTimestamp) {
+      await this.releaseFetched(key);
+      return {}; // gone: nothing to reconcile
+    }
     const status = restore.status ?? {};
-    if (restore.metadata.deletionTimestamp) return {};
     if (status.nodeName !== this.deps.nodeName || !isTrue(status.conditions, CONDITIONS.Scheduled)) return {};
     const replayed = findCondition(status.conditions, CONDITIONS.Replayed);
     if (replayed && replayed.status !== 'Unknown') return {};
@@ -48,6 +73,8 @@ export class AgentRestoreReconciler implements Reconciler {
       );
     };
     const fail = async (reason: string, message: string): Promise<Result> => {
+      // Final: a copy kept for retries has nothing left to serve.
+      await this.releaseFetched(`${ns}/${name}`);
       await updateStatus(this.restores, ns, name, (s) =>
         set(s, { type: CONDITIONS.Replayed, status: 'False', reason, message }),
       );
@@ -70,22 +97,33 @@ export class AgentRestoreReconciler implements Reconciler {
         `checkpoint ${restore.spec.checkpointName} has no image on ${this.deps.nodeName}`,
       );
     }
-    let local: {
-      path: string;
-      transferMs: number;
-      release?: () => Promise<void>;
-      transfer?: { bytes: number; attempts: number };
-    } = {
-      path: image.path,
-      transferMs: 0,
-    };
-    if (image.node !== this.deps.nodeName && this.deps.fetchImage) {
+    const key = `${ns}/${name}`;
+    const uid = restore.metadata.uid ?? '';
+    // A Restore deleted and made again under the same name must not reuse the old copy.
+    if (this.fetched.has(key) && this.fetched.get(key)!.uid !== uid) await this.releaseFetched(key);
+    let local: LocalImage = { path: image.path, transferMs: 0 };
+    const kept = this.fetched.get(key);
+    if (kept) local = kept.image;
+    else if (image.node !== this.deps.nodeName && this.deps.fetchImage) {
       try {
         local = await this.deps.fetchImage(ckpt);
+        this.fetched.set(key, { uid, image: local });
       } catch (err) {
         const reason = (err as { reason?: unknown }).reason;
         return fail(typeof reason === 'string' ? reason : 'TransferFailed', errorMessage(err));
       }
+    }
+    // What the image must be bound to: the Checkpoint's own metadata and the controller's record.
+    let binding;
+    try {
+      binding = {
+        namespace: ns,
+        name: restore.spec.checkpointName,
+        uid: ckpt.metadata.uid ?? '',
+        podUid: sourceRecord(ckpt).uid,
+      };
+    } catch (err) {
+      return fail('ImageNotBound', errorMessage(err));
     }
     const podName = restore.status?.restoredPod ?? '';
     let pod;
@@ -109,12 +147,14 @@ export class AgentRestoreReconciler implements Reconciler {
       }),
     );
     let outcome;
+    let retry = false;
     try {
       outcome = await this.deps.engine.restoreInto({
         pod,
         imagePath: local.path,
         sourcePids: Object.fromEntries((ckpt.status?.containers ?? []).map((c) => [c.name, c.pid ?? 0])),
         sha256: image.sha256,
+        binding,
         fds: restore.spec.fds ?? 'All',
         policy: { rules: restore.spec.policy?.rules ?? [] },
       });
@@ -124,12 +164,15 @@ export class AgentRestoreReconciler implements Reconciler {
         const since = Date.parse(
           findCondition(restore.status?.conditions, CONDITIONS.Replayed)?.lastTransitionTime ?? '',
         );
-        if (Number.isNaN(since) || Date.now() - since < NOT_READY_LIMIT_MS) return { requeueAfterMs: 500 };
+        if (Number.isNaN(since) || Date.now() - since < NOT_READY_LIMIT_MS) {
+          retry = true;
+          return { requeueAfterMs: 500 };
+        }
       }
       return fail('ReplayFailed', errorMessage(err));
     } finally {
-      // A copy fetched from another node has served its one replay.
-      await local.release?.();
+      // A fetched copy serves every NotReady retry of this Restore, then its one replay.
+      if (!retry) await this.releaseFetched(key);
     }
     // The engine either restores the whole table (skipped fds are the policy's choice) or fails.
     const ok = outcome.failures.length === 0;

@@ -5,7 +5,7 @@
  */
 import { getSeals, preadAll } from '../linux/process.js';
 import { O } from '../model.js';
-import { F_SETFL, SEEK_SET } from '../replay/builder.js';
+import { AT_FDCWD, F_SETFL, SEEK_SET } from '../replay/builder.js';
 import { ownerOf } from '../replay/by-path.js';
 import type { PlanContext } from '../replay/types.js';
 import type { FileTypeOps, RestoreUnitOf } from './types.js';
@@ -37,11 +37,25 @@ function restoreMemfd(unit: RestoreUnitOf<'memfd'>, ctx: PlanContext): 'done' {
     b.add('write', [tmp, b.addData(contents), contents.length], contents.length, owner);
   // A file that grew by ftruncate past its written bytes (or shrank while copied) gets its size back.
   if (size !== contents.length) b.add('ftruncate', [tmp, size], 0, owner);
-  b.add('lseek', [tmp, unit.file.pos, SEEK_SET], unit.file.pos, owner);
-  const status = unit.file.flags & MEMFD_SETFL;
-  if (status !== 0) b.add('fcntl', [tmp, F_SETFL, status], 0, owner);
   if (seals !== 0) b.add('fcntl', [tmp, F_ADD_SEALS, seals], 0, owner);
-  b.place(tmp, unit.targets, cloexec, owner);
+  const status = unit.file.flags & MEMFD_SETFL;
+  let fd = tmp;
+  if ((unit.file.flags & O.ACCMODE) !== O.RDWR) {
+    // memfd_create gives O_RDWR only: a read-only (or write-only) fd was a reopen through
+    // /proc, and is made the same way, so that the program cannot write what it could only read.
+    fd = b.sim.alloc();
+    const path = b.addPath(`/proc/self/fd/${tmp}`);
+    b.add(
+      'openat',
+      [AT_FDCWD, path, (unit.file.flags & O.ACCMODE) | status | (cloexec ? O.CLOEXEC : 0)],
+      fd,
+      owner,
+    );
+    b.add('close', [tmp], 0, owner);
+    b.sim.free(tmp);
+  } else if (status !== 0) b.add('fcntl', [tmp, F_SETFL, status], 0, owner);
+  b.add('lseek', [fd, unit.file.pos, SEEK_SET], unit.file.pos, owner);
+  b.place(fd, unit.targets, cloexec, owner);
   return 'done';
 }
 

@@ -13,7 +13,7 @@ import { ImageFormatError, RecordViolation, type ImageLocation } from './errors.
 import { codecById } from './filedata/index.js';
 import {
   DIGEST_BYTES,
-  FORMAT_VERSION,
+  READABLE_VERSIONS,
   MAGIC,
   PREAMBLE_BYTES,
   RECORD_HEADER_BYTES,
@@ -26,6 +26,7 @@ const IGNORE_REASONS = [undefined, 'type', 'fd'] as const;
 
 /** Builds the Checkpoint from validated records. */
 class CheckpointBuilder {
+  constructor(private readonly version: number) {}
   private readonly rules = new ImageRules();
   private imageHeader: ImageHeader | undefined;
   private readonly processes: ProcessRecord[] = [];
@@ -72,8 +73,13 @@ class CheckpointBuilder {
     const time = r.i64n('time');
     const kernel = r.str('kernel');
     const tool = r.str('tool');
+    // Version 2: the Checkpoint the image belongs to (optional: CLI captures have none).
+    const binding =
+      this.version >= 2 && r.bool('bound')
+        ? { namespace: r.str('namespace'), name: r.str('name'), uid: r.str('uid'), podUid: r.str('podUid') }
+        : undefined;
     r.end();
-    this.imageHeader = { node, source, time, kernel, tool };
+    this.imageHeader = { node, source, time, kernel, tool, ...(binding ? { binding } : {}) };
   }
 
   private file(r: ByteReader, where: ImageLocation): void {
@@ -162,14 +168,14 @@ function* decodeSteps(source: string, size: number): Generator<number, Checkpoin
     throw new ImageFormatError({ source, offset: 0 }, `bad magic ${got}: not an fdckpt image`);
   }
   const version = pre.readUInt32LE(MAGIC.length);
-  if (version !== FORMAT_VERSION) {
+  if (!READABLE_VERSIONS.includes(version)) {
     throw new ImageFormatError(
       { source, offset: MAGIC.length },
-      `unknown format version ${version} (this reader knows version ${FORMAT_VERSION})`,
+      `unknown format version ${version} (this reader knows versions ${READABLE_VERSIONS.join(', ')})`,
     );
   }
   const hash = createHash('sha256').update(pre);
-  const builder = new CheckpointBuilder();
+  const builder = new CheckpointBuilder(version);
   let at = PREAMBLE_BYTES;
   for (let n = 1; ; n++) {
     const left = size - at;

@@ -113,6 +113,13 @@ export function* imageChunks(cp: Checkpoint, source = 'image'): Generator<Buffer
     w.i64n('time', h.time);
     w.str('kernel', h.kernel);
     w.str('tool', h.tool);
+    w.bool('bound', h.binding !== undefined);
+    if (h.binding) {
+      w.str('namespace', h.binding.namespace);
+      w.str('name', h.binding.name);
+      w.str('uid', h.binding.uid);
+      w.str('podUid', h.binding.podUid);
+    }
   });
   for (const f of cp.files) {
     writeFile(e, f);

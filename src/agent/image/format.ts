@@ -9,8 +9,14 @@
 /** "FDCKPT\r\n": the CR LF catches text-mode mangling, as PNG's magic does. */
 export const MAGIC = Buffer.from('FDCKPT\r\n', 'latin1');
 
-/** The format version this code writes, and the only one it reads. */
-export const FORMAT_VERSION = 1;
+/**
+ * The format version this code writes. Version 2 added the header's binding
+ * (the Checkpoint an image belongs to); version 1 images are still read, unbound.
+ */
+export const FORMAT_VERSION = 2;
+
+/** Every version this code reads. */
+export const READABLE_VERSIONS: readonly number[] = [1, 2];
 
 export const PREAMBLE_BYTES = MAGIC.length + 4;
 export const RECORD_HEADER_BYTES = 8;

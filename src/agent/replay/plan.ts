@@ -12,6 +12,7 @@ import type { PlanContext, RestoreUnit } from './types.js';
 import type { RestorePolicy } from './policy.js';
 
 import { buildUnits, firstFd, tableOf } from './units.js';
+import type { PathView } from '../linux/pathstat.js';
 
 export type { Plan } from './builder.js';
 
@@ -74,6 +75,6 @@ export function planUnits(units: RestoreUnit[]): Plan {
 }
 
 /** Validates and plans the restore of process `pid`'s table (default: the image's first process). */
-export function planRestore(cp: Checkpoint, policy: RestorePolicy, pid?: number): Plan {
-  return planUnits(buildUnits(cp, tableOf(cp, pid), policy));
+export function planRestore(cp: Checkpoint, policy: RestorePolicy, pid?: number, view?: PathView): Plan {
+  return planUnits(buildUnits(cp, tableOf(cp, pid), policy, view));
 }

@@ -4,7 +4,7 @@
  * Everything that can be checked before touching the target is checked here.
  */
 import { CREATION_ONLY_FLAGS, O, type Checkpoint, type FileRecord, type FileTableRecord } from '../model.js';
-import { lstatPath, statPath } from '../linux/pathstat.js';
+import { hostView, type PathView } from '../linux/pathstat.js';
 import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK } from '../linux/stat.js';
 import { unnormalized } from '../image/paths.js';
 import { fdLimit } from './limits.js';
@@ -33,24 +33,24 @@ function checkFlags(fd: number, file: FileRecord): void {
 }
 
 /**
- * Checks a by-path file against what is on disk now (in the restorer's view).
+ * Checks a by-path file against what is on disk now, as the target will see it (`view`).
  * The saved path is what /proc/PID/fd/N read at capture: absolute, normalized,
  * symlinks resolved, of the file with the saved device and inode. A path that
  * is not such a path, is now a symlink, or names another file is refused: the
  * restore may run as root and would open whatever is there.
  */
-function checkPathFile(fd: number, unit: FileUnit, decision: FdDecision): void {
+function checkPathFile(fd: number, unit: FileUnit, decision: FdDecision, view: PathView): void {
   const { file, path } = unit;
   if (!path.startsWith('/')) throw new ReplayError(fd, path, 'not an absolute path');
   const messy = unnormalized(path);
   if (messy) throw new ReplayError(fd, path, `not a normalized path (it has ${messy})`);
   const remapped = path !== file.path;
   if (!remapped) {
-    const link = lstatPath(path);
+    const link = view.lstat(path);
     if (!('error' in link) && (link.mode & S_IFMT) === S_IFLNK)
       throw new ReplayError(fd, path, 'is now a symlink; at capture it was the file itself');
   }
-  const st = statPath(path);
+  const st = view.stat(path);
   if ('error' in st) throw new ReplayError(fd, path, st.error);
   const kind = st.mode & S_IFMT;
   // A device node's identity is its rdev, which the image does not keep (/dev/null in a new
@@ -128,9 +128,15 @@ export function tableOf(cp: Checkpoint, pid?: number): FileTableRecord {
 
 /**
  * Groups the table's fds into restore units, applying the policy and checking
- * every file. Throws a ReplayError for the first fd that cannot be restored.
+ * every file — in `view`: the target's root for a restore into another
+ * process's mount namespace (linux/pathstat.ts rootView), else our own. Throws a ReplayError for the first fd that cannot be restored.
  */
-export function buildUnits(cp: Checkpoint, table: FileTableRecord, policy: RestorePolicy): RestoreUnit[] {
+export function buildUnits(
+  cp: Checkpoint,
+  table: FileTableRecord,
+  policy: RestorePolicy,
+  view: PathView = hostView,
+): RestoreUnit[] {
   const files = new Map(cp.files.map((f) => [f.objref, f]));
   const byKey = new Map<number | string, FileUnit>();
   const seenFds = new Set<number>();
@@ -173,7 +179,7 @@ export function buildUnits(cp: Checkpoint, table: FileTableRecord, policy: Resto
       }
       unit = { file, targets: [], path: devnull ? '/dev/null' : decision.path, devnull };
       if (!devnull && (file.type === 'regular' || file.type === 'directory' || file.type === 'fifo')) {
-        checkPathFile(rec.fd, unit, decision);
+        checkPathFile(rec.fd, unit, decision, view);
       }
       byKey.set(key, unit);
     }

@@ -16,12 +16,17 @@ import { isFileType, FILE_TYPES, type FileType } from '../../agent/model.js';
 import { type Command, type ParsedArgs, UsageError, intFlag, parseArgs, single } from '../command.js';
 import { captureCgroup } from '../../agent/collect/cgroupcapture.js';
 import { LeakError, describeLeak, isLeakPolicy } from '../../agent/collect/report.js';
-import { installEmergencyThaw } from '../../agent/cgroup/freeze.js';
-import { TARGET_FLAGS, cgroupTarget, rejectUnknown, type CgroupTarget } from '../cgroupTarget.js';
+import {
+  TARGET_FLAGS,
+  cgroupTarget,
+  prepareFreezing,
+  rejectUnknown,
+  type CgroupTarget,
+} from '../cgroupTarget.js';
 
 const USAGE =
   'capture (--pid PID ... | --cgroup PATH | --pod-uid UID [--container ID ...]) --output FILE ' +
-  '[--leak-policy fail|warn|ignore] [--leave-frozen | --stop] [--ignore-type TYPE ...] [--ignore-fd PID:FD ...]';
+  '[--leak-policy fail|warn|ignore] [--leave-frozen | --stop] [--ignore-type TYPE ...] [--ignore-fd PID:FD ...] [--freeze-journal DIR]';
 
 function parseIgnoreFd(value: string): { pid: number; fd: number } {
   const m = /^(\d+):(\d+)$/.exec(value);
@@ -88,7 +93,7 @@ async function captureCgroupCommand(
   const policy = single(parsed, 'leak-policy') ?? 'fail';
   if (!isLeakPolicy(policy))
     throw new UsageError(`--leak-policy must be fail, warn or ignore, got ${JSON.stringify(policy)}`);
-  installEmergencyThaw();
+  prepareFreezing(parsed);
   const started = process.hrtime.bigint();
   let result;
   try {

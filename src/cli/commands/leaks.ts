@@ -6,14 +6,14 @@
  */
 import { captureCgroup } from '../../agent/collect/cgroupcapture.js';
 import { describeLeak } from '../../agent/collect/report.js';
-import { installEmergencyThaw } from '../../agent/cgroup/freeze.js';
 import { type Command, UsageError, parseArgs } from '../command.js';
-import { TARGET_FLAGS, cgroupTarget, rejectUnknown } from '../cgroupTarget.js';
+import { TARGET_FLAGS, cgroupTarget, prepareFreezing, rejectUnknown } from '../cgroupTarget.js';
 
 /** Notes printed for people; --json has every one. */
 const NOTES_SHOWN = 20;
 
-const USAGE = 'leaks --cgroup PATH | --pod-uid UID [--container ID ...] [--json] [--freeze]';
+const USAGE =
+  'leaks --cgroup PATH | --pod-uid UID [--container ID ...] [--json] [--freeze] [--freeze-journal DIR]';
 
 async function run(args: string[]): Promise<number> {
   const parsed = parseArgs(args, ['json', 'freeze']);
@@ -21,7 +21,7 @@ async function run(args: string[]): Promise<number> {
   const target = cgroupTarget(parsed, USAGE);
   if (target === undefined) throw new UsageError(`--cgroup or --pod-uid is required; usage: fdckpt ${USAGE}`);
   const freeze = parsed.booleans.has('freeze');
-  if (freeze) installEmergencyThaw();
+  if (freeze) prepareFreezing(parsed);
   const { leaks } = await captureCgroup(target.path, {
     leakPolicy: 'warn',
     noFreeze: !freeze,

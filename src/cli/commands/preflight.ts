@@ -8,13 +8,12 @@
  * Exit 0: ready; 3: not ready (the fds that are not are listed first); 1: could not check.
  */
 import { preflightCgroup, FD_CLASSES } from '../../agent/collect/preflight.js';
-import { installEmergencyThaw } from '../../agent/cgroup/freeze.js';
 import { FILE_TYPES, isFileType, type FileType } from '../../agent/model.js';
 import { type Command, UsageError, parseArgs } from '../command.js';
-import { TARGET_FLAGS, cgroupTarget, rejectUnknown } from '../cgroupTarget.js';
+import { TARGET_FLAGS, cgroupTarget, prepareFreezing, rejectUnknown } from '../cgroupTarget.js';
 
 const USAGE =
-  'preflight --cgroup PATH | --pod-uid UID [--container ID ...] [--json] [--freeze] [--ignore-type TYPE ...]';
+  'preflight --cgroup PATH | --pod-uid UID [--container ID ...] [--json] [--freeze] [--ignore-type TYPE ...] [--freeze-journal DIR]';
 
 function parseIgnoreType(value: string): FileType {
   if (!isFileType(value))
@@ -28,7 +27,7 @@ async function run(args: string[]): Promise<number> {
   const target = cgroupTarget(parsed, USAGE);
   if (target === undefined) throw new UsageError(`--cgroup or --pod-uid is required; usage: fdckpt ${USAGE}`);
   const freeze = parsed.booleans.has('freeze');
-  if (freeze) installEmergencyThaw();
+  if (freeze) prepareFreezing(parsed);
   const report = await preflightCgroup(target.path, {
     only: target.only,
     freeze,

@@ -8,7 +8,7 @@
 import type { V1Container, V1Pod, V1PodSpec } from '@kubernetes/client-node';
 import type { Checkpoint, Migration } from '../../api/index.js';
 import { LAUNCHER, MIGRATION_LABEL } from '../../api/index.js';
-import type { LauncherOptions } from '../restore-pod.js';
+import { sourceRecord, type LauncherOptions } from '../restore-pod.js';
 
 export interface JsonPatchOp {
   op: 'add' | 'replace';
@@ -33,6 +33,18 @@ export function migrationFor(
   );
 }
 
+/** container → command + args from the controller's SOURCE_POD_ANNOTATION (empty when absent or bad). */
+function recordedCommands(ckpt: Checkpoint): Map<string, string[]> {
+  try {
+    const rec = sourceRecord(ckpt);
+    return new Map(
+      rec.containers.filter((c) => c.command.length > 0).map((c) => [c.name, [...c.command, ...c.args]]),
+    );
+  } catch {
+    return new Map();
+  }
+}
+
 /** The pod spec with the launcher in front of every captured container, pinned to `node`. */
 export function replacementSpec(
   spec: V1PodSpec,
@@ -43,11 +55,17 @@ export function replacementSpec(
   const next = structuredClone(spec);
   const inject = launcher.hostPath === undefined;
   const path = launcher.hostPath ?? `${LAUNCHER.mountPath}/${LAUNCHER.binary}`;
-  const captured = new Map((ckpt.status?.containers ?? []).map((c) => [c.name, c]));
+  // Which containers got a table (status); what they run comes from a spec, never from status argv.
+  const captured = new Set(
+    (ckpt.status?.containers ?? []).filter((c) => c.pid !== undefined || c.argv?.length).map((c) => c.name),
+  );
+  const recorded = recordedCommands(ckpt);
   const mount = { name: LAUNCHER.volume, mountPath: LAUNCHER.mountPath, readOnly: true };
   next.containers = next.containers.map((c): V1Container => {
-    const argv = captured.get(c.name)?.argv;
-    if (!argv?.length) return c;
+    if (!captured.has(c.name)) return c;
+    // The source pod's spec as the controller recorded it, else this pod's own (same owner template).
+    const argv = recorded.get(c.name) ?? [...(c.command ?? []), ...(c.args ?? [])];
+    if (argv.length === 0) return c;
     const out: V1Container = {
       ...c,
       command: [path, '--timeout', String(launcher.timeoutSeconds ?? 600), '--', ...argv],
