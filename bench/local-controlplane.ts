@@ -1,102 +1,124 @@
 /**
- * Figures for the local control plane: start-up to ready, API write/list throughput and
- * watch delivery through the real client-node, and pod start/stop through the process
- * kubelet (create → Running, delete → gone). LOCAL_OBJECTS (default 1000), LOCAL_PODS
- * (default 20). Run: npm run bench:local
+ * Figures for the real local control plane (etcd, kube-apiserver, controller-manager,
+ * scheduler, one process kubelet): start-up to ready, pod create → Running through the
+ * scheduler and the process kubelet, and the fdckpt controller — run as its own process
+ * with its deploy/ ServiceAccount — reconciling BENCH_CHECKPOINTS (default 1000)
+ * Checkpoints of one pod to Scheduled: its reconcile rate and its RSS (VmRSS at the end,
+ * VmHWM the peak). No agent runs, so every Checkpoint stops at Scheduled: this measures
+ * the controller and the API server, not capture. Run: npm run bench:local
  */
-import { CoreV1Api, KubeConfig, Watch, type V1Pod } from '@kubernetes/client-node';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { adminKubeConfig } from '../src/local/cluster/cluster.js';
+import { installOperator } from '../src/local/cluster/install.js';
 import { startControlPlane } from '../src/local/controlplane.js';
 
-const objects = Number(process.env['LOCAL_OBJECTS'] ?? '1000');
-const pods = Number(process.env['LOCAL_PODS'] ?? '20');
+const count = Number(process.env['BENCH_CHECKPOINTS'] ?? '1000');
+const root = fileURLToPath(new URL('../../', import.meta.url));
 
-function ms(t0: bigint): number {
-  return Number(process.hrtime.bigint() - t0) / 1e6;
-}
+const ms = (t0: bigint): number => Number(process.hrtime.bigint() - t0) / 1e6;
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] ?? NaN;
-}
-
-async function until(check: () => Promise<boolean>): Promise<void> {
-  while (!(await check())) await new Promise((r) => setTimeout(r, 2));
+function memory(pid: number): { rss: number; hwm: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (key: string): number =>
+    Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+  return { rss: kb('VmRSS') / 1024, hwm: kb('VmHWM') / 1024 };
 }
 
 const work = mkdtempSync(join(tmpdir(), 'fdckpt-bench-local-'));
+const load = loadavg()[0]!.toFixed(2);
 let t = process.hrtime.bigint();
-const cp = await startControlPlane({ nodes: 2, dataDir: work });
+const cp = await startControlPlane({ nodes: 1, dataDir: work });
 const startup = ms(t);
-const kc = new KubeConfig();
-kc.loadFromFile(cp.kubeconfigPath);
+const kc = adminKubeConfig(cp.cluster);
 const core = kc.makeApiClient(CoreV1Api);
+const custom = kc.makeApiClient(CustomObjectsApi);
 
-// Watch delivery: time from sending a create to receiving its watch event, per object.
-const sentAt = new Map<string, bigint>();
-const delays: number[] = [];
-const watch = await new Watch(kc).watch(
-  '/api/v1/namespaces/default/configmaps',
-  { resourceVersion: String(cp.api.store.currentRv()) },
-  (type: string, obj: { metadata?: { name?: string } }) => {
-    const s = sentAt.get(obj.metadata?.name ?? '');
-    if (type === 'ADDED' && s !== undefined) delays.push(ms(s));
+t = process.hrtime.bigint();
+await core.createNamespacedPod({
+  namespace: 'default',
+  body: {
+    metadata: { name: 'target' },
+    spec: { containers: [{ name: 'c', image: 'host', command: ['sleep', '1000'] }] },
   },
-  () => undefined,
+});
+for (;;) {
+  const pod = await core.readNamespacedPod({ namespace: 'default', name: 'target' });
+  if (pod.status?.phase === 'Running') break;
+  await new Promise((r) => setTimeout(r, 20));
+}
+const podStart = ms(t);
+
+const credentials = await installOperator(cp.cluster, cp.kubeconfigPath);
+const controller = spawn(
+  process.execPath,
+  [
+    join(root, 'bin/fdckpt.js'),
+    'controller',
+    '--kubeconfig',
+    credentials.controller,
+    '--port',
+    '0',
+    '--no-leader-elect',
+    '--launcher-host-path',
+    '/bin/true',
+  ],
+  { stdio: ['ignore', 'ignore', 'ignore'] },
 );
+await new Promise((r) => setTimeout(r, 2000));
+const idle = memory(controller.pid!);
 
 t = process.hrtime.bigint();
-for (let i = 0; i < objects; i++) {
-  const name = `cm-${i}`;
-  sentAt.set(name, process.hrtime.bigint());
-  await core.createNamespacedConfigMap({
-    namespace: 'default',
-    body: { metadata: { name }, data: { i: String(i) } },
-  });
+const creates: Promise<unknown>[] = [];
+for (let i = 0; i < count; i++) {
+  creates.push(
+    custom.createNamespacedCustomObject({
+      group: 'fdckpt.io',
+      version: 'v1alpha1',
+      namespace: 'default',
+      plural: 'checkpoints',
+      body: {
+        apiVersion: 'fdckpt.io/v1alpha1',
+        kind: 'Checkpoint',
+        metadata: { name: `c-${i}` },
+        spec: { podName: 'target' },
+      },
+    }),
+  );
+  if (creates.length >= 20) await Promise.all(creates.splice(0));
 }
+await Promise.all(creates);
 const createMs = ms(t);
-t = process.hrtime.bigint();
-const list = await core.listNamespacedConfigMap({ namespace: 'default' });
-const listMs = ms(t);
-await until(() => Promise.resolve(delays.length >= objects));
-watch.abort();
-
-const startLat: number[] = [];
-const stopLat: number[] = [];
-for (let i = 0; i < pods; i++) {
-  const name = `p-${i}`;
-  const body: V1Pod = {
-    metadata: { name },
-    spec: { containers: [{ name: 'c', image: 'ignored', command: ['sleep', '1000'] }] },
-  };
-  t = process.hrtime.bigint();
-  await core.createNamespacedPod({ namespace: 'default', body });
-  await until(
-    async () => (await core.readNamespacedPod({ namespace: 'default', name })).status?.phase === 'Running',
-  );
-  startLat.push(ms(t));
-  t = process.hrtime.bigint();
-  await core.deleteNamespacedPod({ namespace: 'default', name });
-  await until(() =>
-    core.readNamespacedPod({ namespace: 'default', name }).then(
-      () => false,
-      () => true,
-    ),
-  );
-  stopLat.push(ms(t));
+let scheduled = 0;
+for (;;) {
+  const list = (await custom.listNamespacedCustomObject({
+    group: 'fdckpt.io',
+    version: 'v1alpha1',
+    namespace: 'default',
+    plural: 'checkpoints',
+  })) as { items: { status?: { conditions?: { type: string; status: string }[] } }[] };
+  scheduled = list.items.filter((c) =>
+    c.status?.conditions?.some((x) => x.type === 'Scheduled' && x.status === 'True'),
+  ).length;
+  if (scheduled >= count) break;
+  await new Promise((r) => setTimeout(r, 200));
 }
+const allMs = ms(t);
+const busy = memory(controller.pid!);
+controller.kill('SIGTERM');
 await cp.stop();
 rmSync(work, { recursive: true, force: true });
 
 const lines = [
-  `local control plane (2 nodes), node ${process.version}, ${new Date().toISOString()}`,
-  `start-up to ready:                 ${startup.toFixed(0)} ms`,
-  `create ${objects} configmaps (serial):  ${createMs.toFixed(0)} ms = ${((objects / createMs) * 1000).toFixed(0)} creates/s`,
-  `list ${list.items.length} configmaps:            ${listMs.toFixed(1)} ms`,
-  `create sent -> watch event:        median ${median(delays).toFixed(2)} ms, max ${Math.max(...delays).toFixed(2)} ms`,
-  `pod create -> Running (${pods} pods):  median ${median(startLat).toFixed(1)} ms, max ${Math.max(...startLat).toFixed(1)} ms`,
-  `pod delete -> gone (SIGTERM):       median ${median(stopLat).toFixed(1)} ms, max ${Math.max(...stopLat).toFixed(1)} ms`,
+  `real local control plane (1 node), node ${process.version}, ${new Date().toISOString()}, load ${load}`,
+  `start-up to ready (etcd, apiserver, controller-manager, scheduler, kubelet): ${startup.toFixed(0)} ms`,
+  `pod create -> Running:                     ${podStart.toFixed(0)} ms`,
+  `create ${count} Checkpoints (20 in flight):  ${createMs.toFixed(0)} ms`,
+  `all ${scheduled} Scheduled by the controller: ${allMs.toFixed(0)} ms from the first create = ${((count / allMs) * 1000).toFixed(0)} reconciles/s`,
+  `controller RSS: ${idle.rss.toFixed(0)} MB idle, ${busy.rss.toFixed(0)} MB after, peak ${busy.hwm.toFixed(0)} MB`,
 ];
 process.stdout.write(`${lines.join('\n')}\n`);

@@ -1,6 +1,6 @@
 /**
  * Where a local node keeps its files, shared by the process kubelet (which writes them) and
- * the API double (which serves pods/log from them, standing in for the kubelet's API).
+ * the kubelet's log server (which serves pods/log from them to the API server).
  */
 import { join } from 'node:path';
 

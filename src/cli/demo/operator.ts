@@ -1,7 +1,7 @@
 /**
  * Part 2 of `fdckpt demo`: the operator, as a user drives it with kubectl, on
- * the local control plane (API double, process kubelet, controller and agent
- * in this process). A pod of real processes is checkpointed through a
+ * the local control plane (real etcd, kube-apiserver, controller-manager and
+ * scheduler; a process kubelet, the controller and an agent in this process). A pod of real processes is checkpointed through a
  * Checkpoint, restored into a new pod through a Restore, and the restored
  * process's fd table is compared with the original's.
  */
@@ -20,6 +20,7 @@ import { diffCheckpoints, renderDiff } from '../../agent/image/index.js';
 import { waitSettled } from '../../agent/replay/index.js';
 import { startLocalOperator } from '../../controller/local-operator.js';
 import { silentLogger } from '../../controller/runtime/log.js';
+import { kubeBinary } from '../../local/cluster/binaries.js';
 import { startControlPlane } from '../../local/controlplane.js';
 
 const CRDS = fileURLToPath(new URL('../../../crds/', import.meta.url));
@@ -77,7 +78,8 @@ export async function operatorDemo(say: (line?: string) => void): Promise<number
   });
   // Asynchronous: the API server answering kubectl runs on this very event loop.
   const kubectl = async (...args: string[]): Promise<string> =>
-    (await run('kubectl', ['--kubeconfig', cp.kubeconfigPath, ...args], { encoding: 'utf8' })).stdout;
+    (await run(kubeBinary('kubectl'), ['--kubeconfig', cp.kubeconfigPath, ...args], { encoding: 'utf8' }))
+      .stdout;
   const show = async (...args: string[]): Promise<void> => {
     say(`$ kubectl ${args.join(' ')}`);
     say((await kubectl(...args)).trimEnd().replace(/^/gm, '  '));

@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startControlPlane, type ControlPlane } from '../../src/local/controlplane.js';
 import { detectCgroupV2Root, podCgroupDir } from '../../src/local/kubelet/cgroup.js';
-import { eventually, kubeConfigFor, removeTree } from './support.js';
+import { adminKubeConfig } from '../../src/local/cluster/cluster.js';
+import { eventually, removeTree } from './support.js';
 
 let cp: ControlPlane;
 let core: CoreV1Api;
@@ -52,7 +53,7 @@ beforeAll(async () => {
   mkdirSync(root, { recursive: true });
   work = mkdtempSync(join(tmpdir(), 'fdckpt-kubelet-'));
   cp = await startControlPlane({ nodes: 2, dataDir: join(work, 'data'), cgroupRoot: root });
-  core = kubeConfigFor(cp.url).makeApiClient(CoreV1Api);
+  core = adminKubeConfig(cp.cluster).makeApiClient(CoreV1Api);
 });
 
 afterAll(async () => {
@@ -69,7 +70,7 @@ describe('process kubelet', () => {
       expect(n.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
       expect(existsSync(n.metadata!.annotations!['local.fdckpt.io/storage-dir']!)).toBe(true);
     }
-    const leases = await kubeConfigFor(cp.url)
+    const leases = await adminKubeConfig(cp.cluster)
       .makeApiClient(CoordinationV1Api)
       .listNamespacedLease({ namespace: 'kube-node-lease' });
     expect(leases.items.map((l) => l.spec?.holderIdentity)).toEqual(['local-node-1', 'local-node-2']);
@@ -233,7 +234,7 @@ describe('process kubelet', () => {
     const flag = join(work, 'second-run');
     // Every status the kubelet writes, through a watch: the back-off state is transient.
     const states: { phase?: string; waiting?: string }[] = [];
-    const w = await new Watch(kubeConfigFor(cp.url)).watch(
+    const w = await new Watch(adminKubeConfig(cp.cluster)).watch(
       '/api/v1/namespaces/default/pods',
       { fieldSelector: 'metadata.name=flaky' },
       (_type: string, o: V1Pod) =>
@@ -332,14 +333,14 @@ describe('process kubelet', () => {
 
 describe('control plane data dir', () => {
   it('removes the data dir it made itself when it stops, and keeps one it was given', async () => {
-    const own = await startControlPlane({ nodes: 1, apiOnly: true, controllers: false });
+    const own = await startControlPlane({ nodes: 1, apiOnly: true });
     expect(existsSync(join(own.dataDir, 'kubeconfig'))).toBe(true);
     await own.stop();
     expect(existsSync(own.dataDir)).toBe(false);
 
     const given = mkdtempSync(join(tmpdir(), 'fdckpt-given-'));
     try {
-      const cp2 = await startControlPlane({ nodes: 1, apiOnly: true, controllers: false, dataDir: given });
+      const cp2 = await startControlPlane({ nodes: 1, apiOnly: true, dataDir: given });
       await cp2.stop();
       expect(existsSync(join(given, 'kubeconfig'))).toBe(true);
     } finally {

@@ -1,7 +1,6 @@
 /** Shared helpers for the local control plane's tests. */
 import { existsSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-export { kubeConfigFor } from '../../src/local/kubeconfig.js';
 
 /** Resolves when `check` returns a value other than undefined; polls every 20 ms, gives up after `ms` (a deadline for a loaded machine, not a timing assertion). */
 export async function eventually<T>(
