@@ -3,6 +3,7 @@
  * every FileData variant and every optional field, and fast-check
  * arbitraries for random valid checkpoints.
  */
+import { unnormalized } from '../../src/agent/image/paths.js';
 import fc from 'fast-check';
 import type { Checkpoint, FileData, FileRecord, FileType } from '../../src/agent/model.js';
 import { O } from '../../src/agent/model.js';
@@ -166,7 +167,11 @@ const safe = fc.nat({ max: Number.MAX_SAFE_INTEGER });
 const u64 = fc.bigInt({ min: 0n, max: (1n << 64n) - 1n });
 const i32 = fc.integer({ min: -0x8000_0000, max: 0x7fff_ffff });
 const text = fc.string({ unit: 'grapheme', maxLength: 12 });
-const path = fc.string({ unit: 'grapheme', minLength: 1, maxLength: 40 }).filter((s) => !s.includes('\0'));
+// What capture can write: no NUL, and an absolute path normalized (the reader refuses
+// `//`, `.`, `..` and a trailing `/` in the paths replay opens).
+const path = fc
+  .string({ unit: 'grapheme', minLength: 1, maxLength: 40 })
+  .filter((s) => !s.includes('\0') && !(s.startsWith('/') && unnormalized(s) !== undefined));
 
 /** Allowed flags: anything but the creation-only bits and O_CLOEXEC. */
 const flags = u32.map((f) => (f & ~(O.CREAT | O.EXCL | O.NOCTTY | O.TRUNC | O.CLOEXEC)) >>> 0);
