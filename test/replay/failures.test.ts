@@ -181,7 +181,7 @@ describe('restore failures are precise and leave no process', () => {
 
   test('a bad policy is a precise error', () => {
     expect(() => parsePolicy('rules: [{fd: 3, action: explode}]')).toThrow(
-      'policy rule 1: action must be one of fail, skip, devnull, remap, got "explode"',
+      'policy rule 1: action must be one of fail, skip, devnull, remap, inherit, got "explode"',
     );
     expect(() => parsePolicy('rules: [{action: remap, from: relative, to: /x}]')).toThrow(
       'policy rule 1: remap needs `from`, an absolute path prefix',

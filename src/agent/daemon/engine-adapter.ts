@@ -8,14 +8,19 @@ import { createHash } from 'node:crypto';
 import { createReadStream, readFileSync } from 'node:fs';
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { dirname, resolve, sep } from 'node:path';
-import type { FdProblemReport, Leak } from '../../api/index.js';
+import type { FdProblemReport, Leak, RestoreFds } from '../../api/index.js';
 import { findPodCgroup, listTasks, type PodQos } from '../cgroup/index.js';
 import { captureCgroup } from '../collect/cgroupcapture.js';
 import type { Leak as EngineLeak } from '../collect/report.js';
 import { readImage, writeImage } from '../image/index.js';
 import { isFileType, type Checkpoint, type FileType } from '../model.js';
-import { ReplayError, planRestore } from '../replay/index.js';
-import type { RestorePolicy } from '../replay/index.js';
+import {
+  ReplayError,
+  planRestore,
+  replayPolicy,
+  type ReplayMode,
+  type RestorePolicy,
+} from '../replay/index.js';
 import type {
   CheckpointPodOutcome,
   CheckpointPodRequest,
@@ -25,6 +30,9 @@ import type {
   RestoreIntoRequest,
 } from './engine.js';
 import { findHeldLauncher, replayIntoHeld } from './held.js';
+
+/** A Restore's `fds` as the replay engine's mode. */
+const MODES: Record<RestoreFds, ReplayMode> = { Program: 'program', Inherited: 'inherited', All: 'all' };
 
 export interface AdapterOptions {
   /** The agent's data directory: images are only ever written and deleted below it. */
@@ -176,11 +184,8 @@ export class EngineAdapter implements NodeEngine {
     if (digest !== req.sha256)
       throw new Error(`image ${path}: sha256 ${digest}, the Checkpoint says ${req.sha256}`);
     const cp = await readImage(path);
-    if (req.fds === 'Inherited') {
-      // Only what a program inherits across exec: the fds without close-on-exec.
-      for (const t of cp.tables) t.fds = t.fds.filter((fd) => !fd.cloexec);
-    }
-    const policy = { rules: req.policy.rules } as RestorePolicy;
+    // The Restore's rules first, then those of its fds mode (the container keeps its own stdio).
+    const policy = replayPolicy(MODES[req.fds], { rules: req.policy.rules } as RestorePolicy);
     const cg = findPodCgroup(
       req.pod.uid,
       req.pod.containers.map((c) => c.containerID),

@@ -115,7 +115,7 @@ export class AgentRestoreReconciler implements Reconciler {
         imagePath: local.path,
         sourcePids: Object.fromEntries((ckpt.status?.containers ?? []).map((c) => [c.name, c.pid ?? 0])),
         sha256: image.sha256,
-        fds: restore.spec.fds ?? 'All',
+        fds: restore.spec.fds ?? 'Program',
         policy: { rules: restore.spec.policy?.rules ?? [] },
       });
     } catch (err) {

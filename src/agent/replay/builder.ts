@@ -36,7 +36,7 @@ export interface Plan {
   /** Per step: the fd (and path) it works for. */
   owners: StepOwner[];
   data: Buffer;
-  /** Number of fds the restored table will hold. */
+  /** Number of fds replayed (the inherited ones, kept as the process had them, are not counted). */
   fds: number;
 }
 
@@ -58,6 +58,7 @@ export interface FdTarget {
 
 export const AT_FDCWD = -100;
 export const F_DUPFD = 0;
+export const F_GETFD = 1;
 export const F_SETFD = 2;
 export const F_SETFL = 4;
 export const F_SETPIPE_SZ = 1031;

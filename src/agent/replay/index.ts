@@ -12,7 +12,14 @@ import { planRestore, type Plan } from './plan.js';
 import { DEFAULT_POLICY, type RestorePolicy } from './policy.js';
 
 export { ReplayError } from './errors.js';
-export { parsePolicy, DEFAULT_POLICY, type RestorePolicy } from './policy.js';
+export {
+  parsePolicy,
+  replayPolicy,
+  DEFAULT_POLICY,
+  REPLAY_MODES,
+  type ReplayMode,
+  type RestorePolicy,
+} from './policy.js';
 export { planRestore, type Plan } from './plan.js';
 export { waitSettled } from './settle.js';
 

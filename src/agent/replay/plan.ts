@@ -5,13 +5,13 @@
  * makes no progress (CRIU's ordering), which is an error naming the unit.
  */
 import type { Checkpoint } from '../model.js';
-import { PlanBuilder, type FdTarget, type Plan } from './builder.js';
+import { F_GETFD, PlanBuilder, type FdTarget, type Plan } from './builder.js';
 import { ReplayError } from './errors.js';
 import { planUnit } from './planners.js';
 import type { PlanContext, RestoreUnit } from './types.js';
 import type { RestorePolicy } from './policy.js';
 
-import { buildUnits, firstFd, tableOf } from './units.js';
+import { buildUnits, firstFd, tableOf, type Units } from './units.js';
 
 export type { Plan } from './builder.js';
 
@@ -34,8 +34,24 @@ function markPlaced(u: RestoreUnit, placed: Map<number, FdTarget[]>): void {
   if (u.write) placed.set(u.write.file.objref, u.write.targets);
 }
 
+/**
+ * close_range over every fd except the inherited ones (the new process's own stdio,
+ * say), each of which must be open: an fcntl(F_GETFD) step fails the restore, naming
+ * the fd, when it is not (the plan's fd numbers would be wrong otherwise).
+ */
+function closeAllBut(builder: PlanBuilder, inherit: readonly number[]): void {
+  let from = 0;
+  for (const fd of inherit) {
+    if (fd > from) builder.add('close_range', [from, fd - 1, 0], 0, { fd: -1, path: 'close_range' });
+    builder.add('fcntl', [fd, F_GETFD, 0], 'ok', { fd, path: 'inherited fd (policy inherit)' });
+    builder.sim.occupy(fd);
+    from = fd + 1;
+  }
+  builder.add('close_range', [from, ALL_FDS, 0], 0, { fd: -1, path: 'close_range' });
+}
+
 /** Orders units and asks each planner for its steps. */
-export function planUnits(units: RestoreUnit[]): Plan {
+export function planUnits({ units, inherit }: Units): Plan {
   // Most fds cost one to three steps; the data is mostly paths.
   let fds = 0;
   let bytes = 0;
@@ -47,7 +63,7 @@ export function planUnits(units: RestoreUnit[]): Plan {
     }
   }
   const builder = new PlanBuilder(2 * fds + 64, bytes + 4096);
-  builder.add('close_range', [0, ALL_FDS, 0], 0, { fd: -1, path: 'close_range' });
+  closeAllBut(builder, inherit);
   const placed = new Map<number, FdTarget[]>();
   const willPlace = new Set(units.flatMap(unitObjrefs));
   const ctx: PlanContext = {

@@ -5,16 +5,18 @@
  *   skip     leave the fd closed
  *   devnull  open /dev/null there, with the saved access mode and flags
  *   remap    restore it from another path: `from` prefix replaced by `to`
+ *   inherit  keep the fd the new process was started with (its own stdio)
  *
  * `allowSizeChange` (fail/remap, regular files): a file now shorter than the
  * saved offset is accepted (by default it is an error; grown files are fine).
- * A rule matches by fd number, path glob, type and/or cloexec bit (all given must match);
+ * A rule matches by fd number, path glob, type, cloexec bit and/or being a listening
+ * socket (all given must match);
  * the first matching rule wins. A remap rule matches only paths under `from`.
  */
 import * as yaml from 'js-yaml';
 import { isFileType, type FileRecord, type FileType } from '../model.js';
 
-export const ACTIONS = ['fail', 'skip', 'devnull', 'remap'] as const;
+export const ACTIONS = ['fail', 'skip', 'devnull', 'remap', 'inherit'] as const;
 export type PolicyAction = (typeof ACTIONS)[number];
 
 /** One rule of a restore policy. */
@@ -25,6 +27,8 @@ export interface PolicyRule {
   type?: FileType;
   /** Matches by the fd's close-on-exec bit (`cloexec: true, action: skip` keeps only inherited fds). */
   cloexec?: boolean;
+  /** Matches listening sockets (true) or every other fd (false). */
+  listening?: boolean;
   action: PolicyAction;
   from?: string;
   to?: string;
@@ -44,8 +48,46 @@ export interface FdDecision {
   path: string;
 }
 
-/** The policy that restores everything and fails on anything it cannot. */
+/** The policy that restores everything and fails on anything it cannot (mode `all`). */
 export const DEFAULT_POLICY: RestorePolicy = { rules: [] };
+
+/**
+ * Which fds a restore replays, before any rule of the user's:
+ *
+ *   program    what a freshly exec'd, unmodified program can use (the default):
+ *              fds 0–2 are the new process's own (inherit), close-on-exec fds are
+ *              left closed (exec would have closed them), listening sockets are left
+ *              closed (the program binds its own again; socket handoff passes them
+ *              instead), everything else is replayed
+ *   inherited  only the fds without close-on-exec, stdio included
+ *   all        the whole table, for programs built to take fds over
+ *
+ * See docs/adr/0012-default-replay.md.
+ */
+export const REPLAY_MODES = ['program', 'inherited', 'all'] as const;
+export type ReplayMode = (typeof REPLAY_MODES)[number];
+
+const MODE_RULES: Record<ReplayMode, readonly PolicyRule[]> = {
+  program: [
+    { fd: 0, action: 'inherit' },
+    { fd: 1, action: 'inherit' },
+    { fd: 2, action: 'inherit' },
+    { cloexec: true, action: 'skip' },
+    { listening: true, action: 'skip' },
+  ],
+  inherited: [{ cloexec: true, action: 'skip' }],
+  all: [],
+};
+
+/** The policy a restore runs: the user's rules first (the first match wins), then the mode's. */
+export function replayPolicy(mode: ReplayMode, user: RestorePolicy = DEFAULT_POLICY): RestorePolicy {
+  return { rules: [...user.rules, ...MODE_RULES[mode]] };
+}
+
+/** Whether a file is a listening socket (what `listening: true` matches). */
+export function isListening(file: FileRecord): boolean {
+  return file.data.type === 'socket' && file.data.state === 'listen';
+}
 
 /** A glob as a RegExp. */
 export function globToRegExp(glob: string): RegExp {
@@ -71,7 +113,9 @@ function parseRule(raw: unknown, index: number): PolicyRule {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail(where, 'must be an object');
   const r = raw as Record<string, unknown>;
   for (const key of Object.keys(r)) {
-    if (!['fd', 'path', 'type', 'cloexec', 'action', 'from', 'to', 'allowSizeChange'].includes(key)) {
+    if (
+      !['fd', 'path', 'type', 'cloexec', 'listening', 'action', 'from', 'to', 'allowSizeChange'].includes(key)
+    ) {
       fail(where, `unknown field ${JSON.stringify(key)}`);
     }
   }
@@ -97,6 +141,10 @@ function parseRule(raw: unknown, index: number): PolicyRule {
   if (r['cloexec'] !== undefined) {
     if (typeof r['cloexec'] !== 'boolean') fail(where, 'cloexec must be true or false');
     rule.cloexec = r['cloexec'];
+  }
+  if (r['listening'] !== undefined) {
+    if (typeof r['listening'] !== 'boolean') fail(where, 'listening must be true or false');
+    rule.listening = r['listening'];
   }
   if (r['allowSizeChange'] !== undefined) {
     if (typeof r['allowSizeChange'] !== 'boolean') fail(where, 'allowSizeChange must be true or false');
@@ -154,6 +202,7 @@ function matches(rule: PolicyRule, fd: number, file: FileRecord, cloexec: boolea
   if (rule.fd !== undefined && rule.fd !== fd) return false;
   if (rule.cloexec !== undefined && rule.cloexec !== cloexec) return false;
   if (rule.type !== undefined && rule.type !== file.type) return false;
+  if (rule.listening !== undefined && rule.listening !== isListening(file)) return false;
   if (rule.path !== undefined && !compiled(rule.path).test(file.path)) return false;
   if (rule.action === 'remap' && !underPrefix(file.path, rule.from!)) return false;
   return true;

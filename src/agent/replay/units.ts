@@ -99,11 +99,19 @@ export function tableOf(cp: Checkpoint, pid?: number): FileTableRecord {
   return table;
 }
 
+/** The units to recreate, and the fds the new process keeps as it was started with them. */
+export interface Units {
+  units: RestoreUnit[];
+  /** fds under policy `inherit`, ascending: left open by close_range, nothing replayed there. */
+  inherit: number[];
+}
+
 /**
  * Groups the table's fds into restore units, applying the policy and checking
  * every file. Throws a ReplayError for the first fd that cannot be restored.
  */
-export function buildUnits(cp: Checkpoint, table: FileTableRecord, policy: RestorePolicy): RestoreUnit[] {
+export function buildUnits(cp: Checkpoint, table: FileTableRecord, policy: RestorePolicy): Units {
+  const inherit: number[] = [];
   const files = new Map(cp.files.map((f) => [f.objref, f]));
   const byKey = new Map<number | string, FileUnit>();
   const seenFds = new Set<number>();
@@ -122,6 +130,10 @@ export function buildUnits(cp: Checkpoint, table: FileTableRecord, policy: Resto
     const decision =
       policy.rules.length === 0 ? restoreAsIs(file) : decide(policy, rec.fd, file, rec.cloexec);
     if (decision.action === 'skip') continue;
+    if (decision.action === 'inherit') {
+      inherit.push(rec.fd);
+      continue;
+    }
     checkFlags(rec.fd, file);
     const devnull = decision.action === 'devnull';
     // Most fds: the file as saved, keyed by objref alone; remapped/devnull ones apart.
@@ -178,5 +190,8 @@ export function buildUnits(cp: Checkpoint, table: FileTableRecord, policy: Resto
   }
   // Targets were pushed in fd order, so each unit's first target is its lowest fd.
   const order = new Map(units.map((u) => [u, firstFd(u)]));
-  return units.sort((a, b) => order.get(a)! - order.get(b)!);
+  return {
+    units: units.sort((a, b) => order.get(a)! - order.get(b)!),
+    inherit: inherit.sort((a, b) => a - b),
+  };
 }

@@ -1,6 +1,10 @@
 /**
- * `fdckpt restore --image FILE [--pid PID] [--policy FILE] [--no-batch]
- *  [--timeout SECONDS] [-- CMD [ARGS...]]`
+ * `fdckpt restore --image FILE [--pid PID] [--fds program|inherited|all]
+ *  [--policy FILE] [--no-batch] [--timeout SECONDS] [-- CMD [ARGS...]]`
+ *
+ * --fds (default program): which fds are replayed before the policy's own rules
+ * (docs/replay.md, "What is replayed"): program keeps CMD's own fds 0–2 and leaves
+ * close-on-exec fds and listening sockets closed, so an unmodified program works.
  *
  * Starts CMD (default: the saved argv of the process) with the file table of
  * process PID from the image (default: its first process) replayed into it, runs it in the foreground and exits with its
@@ -14,7 +18,7 @@ import { type Command, UsageError, intFlag, parseArgs, single } from '../command
 
 /** Signals the CLI passes on to the restored program while it runs in the foreground. */
 const FORWARDED = ['SIGTERM', 'SIGHUP'] as const;
-const KNOWN = ['image', 'pid', 'policy', 'timeout'];
+const KNOWN = ['image', 'pid', 'policy', 'timeout', 'fds'];
 
 function savedArgv(cp: Checkpoint, pid: number | undefined): string[] {
   const proc = pid === undefined ? cp.processes[0] : cp.processes.find((p) => p.pid === pid);
@@ -27,7 +31,7 @@ function savedArgv(cp: Checkpoint, pid: number | undefined): string[] {
 export const command: Command = {
   name: 'restore',
   usage:
-    'restore --image FILE [--pid PID] [--policy FILE] [--dry-run] [--no-batch] [--timeout SECONDS] [-- CMD [ARGS...]]',
+    'restore --image FILE [--pid PID] [--fds program|inherited|all] [--policy FILE] [--dry-run] [--no-batch] [--timeout SECONDS] [-- CMD [ARGS...]]',
   async run(args: string[]): Promise<number> {
     const parsed = parseArgs(args, ['no-batch', 'dry-run']);
     const image = single(parsed, 'image');
@@ -42,7 +46,11 @@ export const command: Command = {
     const policyFile = single(parsed, 'policy');
     // Loaded here so that `fdckpt help` does not load the syscall bindings.
     const { readImage } = await import('../../agent/image/index.js');
-    const { restore, planRestore, parsePolicy, DEFAULT_POLICY } = await import('../../agent/replay/index.js');
+    const { restore, planRestore, parsePolicy, replayPolicy, DEFAULT_POLICY, REPLAY_MODES } =
+      await import('../../agent/replay/index.js');
+    const mode = single(parsed, 'fds') ?? 'program';
+    if (!(REPLAY_MODES as readonly string[]).includes(mode))
+      throw new UsageError(`--fds must be one of ${REPLAY_MODES.join(', ')}, got ${JSON.stringify(mode)}`);
     let policy = DEFAULT_POLICY;
     if (policyFile) {
       let text: string;
@@ -53,6 +61,7 @@ export const command: Command = {
       }
       policy = parsePolicy(text);
     }
+    policy = replayPolicy(mode as (typeof REPLAY_MODES)[number], policy);
     const pid = pidFlag === undefined ? undefined : intFlag(pidFlag, 'pid');
     const cp = await readImage(image);
     if (parsed.booleans.has('dry-run')) {
