@@ -79,9 +79,17 @@ const MODE_RULES: Record<ReplayMode, readonly PolicyRule[]> = {
   all: [],
 };
 
-/** The policy a restore runs: the user's rules first (the first match wins), then the mode's. */
-export function replayPolicy(mode: ReplayMode, user: RestorePolicy = DEFAULT_POLICY): RestorePolicy {
-  return { rules: [...user.rules, ...MODE_RULES[mode]] };
+/**
+ * The policy a restore runs: the user's rules first (the first match wins), then the
+ * mode's. With socket handoff (`listenFds`) listening sockets are replayed in every mode.
+ */
+export function replayPolicy(
+  mode: ReplayMode,
+  user: RestorePolicy = DEFAULT_POLICY,
+  options: { listenFds?: boolean } = {},
+): RestorePolicy {
+  const handoff: PolicyRule[] = options.listenFds ? [{ listening: true, action: 'fail' }] : [];
+  return { rules: [...user.rules, ...handoff, ...MODE_RULES[mode]] };
 }
 
 /** Whether a file is a listening socket (what `listening: true` matches). */

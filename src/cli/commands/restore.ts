@@ -5,6 +5,8 @@
  * --fds (default program): which fds are replayed before the policy's own rules
  * (docs/replay.md, "What is replayed"): program keeps CMD's own fds 0–2 and leaves
  * close-on-exec fds and listening sockets closed, so an unmodified program works.
+ * --listen-fds: socket handoff — the saved listening sockets go to fds 3… with
+ * LISTEN_FDS, LISTEN_PID and LISTEN_FDNAMES set, as socket activation expects.
  *
  * Starts CMD (default: the saved argv of the process) with the file table of
  * process PID from the image (default: its first process) replayed into it, runs it in the foreground and exits with its
@@ -31,9 +33,9 @@ function savedArgv(cp: Checkpoint, pid: number | undefined): string[] {
 export const command: Command = {
   name: 'restore',
   usage:
-    'restore --image FILE [--pid PID] [--fds program|inherited|all] [--policy FILE] [--dry-run] [--no-batch] [--timeout SECONDS] [-- CMD [ARGS...]]',
+    'restore --image FILE [--pid PID] [--fds program|inherited|all] [--listen-fds] [--policy FILE] [--dry-run] [--no-batch] [--timeout SECONDS] [-- CMD [ARGS...]]',
   async run(args: string[]): Promise<number> {
-    const parsed = parseArgs(args, ['no-batch', 'dry-run']);
+    const parsed = parseArgs(args, ['no-batch', 'dry-run', 'listen-fds']);
     const image = single(parsed, 'image');
     if (!image) throw new UsageError('--image FILE is required');
     if (parsed.positional.length > 0)
@@ -46,8 +48,9 @@ export const command: Command = {
     const policyFile = single(parsed, 'policy');
     // Loaded here so that `fdckpt help` does not load the syscall bindings.
     const { readImage } = await import('../../agent/image/index.js');
-    const { restore, planRestore, parsePolicy, replayPolicy, DEFAULT_POLICY, REPLAY_MODES } =
+    const { restore, planRestore, parsePolicy, replayPolicy, handOff, DEFAULT_POLICY, REPLAY_MODES } =
       await import('../../agent/replay/index.js');
+    const listenFds = parsed.booleans.has('listen-fds');
     const mode = single(parsed, 'fds') ?? 'program';
     if (!(REPLAY_MODES as readonly string[]).includes(mode))
       throw new UsageError(`--fds must be one of ${REPLAY_MODES.join(', ')}, got ${JSON.stringify(mode)}`);
@@ -61,12 +64,12 @@ export const command: Command = {
       }
       policy = parsePolicy(text);
     }
-    policy = replayPolicy(mode as (typeof REPLAY_MODES)[number], policy);
+    policy = replayPolicy(mode as (typeof REPLAY_MODES)[number], policy, { listenFds });
     const pid = pidFlag === undefined ? undefined : intFlag(pidFlag, 'pid');
     const cp = await readImage(image);
     if (parsed.booleans.has('dry-run')) {
       // Every check restore makes before starting anything, and nothing else.
-      const plan = planRestore(cp, policy, pid);
+      const plan = planRestore(listenFds ? handOff(cp, policy, pid).cp : cp, policy, pid);
       process.stdout.write(`restorable: ${plan.fds} fds, ${plan.count} syscalls\n`);
       return 0;
     }
@@ -75,6 +78,7 @@ export const command: Command = {
       stdio: 'inherit',
       policy,
       batch: !parsed.booleans.has('no-batch'),
+      listenFds,
       ...(pid === undefined ? {} : { pid }),
       ...(timeoutFlag === undefined ? {} : { timeoutSeconds: intFlag(timeoutFlag, 'timeout') }),
     });
