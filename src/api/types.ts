@@ -175,6 +175,11 @@ export interface RestoreSpec {
   policy?: { rules?: PolicyRule[] };
   /** Which fds are replayed (see RestoreFds). Default Program. */
   fds?: RestoreFds;
+  /**
+   * Socket handoff: the saved listening sockets go to fds 3… with LISTEN_FDS and
+   * LISTEN_PID set (the launcher must run with --listen-fds; a new pod gets it).
+   */
+  listenFds?: boolean;
 }
 
 export type RestorePhase = 'Pending' | 'Waiting' | 'Scheduled' | 'Ready' | 'Failed';

@@ -53,7 +53,15 @@ export function buildRestoredPod(
     if (!counts?.argv?.length) return c;
     const restored: V1Container = {
       ...c,
-      command: [launcherPath, '--timeout', String(launcher.timeoutSeconds ?? 600), '--', ...counts.argv],
+      command: [
+        launcherPath,
+        '--timeout',
+        String(launcher.timeoutSeconds ?? 600),
+        // Socket handoff: only the launcher can set LISTEN_PID (its own pid) before the exec.
+        ...(restore.spec.listenFds ? ['--listen-fds'] : []),
+        '--',
+        ...counts.argv,
+      ],
       args: [],
     };
     if (inject) restored.volumeMounts = [...(c.volumeMounts ?? []), mount];

@@ -71,6 +71,22 @@ async function setPodPhase(name: string, phase: string): Promise<void> {
 }
 
 describe('RestoreReconciler, step by step', () => {
+  it('a Restore with listenFds gives the new pod a launcher run with --listen-fds', async () => {
+    await readyCheckpoint('c1');
+    await createRestore(h, 'rl', { checkpointName: 'c1', target: { newPod: {} }, listenFds: true });
+    await r.reconcile('default/rl');
+    const pod = await h.core.readNamespacedPod({ name: 'rl-restored', namespace: 'default' });
+    expect(pod.spec?.containers[0]?.command).toEqual([
+      `${LAUNCHER.mountPath}/${LAUNCHER.binary}`,
+      '--timeout',
+      '600',
+      '--listen-fds',
+      '--',
+      'sleep',
+      '1000',
+    ]);
+  });
+
   it('waits for the checkpoint, creates the launcher pod, assigns the agent, then reports Ready', async () => {
     await createRestore(h, 'r1', { checkpointName: 'c1', target: { newPod: {} } });
     await r.reconcile('default/r1');

@@ -16,6 +16,7 @@ import { readImage, writeImage } from '../image/index.js';
 import { isFileType, type Checkpoint, type FileType } from '../model.js';
 import {
   ReplayError,
+  handOff,
   planRestore,
   replayPolicy,
   type ReplayMode,
@@ -185,7 +186,8 @@ export class EngineAdapter implements NodeEngine {
       throw new Error(`image ${path}: sha256 ${digest}, the Checkpoint says ${req.sha256}`);
     const cp = await readImage(path);
     // The Restore's rules first, then those of its fds mode (the container keeps its own stdio).
-    const policy = replayPolicy(MODES[req.fds], { rules: req.policy.rules } as RestorePolicy);
+    const listenFds = req.listenFds ?? false;
+    const policy = replayPolicy(MODES[req.fds], { rules: req.policy.rules } as RestorePolicy, { listenFds });
     const cg = findPodCgroup(
       req.pod.uid,
       req.pod.containers.map((c) => c.containerID),
@@ -197,10 +199,11 @@ export class EngineAdapter implements NodeEngine {
       const source = req.sourcePids[c.name];
       if (!source) throw new Error(`container ${c.name}: the checkpoint has no process for it`);
       // Plan first: a table that cannot be restored is refused before the launcher is touched.
-      const plan = planRestore(cp, policy, source);
+      const handoff = listenFds ? handOff(cp, policy, source) : undefined;
+      const plan = planRestore(handoff?.cp ?? cp, policy, source);
       const held = findHeldLauncher(listTasks(cg.containers[i]!.cgroup).pids);
       try {
-        replayIntoHeld(held, plan);
+        replayIntoHeld(held, plan, handoff?.count);
       } catch (err) {
         if (err instanceof ReplayError) {
           return {

@@ -58,6 +58,8 @@ export interface RestoreIntoRequest {
   /** Expected digest of the image (from the Checkpoint status). */
   sha256: string;
   fds: RestoreFds;
+  /** Socket handoff (the Restore's listenFds). */
+  listenFds?: boolean;
   /** The replay engine's per-fd policy, as the Restore spec gives it. */
   policy: { rules: PolicyRule[] };
 }
