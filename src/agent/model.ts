@@ -52,8 +52,11 @@ export interface ProcessRecord {
   /** Thread-group id; equals pid for a process leader. */
   tgid: number;
   comm: string;
+  /** /proc/PID/cmdline as read: a program may have rewritten it (see replay/command.ts). */
   argv: string[];
   cwd: string;
+  /** /proc/PID/exe: the executable that was exec'd (absent when unreadable). */
+  exe?: string;
   /** objref of the FileTableRecord. */
   table: number;
 }

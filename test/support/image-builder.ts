@@ -79,6 +79,7 @@ export function processRec(pid: number, table: number): Buffer {
     w.i32('table', table);
     w.str('comm', 'c');
     w.str('cwd', '/');
+    w.str('exe', '');
     w.u32('argc', 0);
   });
 }

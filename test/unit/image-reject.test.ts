@@ -64,9 +64,12 @@ describe('preamble and framing', () => {
     );
   });
 
-  test('unknown version', () => {
-    expect(errorOf(image(validRecords(), preamble(2))).message).toBe(
-      'image: at byte 8: unknown format version 2 (this reader knows version 1)',
+  test('unknown version (1, before process records had exe; 3)', () => {
+    expect(errorOf(image(validRecords(), preamble(1))).message).toBe(
+      'image: at byte 8: unknown format version 1 (this reader knows version 2)',
+    );
+    expect(errorOf(image(validRecords(), preamble(3))).message).toBe(
+      'image: at byte 8: unknown format version 3 (this reader knows version 2)',
     );
   });
 

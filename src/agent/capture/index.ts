@@ -57,6 +57,7 @@ class CaptureRun {
       comm: facts.comm,
       argv: facts.argv,
       cwd: facts.cwd,
+      ...(facts.exe === undefined ? {} : { exe: facts.exe }),
       table: table.objref,
     });
     if (table.found) return;

@@ -130,11 +130,14 @@ class CheckpointBuilder {
     const table = r.i32('table');
     const comm = r.str('comm');
     const cwd = r.str('cwd');
+    const exe = r.str('exe');
     const argc = r.count('argc', 4);
     const argv: string[] = [];
     for (let i = 0; i < argc; i++) argv.push(r.str(`argv[${i}]`));
     r.end();
-    const rec = { pid, tgid, comm, argv, cwd, table };
+    // '' stands for "not known": one encoding for an absent exe (the format stays canonical).
+    const rec =
+      exe === '' ? { pid, tgid, comm, argv, cwd, table } : { pid, tgid, comm, argv, cwd, exe, table };
     this.rules.process(rec);
     this.processes.push(rec);
   }

@@ -142,6 +142,7 @@ export function* imageChunks(cp: Checkpoint, source = 'image'): Generator<Buffer
       w.i32('table', p.table);
       w.str('comm', p.comm);
       w.str('cwd', p.cwd);
+      w.str('exe', p.exe ?? '');
       w.u32('argc', p.argv.length);
       p.argv.forEach((arg, i) => w.str(`argv[${i}]`, arg));
     });

@@ -10,7 +10,7 @@
 export const MAGIC = Buffer.from('FDCKPT\r\n', 'latin1');
 
 /** The format version this code writes, and the only one it reads. */
-export const FORMAT_VERSION = 1;
+export const FORMAT_VERSION = 2;
 
 export const PREAMBLE_BYTES = MAGIC.length + 4;
 export const RECORD_HEADER_BYTES = 8;

@@ -21,6 +21,7 @@ export interface InspectProcess {
   fds: InspectFd[];
   tgid: number;
   cwd: string;
+  exe?: string;
   /** objref of the file table (equal for tasks that share one). */
   table: number;
 }
@@ -85,6 +86,7 @@ export function toInspectJson(cp: Checkpoint): InspectJson {
       fds: (tables.get(p.table)?.fds ?? []).map((d) => ({ fd: d.fd, file: d.file, cloexec: d.cloexec })),
       tgid: p.tgid,
       cwd: p.cwd,
+      ...(p.exe === undefined ? {} : { exe: p.exe }),
       table: p.table,
     })),
     files: cp.files.map((f) => {
@@ -159,6 +161,7 @@ export function renderInspectTable(cp: Checkpoint): string {
     out.push(
       `  argv: ${proc.argv.map((a) => JSON.stringify(a)).join(' ')}`.trimEnd(),
       `  cwd: ${printable(proc.cwd)}`,
+      ...(proc.exe === undefined ? [] : [`  exe: ${printable(proc.exe)}`]),
     );
     const first = cp.processes.find((p) => p.table === proc.table)!;
     if (first !== proc) {

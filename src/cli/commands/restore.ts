@@ -22,12 +22,16 @@ import { type Command, UsageError, intFlag, parseArgs, single } from '../command
 const FORWARDED = ['SIGTERM', 'SIGHUP'] as const;
 const KNOWN = ['image', 'pid', 'policy', 'timeout', 'fds'];
 
-function savedArgv(cp: Checkpoint, pid: number | undefined): string[] {
+/** The saved command of the process (replay/command.ts: never a rewritten process title). */
+async function savedCommand(cp: Checkpoint, pid: number | undefined): Promise<string[]> {
   const proc = pid === undefined ? cp.processes[0] : cp.processes.find((p) => p.pid === pid);
-  if (!proc || proc.argv.length === 0) {
-    throw new UsageError('the image holds no argv for that process: give the command after --');
+  if (!proc) throw new UsageError('the image holds no such process: give --pid or the command after --');
+  const { commandOf } = await import('../../agent/replay/command.js');
+  try {
+    return commandOf(proc);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
   }
-  return proc.argv;
 }
 
 export const command: Command = {
@@ -73,7 +77,7 @@ export const command: Command = {
       process.stdout.write(`restorable: ${plan.fds} fds, ${plan.count} syscalls\n`);
       return 0;
     }
-    const cmd = parsed.rest.length > 0 ? parsed.rest : savedArgv(cp, pid);
+    const cmd = parsed.rest.length > 0 ? parsed.rest : await savedCommand(cp, pid);
     const restored = await restore(cp, cmd, {
       stdio: 'inherit',
       policy,
