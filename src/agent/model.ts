@@ -171,6 +171,15 @@ export interface FileRecord {
   data: FileData;
   /** Present when the caller asked to record this file without restoring it. */
   ignored?: IgnoreMark;
+  /** Who gets SIGIO/SIGURG for it (F_SETOWN_EX) and which signal (F_SETSIG, 0: SIGIO). */
+  owner?: FileOwnerRecord;
+}
+
+/** An open file's owner for SIGIO/SIGURG: a process, a thread or a process group. */
+export interface FileOwnerRecord {
+  kind: 'pid' | 'tid' | 'pgrp';
+  id: number;
+  signal: number;
 }
 
 /** Facts about where and when the checkpoint was taken. */

@@ -14,6 +14,7 @@ import { codecById } from './filedata/index.js';
 import {
   DIGEST_BYTES,
   FORMAT_VERSION,
+  OWNER_KINDS,
   MAGIC,
   PREAMBLE_BYTES,
   RECORD_HEADER_BYTES,
@@ -43,6 +44,8 @@ class CheckpointBuilder {
           return this.file(r, where);
         case 'name':
           return this.name(r);
+        case 'owner':
+          return this.owner(r);
         case 'table':
           return this.table(r);
         case 'fd':
@@ -97,6 +100,15 @@ class CheckpointBuilder {
     if (reason !== undefined) rec.ignored = { reason };
     this.rules.file(rec, where);
     this.files.push(rec);
+  }
+
+  private owner(r: ByteReader): void {
+    const kind = r.u8('kind');
+    const id = r.i32('id');
+    const signal = r.i32('signal');
+    r.end();
+    this.rules.owner({ kind, id, signal });
+    this.files[this.files.length - 1]!.owner = { kind: OWNER_KINDS[kind - 1]!, id, signal };
   }
 
   private name(r: ByteReader): void {

@@ -14,6 +14,7 @@ import { codecOf } from './filedata/index.js';
 import {
   FORMAT_VERSION,
   IGNORED_CODES,
+  OWNER_KINDS,
   MAGIC,
   RECORD,
   RECORD_HEADER_BYTES,
@@ -87,6 +88,15 @@ function writeFile(e: RecordEmitter, f: FileRecord): void {
   e.record('name', (w) => {
     e.rules.name(f.path);
     w.str('path', f.path);
+  });
+  const owner = f.owner;
+  if (owner === undefined) return;
+  e.record('owner', (w) => {
+    const kind = OWNER_KINDS.indexOf(owner.kind) + 1;
+    e.rules.owner({ kind, id: owner.id, signal: owner.signal });
+    w.u8('kind', kind);
+    w.i32('id', owner.id);
+    w.i32('signal', owner.signal);
   });
 }
 

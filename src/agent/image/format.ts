@@ -24,6 +24,7 @@ export const RECORD = {
   table: 4,
   fd: 5,
   process: 6,
+  owner: 7,
   trailer: 255,
 } as const;
 export type RecordKind = keyof typeof RECORD;
@@ -36,6 +37,9 @@ const kindById = new Map<number, RecordKind>(
 export function recordKind(id: number): RecordKind | undefined {
   return kindById.get(id);
 }
+
+/** An owner record's kind byte, minus one. */
+export const OWNER_KINDS = ['pid', 'tid', 'pgrp'] as const;
 
 /** The ignore-mark byte of a file record: 0 none, 1 ignored by type, 2 ignored by fd. */
 export const IGNORED_CODES = { none: 0, type: 1, fd: 2 } as const;
