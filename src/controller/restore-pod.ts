@@ -7,6 +7,7 @@
  */
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import type { Checkpoint, Restore } from '../api/index.js';
+import { rewrittenTitle } from '../agent/replay/command.js';
 import { API_VERSION, LAUNCHER, RESTORE, RESTORE_LABEL } from '../api/index.js';
 
 export interface LauncherOptions {
@@ -51,6 +52,10 @@ export function buildRestoredPod(
   spec.containers = spec.containers.map((c): V1Container => {
     const counts = captured.get(c.name);
     if (!counts?.argv?.length) return c;
+    // A rewritten process title (redis, nginx, postgres) is no command; the container's
+    // own command is what was exec'd when it is the captured process (replay/command.ts).
+    const title = rewrittenTitle(counts.argv, false) !== undefined;
+    const argv = title && c.command?.length ? [...c.command, ...(c.args ?? [])] : counts.argv;
     const restored: V1Container = {
       ...c,
       command: [
@@ -60,7 +65,7 @@ export function buildRestoredPod(
         // Socket handoff: only the launcher can set LISTEN_PID (its own pid) before the exec.
         ...(restore.spec.listenFds ? ['--listen-fds'] : []),
         '--',
-        ...counts.argv,
+        ...argv,
       ],
       args: [],
     };
