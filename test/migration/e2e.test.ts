@@ -16,6 +16,7 @@ import {
 } from '../../src/api/index.js';
 import { certSha256 } from '../../src/tls/x509.js';
 import type { TwoNodes } from '../support/twonodes.js';
+import { expectMigratedTable } from './tables.js';
 import {
   barePod,
   fdTable,
@@ -36,18 +37,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await t?.stop();
 });
-
-/**
- * The migrated process has the source's table except its stdio, which are the target
- * container's own (its log on node 2: `kubectl logs` of the new pod works), by default.
- */
-function expectMigratedTable(after: Record<string, string>, before: Record<string, string>): void {
-  expect(Object.keys(after).sort()).toEqual(Object.keys(before).sort());
-  for (const fd of Object.keys(before)) {
-    if (fd === '1' || fd === '2') expect(after[fd]).toMatch(/\/local-node-2\/pods\/.*\/0\.log$/);
-    else expect(after[fd]).toBe(before[fd]);
-  }
-}
 
 describe('migration on two local nodes', () => {
   it('moves a bare pod from node 1 to node 2 with its fd table (kubectl apply)', async () => {
