@@ -1,7 +1,7 @@
 /*
  * fdckpt-hold: the launcher that replay restores a file table into.
  *
- *   fdckpt-hold [--timeout SECONDS] -- CMD [ARGS...]
+ *   fdckpt-hold [--timeout SECONDS] [--listen-fds] -- CMD [ARGS...]
  *
  * It forks. The child (the "held" process) blocks until SIGUSR1 arrives (or the
  * timeout passes: exit 125), then execs CMD; the restorer, which has seized the
@@ -13,6 +13,13 @@
  * reaps its children with waitpid and would swallow the ptrace stops. The held
  * process is the restorer's grandchild; the waiter is its child and carries the
  * exit status back. See docs/adr/0003-replay-launcher.md.
+ *
+ * --listen-fds (socket handoff): the restorer sends SIGUSR1 with sigqueue(3), its
+ * value the number N of listening sockets it will put at fds 3..3+N-1. The held
+ * process then sets LISTEN_FDS=N and LISTEN_PID to its own pid — which stays the
+ * program's, since exec keeps the pid — as socket activation (sd_listen_fds)
+ * expects; N = 0 unsets them, so a stale LISTEN_FDS never reaches CMD. Only the
+ * held process itself knows its pid before exec in a pod, hence this flag.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -33,24 +40,41 @@ static void forward(int sig) {
 }
 
 static int usage(void) {
-	fprintf(stderr, "usage: fdckpt-hold [--timeout SECONDS] -- CMD [ARGS...]\n");
+	fprintf(stderr, "usage: fdckpt-hold [--timeout SECONDS] [--listen-fds] -- CMD [ARGS...]\n");
 	return 2;
 }
 
-static void hold_and_exec(char **cmd, long timeout, const sigset_t *oldmask) {
+/* LISTEN_FDS/LISTEN_PID for n handed-off sockets (n = 0: none, unset them). */
+static void listen_env(int n) {
+	char value[32];
+	if (n <= 0) {
+		unsetenv("LISTEN_FDS");
+		unsetenv("LISTEN_PID");
+		unsetenv("LISTEN_FDNAMES");
+		return;
+	}
+	snprintf(value, sizeof value, "%d", n);
+	setenv("LISTEN_FDS", value, 1);
+	snprintf(value, sizeof value, "%d", (int)getpid());
+	setenv("LISTEN_PID", value, 1);
+}
+
+static void hold_and_exec(char **cmd, long timeout, int listen_fds, const sigset_t *oldmask) {
 	sigset_t usr1;
+	siginfo_t info;
 	struct timespec ts = {.tv_sec = timeout, .tv_nsec = 0};
 	close(3);
 	sigemptyset(&usr1);
 	sigaddset(&usr1, SIGUSR1);
 	for (;;) {
-		int sig = sigtimedwait(&usr1, NULL, &ts);
+		int sig = sigtimedwait(&usr1, &info, &ts);
 		if (sig == SIGUSR1) break;
 		if (sig < 0 && errno == EINTR) continue;
 		fprintf(stderr, "fdckpt-hold: no restorer signal within %ld s\n", timeout);
 		_exit(125);
 	}
 	sigprocmask(SIG_SETMASK, oldmask, NULL);
+	if (listen_fds) listen_env(info.si_code == SI_QUEUE ? info.si_value.sival_int : 0);
 	execvp(cmd[0], cmd);
 	fprintf(stderr, "fdckpt-hold: exec %s: %s\n", cmd[0], strerror(errno));
 	_exit(127);
@@ -58,6 +82,7 @@ static void hold_and_exec(char **cmd, long timeout, const sigset_t *oldmask) {
 
 int main(int argc, char **argv) {
 	long timeout = 30;
+	int listen_fds = 0;
 	int i = 1;
 	sigset_t usr1, oldmask;
 	char line[32];
@@ -68,6 +93,10 @@ int main(int argc, char **argv) {
 		timeout = strtol(argv[i + 1], &end, 10);
 		if (*end || timeout <= 0) return usage();
 		i += 2;
+	}
+	if (i < argc && strcmp(argv[i], "--listen-fds") == 0) {
+		listen_fds = 1;
+		i++;
 	}
 	if (i >= argc || strcmp(argv[i], "--") != 0 || i + 1 >= argc) return usage();
 
@@ -80,7 +109,7 @@ int main(int argc, char **argv) {
 		perror("fdckpt-hold: fork");
 		return 126;
 	}
-	if (child == 0) hold_and_exec(argv + i + 1, timeout, &oldmask);
+	if (child == 0) hold_and_exec(argv + i + 1, timeout, listen_fds, &oldmask);
 
 	/* In a pod nobody listens on fd 3 (the agent finds the held child by its cgroup):
 	 * report the pid only when fd 3 is open. */

@@ -52,8 +52,11 @@ export interface ProcessRecord {
   /** Thread-group id; equals pid for a process leader. */
   tgid: number;
   comm: string;
+  /** /proc/PID/cmdline as read: a program may have rewritten it (see replay/command.ts). */
   argv: string[];
   cwd: string;
+  /** /proc/PID/exe: the executable that was exec'd (absent when unreadable). */
+  exe?: string;
   /** objref of the FileTableRecord. */
   table: number;
 }
@@ -168,6 +171,15 @@ export interface FileRecord {
   data: FileData;
   /** Present when the caller asked to record this file without restoring it. */
   ignored?: IgnoreMark;
+  /** Who gets SIGIO/SIGURG for it (F_SETOWN_EX) and which signal (F_SETSIG, 0: SIGIO). */
+  owner?: FileOwnerRecord;
+}
+
+/** An open file's owner for SIGIO/SIGURG: a process, a thread or a process group. */
+export interface FileOwnerRecord {
+  kind: 'pid' | 'tid' | 'pgrp';
+  id: number;
+  signal: number;
 }
 
 /** Facts about where and when the checkpoint was taken. */

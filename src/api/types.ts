@@ -129,12 +129,18 @@ export interface Checkpoint {
   status?: CheckpointStatus;
 }
 
-export type RestoreFds = 'All' | 'Inherited';
-export const RESTORE_FDS: readonly RestoreFds[] = ['All', 'Inherited'];
+/**
+ * Which fds a Restore replays (docs/replay.md, "What is replayed"): Program (the
+ * default) what a freshly exec'd program can use — the new container keeps its own
+ * fds 0–2, close-on-exec fds and listening sockets are left closed; Inherited the fds
+ * without close-on-exec; All the whole table.
+ */
+export type RestoreFds = 'Program' | 'Inherited' | 'All';
+export const RESTORE_FDS: readonly RestoreFds[] = ['Program', 'Inherited', 'All'];
 
 /** What replay does with the fds a rule matches (the replay engine's policy actions). */
-export type PolicyAction = 'fail' | 'skip' | 'devnull' | 'remap';
-export const POLICY_ACTIONS: readonly PolicyAction[] = ['fail', 'skip', 'devnull', 'remap'];
+export type PolicyAction = 'fail' | 'skip' | 'devnull' | 'remap' | 'inherit';
+export const POLICY_ACTIONS: readonly PolicyAction[] = ['fail', 'skip', 'devnull', 'remap', 'inherit'];
 
 /**
  * One rule of the replay engine's per-fd restore policy: matched by fd number,
@@ -145,6 +151,8 @@ export interface PolicyRule {
   fd?: number;
   path?: string;
   type?: string;
+  /** Matches listening sockets (true) or every other fd (false). */
+  listening?: boolean;
   action: PolicyAction;
   /** remap: saved path prefix replaced by `to`. */
   from?: string;
@@ -167,8 +175,13 @@ export interface RestoreSpec {
   target: RestoreTarget;
   /** The replay engine's per-fd restore policy. */
   policy?: { rules?: PolicyRule[] };
-  /** All fds, or only the inherited ones (close-on-exec clear). Default All. */
+  /** Which fds are replayed (see RestoreFds). Default Program. */
   fds?: RestoreFds;
+  /**
+   * Socket handoff: the saved listening sockets go to fds 3… with LISTEN_FDS and
+   * LISTEN_PID set (the launcher must run with --listen-fds; a new pod gets it).
+   */
+  listenFds?: boolean;
 }
 
 export type RestorePhase = 'Pending' | 'Waiting' | 'Scheduled' | 'Ready' | 'Failed';

@@ -88,6 +88,8 @@ export function validateRestoreSpec(spec: RestoreSpec | undefined): string[] {
   checkPolicyBounds(errors, spec.policy?.rules);
   (spec.policy?.rules ?? []).forEach((rule, i) => checkRule(errors, `spec.policy.rules[${i}]`, rule));
   checkEnum(errors, 'spec.fds', spec.fds, RESTORE_FDS);
+  if (spec.listenFds !== undefined && typeof spec.listenFds !== 'boolean')
+    errors.push('spec.listenFds: must be true or false');
   return errors;
 }
 

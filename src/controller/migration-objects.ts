@@ -161,7 +161,7 @@ export async function createRestoreFor(
             checkpointName: name,
             target,
             ...(mig.spec.policy ? { policy: mig.spec.policy } : {}),
-            fds: mig.spec.fds ?? 'All',
+            fds: mig.spec.fds ?? 'Program',
           },
         },
       }) as Promise<Restore>,

@@ -110,7 +110,15 @@ export function buildRestoredPod(
     }
     const restored: V1Container = {
       ...c,
-      command: [launcherPath, '--timeout', String(launcher.timeoutSeconds ?? 600), '--', ...argv],
+      command: [
+        launcherPath,
+        '--timeout',
+        String(launcher.timeoutSeconds ?? 600),
+        // Socket handoff: only the launcher can set LISTEN_PID (its own pid) before the exec.
+        ...(restore.spec.listenFds ? ['--listen-fds'] : []),
+        '--',
+        ...argv,
+      ],
       args: [],
     };
     if (inject) restored.volumeMounts = [...(c.volumeMounts ?? []), mount];

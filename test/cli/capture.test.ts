@@ -26,15 +26,16 @@ describe('fdckpt capture', () => {
   });
 
   test('refuses unrestorable fds with a one-line reason naming each, and writes nothing', async () => {
-    const fx = await fixture('sockets', 'unlinked');
+    const fx = await fixture('sockets', 'unlinked', 'flock');
     const out = join(fx.dir, 'out.fdimg');
     const r = fdckpt('capture', '--pid', String(fx.pid), '--output', out);
     expect(r.status).toBe(1);
     expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
-    // The socketpair's two ends and the unlinked file; the listening socket is restorable.
-    expect(r.stderr).toMatch(/^fdckpt capture: 3 fds cannot be checkpointed: /);
+    // The unlinked and the locked file; the listening socket and the socketpair are restorable.
+    expect(r.stderr).toMatch(/^fdckpt capture: 2 fds cannot be checkpointed: /);
     expect(r.stderr).not.toContain(`fd ${fdOf(fx, 'listener')} (`);
-    expect(r.stderr).toContain(`pid ${fx.pid} fd ${fdOf(fx, 'sock_a')} (socket:[`);
+    expect(r.stderr).not.toContain(`fd ${fdOf(fx, 'sock_a')} (`);
+    expect(r.stderr).toContain(`pid ${fx.pid} fd ${fdOf(fx, 'locked')} (`);
     expect(r.stderr).toContain(
       `pid ${fx.pid} fd ${fdOf(fx, 'unlinked')} (${fx.dir}/gone.txt (deleted)): the file was unlinked`,
     );
@@ -50,16 +51,18 @@ describe('fdckpt capture', () => {
       'socket',
       '--ignore-fd',
       `${fx.pid}:${fdOf(fx, 'unlinked')}`,
+      '--ignore-fd',
+      `${fx.pid}:${fdOf(fx, 'locked')}`,
     );
     expect(ok.stderr).toBe('');
-    expect(ok.stdout).toContain('(4 ignored)');
+    expect(ok.stdout).toContain('(5 ignored)');
     const cp = await readImage(out);
     expect(
       cp.files
         .filter((f) => f.ignored)
         .map((f) => f.ignored!.reason)
         .sort(),
-    ).toEqual(['fd', 'type', 'type', 'type']);
+    ).toEqual(['fd', 'fd', 'type', 'type', 'type']);
   });
 
   test('usage errors exit 2; a vanished pid exits 1 naming it', async () => {
@@ -98,7 +101,7 @@ describe('fdckpt inspect', () => {
       }[];
       files: { objref: number; type: string; flags: number; pos: number; path: string }[];
     };
-    expect(json.version).toBe(2);
+    expect(json.version).toBe(3);
     const proc = json.processes[0]!;
     expect(proc).toMatchObject({ pid: fx.pid, comm: 'python3' });
     const fdC = proc.fds.find((e) => e.fd === fdOf(fx, 'c'))!;

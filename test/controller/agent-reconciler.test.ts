@@ -207,7 +207,12 @@ describe('agent Restore reconciler', () => {
     await agent.ckpt.reconcile('default/c');
     await ctl.reconcile('default/c');
     await makePod(h, 'waiting', { node: 'n1', phase: 'Running' });
-    await createRestore(h, 'r', { checkpointName: 'c', target: { podName: 'waiting' }, fds: 'Inherited' });
+    await createRestore(h, 'r', {
+      checkpointName: 'c',
+      target: { podName: 'waiting' },
+      fds: 'Inherited',
+      listenFds: true,
+    });
     const rctl = new RestoreReconciler({
       restores: h.restores,
       checkpoints: h.checkpoints,
@@ -222,6 +227,7 @@ describe('agent Restore reconciler', () => {
     expect(engine.restores[0]).toMatchObject({
       imagePath: '/data/images/default/c.fdckpt',
       fds: 'Inherited',
+      listenFds: true,
       policy: { rules: [] },
       pod: { name: 'waiting' },
     });

@@ -132,16 +132,31 @@ describe('operator on the local control plane', () => {
     expect(c.status?.image?.sha256).toMatch(/^[0-9a-f]{64}$/);
   });
 
-  it('a Restore into a new pod gives the restored process the captured table', async () => {
+  it('a Restore into a new pod gives the restored process the captured table; the pod keeps its own stdio', async () => {
     await createRestore(h as Harness, 'plain', { checkpointName: 'plain', target: { newPod: {} } });
     const r = await until('restore finished', async () => {
       const x = await h.restores.get('default', 'plain');
       return x.status?.phase === 'Ready' || x.status?.phase === 'Failed' ? x : undefined;
     });
     expect(reason(r, 'Ready')).toBe('True/Restored');
-    expect(r.status?.fdsReplayed).toBe(Object.keys(table).length);
+    // The default (Program): fds 0–2 are the new container's own (its log), 3 and 4 replayed.
+    expect(r.status?.fdsReplayed).toBe(Object.keys(table).length - 3);
     const pid = await podProcess(r.status?.restoredPod ?? '');
-    expect(fdTable(pid)).toEqual(table);
+    const restored = fdTable(pid);
+    expect(Object.keys(restored).sort()).toEqual(Object.keys(table).sort());
+    expect([restored['3'], restored['4']]).toEqual([table['3'], table['4']]);
+    expect(restored['1']).not.toBe(table['1']);
+  });
+
+  it('a Restore with fds All replays the source stdio too', async () => {
+    await createRestore(h as Harness, 'all', { checkpointName: 'plain', target: { newPod: {} }, fds: 'All' });
+    const r = await until('restore finished', async () => {
+      const x = await h.restores.get('default', 'all');
+      return x.status?.phase === 'Ready' || x.status?.phase === 'Failed' ? x : undefined;
+    });
+    expect(reason(r, 'Ready')).toBe('True/Restored');
+    expect(r.status?.fdsReplayed).toBe(Object.keys(table).length);
+    expect(fdTable(await podProcess(r.status?.restoredPod ?? ''))).toEqual(table);
   });
 
   it('a Restore of the inherited fds into an existing pod that runs the launcher', async () => {

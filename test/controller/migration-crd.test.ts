@@ -63,7 +63,7 @@ describe('Migration CRD', () => {
       'spec.podName: "Bad Pod" is not a pod name',
       'spec.targetNode: "" is not a node name',
       'spec.leakPolicy: "Sometimes" is not one of Fail, Warn, Ignore',
-      'spec.policy.rules[0].action: "explode" is not one of fail, skip, devnull, remap',
+      'spec.policy.rules[0].action: "explode" is not one of fail, skip, devnull, remap, inherit',
       'spec.timeoutSeconds: 0 is not a positive integer',
     ]);
   });

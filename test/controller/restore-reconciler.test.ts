@@ -29,7 +29,7 @@ afterEach(async () => {
 });
 
 /** A Checkpoint of pod `src` on n1 that the agent finished, with an image. */
-async function readyCheckpoint(name: string): Promise<void> {
+async function readyCheckpoint(name: string, argv = ['sleep', '1000']): Promise<void> {
   await makePod(h, 'src', { node: 'n1', phase: 'Running' });
   await createCheckpoint(h, name, { podName: 'src' });
   const ctl = new CheckpointReconciler({
@@ -56,7 +56,7 @@ async function readyCheckpoint(name: string): Promise<void> {
     status: {
       ...c.status,
       conditions,
-      containers: [{ name: 'app', processes: 1, fds: 5, argv: ['sleep', '1000'] }],
+      containers: [{ name: 'app', processes: 1, fds: 5, argv }],
       image: { node: 'n1', path: '/var/lib/fdckpt/default/c.img', size: 100, sha256: 'b'.repeat(64) },
     },
   });
@@ -73,6 +73,30 @@ async function setPodPhase(name: string, phase: string): Promise<void> {
 }
 
 describe('RestoreReconciler, step by step', () => {
+  it("a captured argv that is a rewritten title runs the source container's command", async () => {
+    await readyCheckpoint('c1', ['redis-server *:6379', '', '', '']);
+    await createRestore(h, 'rt', { checkpointName: 'c1', target: { newPod: {} } });
+    await r.reconcile('default/rt');
+    const pod = await h.core.readNamespacedPod({ name: 'rt-restored', namespace: 'default' });
+    expect(pod.spec?.containers[0]?.command?.slice(-3)).toEqual(['--', 'sleep', '1000']);
+  });
+
+  it('a Restore with listenFds gives the new pod a launcher run with --listen-fds', async () => {
+    await readyCheckpoint('c1');
+    await createRestore(h, 'rl', { checkpointName: 'c1', target: { newPod: {} }, listenFds: true });
+    await r.reconcile('default/rl');
+    const pod = await h.core.readNamespacedPod({ name: 'rl-restored', namespace: 'default' });
+    expect(pod.spec?.containers[0]?.command).toEqual([
+      `${LAUNCHER.mountPath}/${LAUNCHER.binary}`,
+      '--timeout',
+      '600',
+      '--listen-fds',
+      '--',
+      'sleep',
+      '1000',
+    ]);
+  });
+
   it('waits for the checkpoint, creates the launcher pod, assigns the agent, then reports Ready', async () => {
     await createRestore(h, 'r1', { checkpointName: 'c1', target: { newPod: {} } });
     await r.reconcile('default/r1');

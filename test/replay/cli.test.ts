@@ -72,7 +72,7 @@ describe('fdckpt restore', () => {
     expect(await cli(['restore', '--image', image, '--policy', policy, '--', 'true'])).toEqual({
       code: 1,
       stderr:
-        'fdckpt restore: policy rule 1: action must be one of fail, skip, devnull, remap, got "sideways"\n',
+        'fdckpt restore: policy rule 1: action must be one of fail, skip, devnull, remap, inherit, got "sideways"\n',
     });
     fs.writeFileSync(policy, `rules:\n  - path: ${d}/*.log\n    action: skip\n`);
     expect(await cli(['restore', '--image', image, '--policy', policy, '--', 'sh', '-c', 'exit 3'])).toEqual({

@@ -73,7 +73,7 @@ describe('restore failures are precise and leave no process', () => {
     const cp = checkpointOf([{ fd: 5, file: socket }]);
     const err = await restoreError(cp, ['sleep', '60'], { stdio: 'ignore' });
     expect(err.message).toBe(
-      'fd 5 (socket:[4242]): only listening TCP and unix sockets can be restored, this one is connected (policy skip or devnull can replace it)',
+      'fd 5 (socket:[4242]): only listening TCP and unix sockets and unix socketpairs can be restored, this one is connected (policy skip or devnull can replace it)',
     );
 
     const skip = await restore(cp, ['sleep', '60'], {
@@ -181,7 +181,7 @@ describe('restore failures are precise and leave no process', () => {
 
   test('a bad policy is a precise error', () => {
     expect(() => parsePolicy('rules: [{fd: 3, action: explode}]')).toThrow(
-      'policy rule 1: action must be one of fail, skip, devnull, remap, got "explode"',
+      'policy rule 1: action must be one of fail, skip, devnull, remap, inherit, got "explode"',
     );
     expect(() => parsePolicy('rules: [{action: remap, from: relative, to: /x}]')).toThrow(
       'policy rule 1: remap needs `from`, an absolute path prefix',

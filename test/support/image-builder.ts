@@ -19,15 +19,15 @@ export function rec(kind: RecordKind | number, fill: (w: ByteWriter) => void): B
   return Buffer.concat([head, payload]);
 }
 
-export function headerRec(): Buffer {
+/** An image header as format `version` lays it out (2 and later: not bound to a Checkpoint). */
+export function headerRec(version = FORMAT_VERSION): Buffer {
   return rec('header', (w) => {
     w.str('node', 'n');
     w.str('source', 's');
     w.i64n('time', 1);
     w.str('kernel', 'k');
     w.str('tool', 't');
-    // Format version 2: not bound to a Checkpoint.
-    w.bool('bound', false);
+    if (version >= 2) w.bool('bound', false);
   });
 }
 
@@ -74,13 +74,15 @@ export function fdRec(fd: number, file: number, cloexec = 0): Buffer {
   });
 }
 
-export function processRec(pid: number, table: number): Buffer {
+/** A process record as format `version` lays it out (3 and later: with an exe). */
+export function processRec(pid: number, table: number, version = FORMAT_VERSION, exe = ''): Buffer {
   return rec('process', (w) => {
     w.i32('pid', pid);
     w.i32('tgid', pid);
     w.i32('table', table);
     w.str('comm', 'c');
     w.str('cwd', '/');
+    if (version >= 3) w.str('exe', exe);
     w.u32('argc', 0);
   });
 }
@@ -104,8 +106,8 @@ export function image(records: Buffer[], pre: Buffer = preamble()): Buffer {
 }
 
 /** The records of a small valid image: header, one file, one table with fd 0, one process. */
-export function validRecords(): Buffer[] {
-  return [headerRec(), fileRec(), nameRec(), tableRec(2, 1), fdRec(0, 1), processRec(10, 2)];
+export function validRecords(version = FORMAT_VERSION): Buffer[] {
+  return [headerRec(version), fileRec(), nameRec(), tableRec(2, 1), fdRec(0, 1), processRec(10, 2, version)];
 }
 
 /** Byte offset of record `index` (0-based) within image(records). */

@@ -48,6 +48,43 @@ test('the small valid image is accepted', () => {
   expect(cp.tables).toEqual([{ objref: 2, fds: [{ fd: 0, file: 1, cloexec: false }] }]);
 });
 
+describe('older versions', () => {
+  test('version 1 (no binding, no exe) and version 2 (no exe) images are read', () => {
+    for (const version of [1, 2]) {
+      const cp = decodeCheckpoint(image(validRecords(version), preamble(version)));
+      expect(cp.header.binding).toBeUndefined();
+      expect(cp.processes).toEqual([{ pid: 10, tgid: 10, comm: 'c', argv: [], cwd: '/', table: 2 }]);
+      // Written again, it is a version 3 image that reads back the same.
+      expect(decodeCheckpoint(encodeCheckpoint(cp))).toEqual(cp);
+    }
+  });
+
+  test('a version 3 process record has its exe', () => {
+    const r = validRecords();
+    r[5] = processRec(10, 2, 3, '/usr/bin/c');
+    expect(decodeCheckpoint(image(r)).processes[0]!.exe).toBe('/usr/bin/c');
+  });
+
+  test('a version 3 process record read as version 2 has unused bytes', () => {
+    expect(() => decodeCheckpoint(image(validRecords(3), preamble(2)))).toThrow(ImageFormatError);
+  });
+
+  test('an owner record in a version 1 or 2 image is refused', () => {
+    const owner = rec('owner', (w) => {
+      w.u8('kind', 1);
+      w.i32('id', 10);
+      w.i32('signal', 0);
+    });
+    for (const version of [1, 2]) {
+      const r = validRecords(version);
+      r.splice(3, 0, owner);
+      expect(errorOf(image(r, preamble(version))).message).toBe(
+        at(r, 3, 'owner', `record type 7 (owner) in a version ${version} image`),
+      );
+    }
+  });
+});
+
 describe('preamble and framing', () => {
   test('bad magic', () => {
     const buf = image(validRecords(), preamble(1, Buffer.from('NOTFDCKP')));
@@ -64,9 +101,12 @@ describe('preamble and framing', () => {
     );
   });
 
-  test('unknown version', () => {
-    expect(errorOf(image(validRecords(), preamble(3))).message).toBe(
-      'image: at byte 8: unknown format version 3 (this reader knows versions 1, 2)',
+  test('unknown version (0, 4)', () => {
+    expect(errorOf(image(validRecords(), preamble(0))).message).toBe(
+      'image: at byte 8: unknown format version 0 (this reader knows versions 1, 2, 3)',
+    );
+    expect(errorOf(image(validRecords(), preamble(4))).message).toBe(
+      'image: at byte 8: unknown format version 4 (this reader knows versions 1, 2, 3)',
     );
   });
 

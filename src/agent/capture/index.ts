@@ -12,8 +12,19 @@ import { fstat } from '../linux/stat.js';
 import { hostname, release } from 'node:os';
 import type { Checkpoint, FdRecord, FileRecord, FileTableRecord, ProcessRecord } from '../model.js';
 import { O } from '../model.js';
-import { closeFd, getFileOwner, KCMP_FILE, KCMP_FILES, pidfdGetfd, pidfdOpen } from '../linux/process.js';
+import {
+  bytesReadable,
+  closeFd,
+  getFileOwner,
+  getFileSignal,
+  KCMP_FILE,
+  KCMP_FILES,
+  pidfdGetfd,
+  pidfdOpen,
+} from '../linux/process.js';
 import { isGone } from '../linux/errors.js';
+import { AF_UNIX } from '../linux/socket.js';
+import { fillUnixPeers } from '../collect/podview.js';
 import { ProcFdReader } from '../linux/procfd.js';
 import { detectType } from '../filetypes/index.js';
 import { parseFdinfo, type Fdinfo } from './fdinfo.js';
@@ -40,7 +51,8 @@ class CaptureRun {
   readonly tables: FileTableRecord[] = [];
   readonly processes: ProcessRecord[] = [];
   /** File-level facts found while reading, turned into per-fd problems at the end. */
-  readonly ownedBy = new Map<number, string>();
+  /** Connected unix sockets with bytes queued: objref → bytes. */
+  readonly queued = new Map<number, number>();
   readonly lockedBy = new Map<number, string>();
   readonly unlinked = new Set<number>();
   /** Files on FUSE mounts, never touched: objref → what the mount is. */
@@ -61,6 +73,7 @@ class CaptureRun {
       comm: facts.comm,
       argv: facts.argv,
       cwd: facts.cwd,
+      ...(facts.exe === undefined ? {} : { exe: facts.exe }),
       table: table.objref,
     });
     if (table.found) return;
@@ -111,7 +124,12 @@ class CaptureRun {
       this.files.push(file);
       // O_PATH files cannot have an owner, and fcntl(F_GETOWN_EX) refuses them (EBADF).
       const owner = file.flags & O.PATH ? null : getFileOwner(copy);
-      if (owner) this.ownedBy.set(file.objref, `${owner.kind} ${owner.id}`);
+      if (owner) file.owner = { ...owner, signal: getFileSignal(copy) };
+      // Bytes queued in a connected unix socket are not copied (a socketpair restores empty).
+      if (file.data.type === 'socket' && file.data.family === AF_UNIX && file.data.state === 'connected') {
+        const queued = bytesReadable(copy);
+        if (queued > 0) this.queued.set(file.objref, queued);
+      }
       if (fdinfo.locks.length > 0) this.lockedBy.set(file.objref, fdinfo.locks[0]!);
       if (
         stat.nlink === 0 &&
@@ -205,9 +223,11 @@ export function capture(pids: readonly number[], options: CaptureOptions = {}): 
     files: run.files,
   };
   resolveEpollTargets(checkpoint);
+  // A unix socket's peer (sock_diag) tells whether a socketpair has both ends captured.
+  fillUnixPeers(checkpoint, pids);
   applyIgnores(checkpoint, options);
   const problems = findProblems(checkpoint, {
-    owned: run.ownedBy,
+    queued: run.queued,
     locked: run.lockedBy,
     unlinked: run.unlinked,
     fuse: run.onFuse,

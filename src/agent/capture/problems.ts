@@ -55,7 +55,8 @@ function describeFd(cp: Checkpoint, table: number, fd: number): string {
 }
 
 export interface FileFacts {
-  owned: ReadonlyMap<number, string>;
+  /** Connected unix sockets with bytes queued (objref → bytes): not copied, so refused. */
+  queued: ReadonlyMap<number, number>;
   locked: ReadonlyMap<number, string>;
   unlinked: ReadonlySet<number>;
   /** Files on FUSE mounts, never opened nor stat'ed: objref → the mount (capture/mounts.ts). */
@@ -69,17 +70,49 @@ function fuseWhy(mount: string): string {
   );
 }
 
-function problemOf(file: FileRecord, facts: FileFacts): { kind: ProblemKind; why: string } | undefined {
+/** What the captured set holds, for owners and socket peers that must be part of it. */
+interface Captured {
+  pids: ReadonlySet<number>;
+  socketInodes: ReadonlySet<number>;
+}
+
+/**
+ * An owner is restored by mapping a captured pid (or tid) to the restored process
+ * (replay does it); one outside the captured processes, or a process group, is not.
+ */
+function ownerProblem(file: FileRecord, captured: Captured): string | undefined {
+  const o = file.owner;
+  if (o === undefined) return undefined;
+  if (o.kind === 'pgrp') return `has a process group (${o.id}) as owner for SIGIO/SIGURG (set by F_SETOWN)`;
+  if (!captured.pids.has(o.id))
+    return `has an owner for SIGIO/SIGURG (${o.kind} ${o.id}, set by F_SETOWN) that is not captured`;
+  return undefined;
+}
+
+/** A unix socketpair end is restored with its peer (socketpair(2)): both must be captured, empty. */
+function peerProblem(file: FileRecord, facts: FileFacts, captured: Captured): string | undefined {
+  const d = file.data;
+  if (d.type !== 'socket' || d.peerIno === undefined || d.state !== 'connected') return undefined;
+  if (!captured.socketInodes.has(d.peerIno))
+    return `a connected unix socket whose peer socket:[${d.peerIno}] is not in the captured processes`;
+  const queued = facts.queued.get(file.objref);
+  if (queued !== undefined) return `a connected unix socket with ${queued} bytes queued (not copied)`;
+  return undefined;
+}
+
+function problemOf(
+  file: FileRecord,
+  facts: FileFacts,
+  captured: Captured,
+): { kind: ProblemKind; why: string } | undefined {
   if (facts.unlinked.has(file.objref))
     return { kind: 'unlinked', why: 'the file was unlinked and cannot be reopened by name' };
   if (facts.locked.has(file.objref))
     return { kind: 'locked', why: `holds a lock or lease (${facts.locked.get(file.objref)})` };
-  if (facts.owned.has(file.objref)) {
-    return {
-      kind: 'owned',
-      why: `has an owner for SIGIO/SIGURG (${facts.owned.get(file.objref)}, set by F_SETOWN)`,
-    };
-  }
+  const owned = ownerProblem(file, captured);
+  if (owned !== undefined) return { kind: 'owned', why: owned };
+  const peer = peerProblem(file, facts, captured);
+  if (peer !== undefined) return { kind: 'unsupported', why: peer };
   const ops = opsOf(file.type);
   if (!ops.restorable) {
     return {
@@ -96,6 +129,10 @@ function problemOf(file: FileRecord, facts: FileFacts): { kind: ProblemKind; why
 /** One problem per fd (not per file), so that every refused fd is named. */
 export function findProblems(cp: Checkpoint, facts: FileFacts): FdProblem[] {
   const byObjref = new Map(cp.files.map((f) => [f.objref, f]));
+  const captured: Captured = {
+    pids: new Set(cp.processes.map((p) => p.pid)),
+    socketInodes: new Set(cp.files.flatMap((f) => (f.data.type === 'socket' ? [f.data.sockIno] : []))),
+  };
   const problems: FdProblem[] = [];
   for (const proc of cp.processes) {
     const table = cp.tables.find((t) => t.objref === proc.table);
@@ -108,7 +145,9 @@ export function findProblems(cp: Checkpoint, facts: FileFacts): FdProblem[] {
       const fuse = facts.fuse?.get(file.objref);
       if (file.ignored && fuse === undefined) continue;
       const problem =
-        fuse !== undefined ? { kind: 'unsupported' as const, why: fuseWhy(fuse) } : problemOf(file, facts);
+        fuse !== undefined
+          ? { kind: 'unsupported' as const, why: fuseWhy(fuse) }
+          : problemOf(file, facts, captured);
       if (problem) {
         problems.push({
           kind: problem.kind,

@@ -1,4 +1,4 @@
-/** Per-process facts from /proc: thread group, comm, argv, cwd, fd list. */
+/** Per-process facts from /proc: thread group, comm, argv, cwd, exe, fd list. */
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 
 export interface ProcFacts {
@@ -6,6 +6,16 @@ export interface ProcFacts {
   comm: string;
   argv: string[];
   cwd: string;
+  /** undefined when /proc/PID/exe cannot be read (a kernel thread, or no permission). */
+  exe?: string;
+}
+
+function readExe(pid: number): string | undefined {
+  try {
+    return readlinkSync(`/proc/${pid}/exe`);
+  } catch {
+    return undefined;
+  }
 }
 
 export function readProcFacts(pid: number): ProcFacts {
@@ -15,7 +25,8 @@ export function readProcFacts(pid: number): ProcFacts {
   const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
   const argv = cmdline === '' ? [] : cmdline.replace(/\0$/, '').split('\0');
   const cwd = readlinkSync(`/proc/${pid}/cwd`);
-  return { tgid, comm, argv, cwd };
+  const exe = readExe(pid);
+  return exe === undefined ? { tgid, comm, argv, cwd } : { tgid, comm, argv, cwd, exe };
 }
 
 /** The fd numbers of `pid`, ascending. */

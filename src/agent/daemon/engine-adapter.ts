@@ -8,17 +8,24 @@ import { createHash } from 'node:crypto';
 import { createReadStream, readFileSync } from 'node:fs';
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { dirname, resolve, sep } from 'node:path';
-import type { FdProblemReport, Leak } from '../../api/index.js';
+import type { FdProblemReport, Leak, RestoreFds } from '../../api/index.js';
 import { findPodCgroup, listTasks, type PodQos } from '../cgroup/index.js';
 import { captureCgroup } from '../collect/cgroupcapture.js';
 import { freezeJournalOf } from '../cgroup/journal.js';
 import type { Leak as EngineLeak } from '../collect/report.js';
 import { readImage, writeImage } from '../image/index.js';
 import { isFileType, type Checkpoint, type FileType, type ImageBinding } from '../model.js';
-import { ReplayError, planRestore, type Plan } from '../replay/index.js';
+import {
+  ReplayError,
+  handOff,
+  planRestore,
+  replayPolicy,
+  type Plan,
+  type ReplayMode,
+  type RestorePolicy,
+} from '../replay/index.js';
 import { rootView } from '../linux/pathstat.js';
 import { killPid } from '../linux/ptrace.js';
-import type { RestorePolicy } from '../replay/index.js';
 import type {
   CheckpointPodOutcome,
   CheckpointPodRequest,
@@ -28,6 +35,9 @@ import type {
   RestoreIntoRequest,
 } from './engine.js';
 import { findHeldLauncher, replayIntoHeld } from './held.js';
+
+/** A Restore's `fds` as the replay engine's mode. */
+const MODES: Record<RestoreFds, ReplayMode> = { Program: 'program', Inherited: 'inherited', All: 'all' };
 
 export interface AdapterOptions {
   /** The agent's data directory: images are only ever written and deleted below it. */
@@ -228,11 +238,9 @@ export class EngineAdapter implements NodeEngine {
       throw new Error(`image ${path}: sha256 ${digest}, the Checkpoint says ${req.sha256}`);
     const cp = await readImage(path);
     checkBinding(path, cp.header.binding, req.binding);
-    if (req.fds === 'Inherited') {
-      // Only what a program inherits across exec: the fds without close-on-exec.
-      for (const t of cp.tables) t.fds = t.fds.filter((fd) => !fd.cloexec);
-    }
-    const policy = { rules: req.policy.rules } as RestorePolicy;
+    // The Restore's rules first, then those of its fds mode (the container keeps its own stdio).
+    const listenFds = req.listenFds ?? false;
+    const policy = replayPolicy(MODES[req.fds], { rules: req.policy.rules } as RestorePolicy, { listenFds });
     const t0 = performance.now();
     const failed = (container: string, err: unknown): RestoreIntoOutcome => {
       killAll(held);
@@ -244,11 +252,16 @@ export class EngineAdapter implements NodeEngine {
       };
     };
     const plans: Plan[] = [];
+    /** Per container: how many listening sockets socket handoff passes (undefined: no handoff). */
+    const counts: (number | undefined)[] = [];
     for (const [i, c] of req.pod.containers.entries()) {
       // Paths are checked where the program will open them: in its container's root.
       const view = rootView(held[i]!);
       try {
-        plans.push(planRestore(cp, policy, req.sourcePids[c.name], view));
+        const source = req.sourcePids[c.name];
+        const handoff = listenFds ? handOff(cp, policy, source) : undefined;
+        plans.push(planRestore(handoff?.cp ?? cp, policy, source, view));
+        counts.push(handoff?.count);
       } catch (err) {
         return failed(c.name, err);
       } finally {
@@ -258,7 +271,7 @@ export class EngineAdapter implements NodeEngine {
     let fds = 0;
     for (const [i, c] of req.pod.containers.entries()) {
       try {
-        replayIntoHeld(held[i]!, plans[i]!);
+        replayIntoHeld(held[i]!, plans[i]!, counts[i]);
       } catch (err) {
         return failed(c.name, err);
       }

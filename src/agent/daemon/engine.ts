@@ -66,6 +66,8 @@ export interface RestoreIntoRequest {
    */
   binding: ImageBinding;
   fds: RestoreFds;
+  /** Socket handoff (the Restore's listenFds). */
+  listenFds?: boolean;
   /** The replay engine's per-fd policy, as the Restore spec gives it. */
   policy: { rules: PolicyRule[] };
 }

@@ -6,7 +6,14 @@
  * does for a launcher it spawned itself.
  */
 import { readFileSync } from 'node:fs';
-import { PTRACE_EVENT_EXEC, PTRACE_O, killPid, ptraceCont, ptraceSeize } from '../linux/ptrace.js';
+import {
+  PTRACE_EVENT_EXEC,
+  PTRACE_O,
+  killPid,
+  ptraceCont,
+  ptraceSeize,
+  sigqueuePid,
+} from '../linux/ptrace.js';
 import { waitPid } from '../linux/wait.js';
 import { runPlan } from '../replay/inject.js';
 import type { Plan } from '../replay/index.js';
@@ -52,11 +59,15 @@ export function findHeldLauncher(pids: readonly number[]): number {
   return held[0]!;
 }
 
-/** Seize the held pid, let it exec, replay the plan; on any failure kill it (never half-restored). */
-export function replayIntoHeld(pid: number, plan: Plan): void {
+/**
+ * Seize the held pid, let it exec, replay the plan; on any failure kill it (never
+ * half-restored). `listenFds`: handed-off sockets, sent as the release signal's value.
+ */
+export function replayIntoHeld(pid: number, plan: Plan, listenFds?: number): void {
   try {
     ptraceSeize(pid, PTRACE_O.TRACEEXEC | PTRACE_O.EXITKILL);
-    killPid(pid, SIGUSR1);
+    if (listenFds === undefined) killPid(pid, SIGUSR1);
+    else sigqueuePid(pid, SIGUSR1, listenFds);
     for (;;) {
       const st = waitPid(pid);
       if (st.kind === 'exited') throw new Error(`launcher pid ${pid} exited with ${st.code} before exec`);

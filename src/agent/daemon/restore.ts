@@ -155,7 +155,8 @@ export class AgentRestoreReconciler implements Reconciler {
         sourcePids: Object.fromEntries((ckpt.status?.containers ?? []).map((c) => [c.name, c.pid ?? 0])),
         sha256: image.sha256,
         binding,
-        fds: restore.spec.fds ?? 'All',
+        fds: restore.spec.fds ?? 'Program',
+        listenFds: restore.spec.listenFds ?? false,
         policy: { rules: restore.spec.policy?.rules ?? [] },
       });
     } catch (err) {

@@ -1,8 +1,9 @@
 /**
  * Sockets: recorded (family, type, protocol, state, addresses) for inspect and
  * leak detection. Listening sockets (TCP over IPv4/IPv6, unix stream and
- * seqpacket) are restorable: a server pod's most common fd. Connected sockets
- * are not (a TCP connection needs TCP_REPAIR, a socketpair both ends at once).
+ * seqpacket) are restorable: a server pod's most common fd. So are unix
+ * socketpairs with both ends in the table (socketpair.ts). Other connected
+ * sockets are not (a TCP connection needs TCP_REPAIR).
  */
 import { statPath } from '../linux/pathstat.js';
 import { listenBacklogs } from '../linux/sockdiag.js';
@@ -27,6 +28,7 @@ import { O, type ListenState } from '../model.js';
 import { ownerOf } from '../replay/by-path.js';
 import { ReplayError } from '../replay/errors.js';
 import type { PlanContext } from '../replay/types.js';
+import { isPairEnd, restorePair } from './socketpair.js';
 import type { DataOf, FileTypeOps, RestoreUnitOf } from './types.js';
 
 const SOCK_STREAM = 1;
@@ -59,6 +61,7 @@ function restoreSocket(unit: RestoreUnitOf<'socket'>, ctx: PlanContext): 'done' 
   const b = ctx.builder;
   const owner = ownerOf(unit);
   const d = unit.file.data;
+  if (isPairEnd(d)) return restorePair(unit, ctx);
   const fd = unit.targets[0]!.fd;
   const listen: ListenState | undefined = d.listen;
   if (listen === undefined || !listenable(d)) {
@@ -122,11 +125,11 @@ export const socket = {
   },
   unrestorable: (file) => {
     const d = file.data;
-    if (d.listen !== undefined) return undefined;
+    if (d.listen !== undefined || isPairEnd(d)) return undefined;
     const what = listenable(d)
       ? `this one is ${d.state}`
       : `this one is family ${d.family} type ${d.sockType}`;
-    return `only listening TCP and unix sockets can be restored, ${what}`;
+    return `only listening TCP and unix sockets and unix socketpairs can be restored, ${what}`;
   },
   collect: (file) =>
     file.data.peerIno === undefined

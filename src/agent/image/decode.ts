@@ -13,7 +13,9 @@ import { ImageFormatError, RecordViolation, type ImageLocation } from './errors.
 import { codecById } from './filedata/index.js';
 import {
   DIGEST_BYTES,
+  EXE_AND_OWNER_VERSION,
   READABLE_VERSIONS,
+  OWNER_KINDS,
   MAGIC,
   PREAMBLE_BYTES,
   RECORD_HEADER_BYTES,
@@ -44,6 +46,8 @@ class CheckpointBuilder {
           return this.file(r, where);
         case 'name':
           return this.name(r);
+        case 'owner':
+          return this.owner(r);
         case 'table':
           return this.table(r);
         case 'fd':
@@ -105,6 +109,15 @@ class CheckpointBuilder {
     this.files.push(rec);
   }
 
+  private owner(r: ByteReader): void {
+    const kind = r.u8('kind');
+    const id = r.i32('id');
+    const signal = r.i32('signal');
+    r.end();
+    this.rules.owner({ kind, id, signal });
+    this.files[this.files.length - 1]!.owner = { kind: OWNER_KINDS[kind - 1]!, id, signal };
+  }
+
   private name(r: ByteReader): void {
     const path = r.str('path');
     r.end();
@@ -136,11 +149,15 @@ class CheckpointBuilder {
     const table = r.i32('table');
     const comm = r.str('comm');
     const cwd = r.str('cwd');
+    // Version 3: /proc/PID/exe ('' when not known). Older images have no exe.
+    const exe = this.version >= EXE_AND_OWNER_VERSION ? r.str('exe') : '';
     const argc = r.count('argc', 4);
     const argv: string[] = [];
     for (let i = 0; i < argc; i++) argv.push(r.str(`argv[${i}]`));
     r.end();
-    const rec = { pid, tgid, comm, argv, cwd, table };
+    // '' stands for "not known": one encoding for an absent exe (the format stays canonical).
+    const rec =
+      exe === '' ? { pid, tgid, comm, argv, cwd, table } : { pid, tgid, comm, argv, cwd, exe, table };
     this.rules.process(rec);
     this.processes.push(rec);
   }
@@ -198,6 +215,8 @@ function* decodeSteps(source: string, size: number): Generator<number, Checkpoin
     const kind = recordKind(type);
     const where = { source, offset: at, record: n, kind: kind ?? `type ${type}` };
     if (kind === undefined) throw new ImageFormatError(where, `unknown record type ${type}`);
+    if (kind === 'owner' && version < EXE_AND_OWNER_VERSION)
+      throw new ImageFormatError(where, `record type ${type} (owner) in a version ${version} image`);
     if (length > left - RECORD_HEADER_BYTES) {
       const rest = left - RECORD_HEADER_BYTES;
       throw new ImageFormatError(

@@ -14,6 +14,7 @@ import { codecOf } from './filedata/index.js';
 import {
   FORMAT_VERSION,
   IGNORED_CODES,
+  OWNER_KINDS,
   MAGIC,
   RECORD,
   RECORD_HEADER_BYTES,
@@ -88,6 +89,15 @@ function writeFile(e: RecordEmitter, f: FileRecord): void {
     e.rules.name(f.path);
     w.str('path', f.path);
   });
+  const owner = f.owner;
+  if (owner === undefined) return;
+  e.record('owner', (w) => {
+    const kind = OWNER_KINDS.indexOf(owner.kind) + 1;
+    e.rules.owner({ kind, id: owner.id, signal: owner.signal });
+    w.u8('kind', kind);
+    w.i32('id', owner.id);
+    w.i32('signal', owner.signal);
+  });
 }
 
 /**
@@ -149,6 +159,7 @@ export function* imageChunks(cp: Checkpoint, source = 'image'): Generator<Buffer
       w.i32('table', p.table);
       w.str('comm', p.comm);
       w.str('cwd', p.cwd);
+      w.str('exe', p.exe ?? '');
       w.u32('argc', p.argv.length);
       p.argv.forEach((arg, i) => w.str(`argv[${i}]`, arg));
     });

@@ -11,12 +11,17 @@ export const MAGIC = Buffer.from('FDCKPT\r\n', 'latin1');
 
 /**
  * The format version this code writes. Version 2 added the header's binding
- * (the Checkpoint an image belongs to); version 1 images are still read, unbound.
+ * (the Checkpoint an image belongs to); version 3 added the process record's
+ * exe and the owner record (type 7). Versions 1 (unbound, no exe, no owners)
+ * and 2 (no exe, no owners) are still read.
  */
-export const FORMAT_VERSION = 2;
+export const FORMAT_VERSION = 3;
 
 /** Every version this code reads. */
-export const READABLE_VERSIONS: readonly number[] = [1, 2];
+export const READABLE_VERSIONS: readonly number[] = [1, 2, 3];
+
+/** The first version with the process record's exe and the owner record. */
+export const EXE_AND_OWNER_VERSION = 3;
 
 export const PREAMBLE_BYTES = MAGIC.length + 4;
 export const RECORD_HEADER_BYTES = 8;
@@ -30,6 +35,7 @@ export const RECORD = {
   table: 4,
   fd: 5,
   process: 6,
+  owner: 7,
   trailer: 255,
 } as const;
 export type RecordKind = keyof typeof RECORD;
@@ -42,6 +48,9 @@ const kindById = new Map<number, RecordKind>(
 export function recordKind(id: number): RecordKind | undefined {
   return kindById.get(id);
 }
+
+/** An owner record's kind byte, minus one. */
+export const OWNER_KINDS = ['pid', 'tid', 'pgrp'] as const;
 
 /** The ignore-mark byte of a file record: 0 none, 1 ignored by type, 2 ignored by fd. */
 export const IGNORED_CODES = { none: 0, type: 1, fd: 2 } as const;

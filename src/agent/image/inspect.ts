@@ -29,6 +29,7 @@ export interface InspectProcess {
   fds: InspectFd[];
   tgid: number;
   cwd: string;
+  exe?: string;
   /** objref of the file table (equal for tasks that share one). */
   table: number;
 }
@@ -93,6 +94,7 @@ export function toInspectJson(cp: Checkpoint): InspectJson {
       fds: (tables.get(p.table)?.fds ?? []).map((d) => ({ fd: d.fd, file: d.file, cloexec: d.cloexec })),
       tgid: p.tgid,
       cwd: p.cwd,
+      ...(p.exe === undefined ? {} : { exe: p.exe }),
       table: p.table,
     })),
     files: cp.files.map((f) => {
@@ -182,7 +184,11 @@ export function renderInspectTable(cp: Checkpoint): string {
       '',
       `process ${proc.pid} (${printable(proc.comm)}) tgid ${proc.tgid}  table ${proc.table}${shared}`,
     );
-    out.push(`  argv: ${proc.argv.map(quoted).join(' ')}`.trimEnd(), `  cwd: ${printable(proc.cwd)}`);
+    out.push(
+      `  argv: ${proc.argv.map(quoted).join(' ')}`.trimEnd(),
+      `  cwd: ${printable(proc.cwd)}`,
+      ...(proc.exe === undefined ? [] : [`  exe: ${printable(proc.exe)}`]),
+    );
     const first = mates[0]!;
     if (first !== proc) {
       out.push(`  fds: the file table of pid ${first.pid}, above`);

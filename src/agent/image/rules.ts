@@ -54,6 +54,7 @@ const SECTION: Record<RecordKind, number> = {
   header: 0,
   file: 1,
   name: 1,
+  owner: 1,
   table: 2,
   fd: 2,
   process: 3,
@@ -107,6 +108,9 @@ export class ImageRules {
     }
     if (kind === 'name' && this.unnamed === undefined)
       throw violation('a name record that does not follow a file record');
+    // At most one owner per file, right after its name: one encoding per checkpoint.
+    if (kind === 'owner' && this.lastKind !== 'name')
+      throw violation("an owner record that does not follow a file's name record");
     if (kind === 'fd' && this.table === undefined) {
       const t = this.lastKind === 'fd' || this.lastKind === 'table' ? this.lastTable : undefined;
       throw violation(
@@ -142,6 +146,13 @@ export class ImageRules {
     }
     this.unnamed = f.objref;
     this.unnamedType = f.type;
+  }
+
+  /** An owner record's fields. */
+  owner(o: { kind: number; id: number; signal: number }): void {
+    if (o.kind < 1 || o.kind > 3) throw violation(`owner kind ${o.kind} is not 1 (pid), 2 (tid) or 3 (pgrp)`);
+    if (!(o.id > 0)) throw violation(`owner id ${o.id} is not positive`);
+    if (o.signal < 0 || o.signal > 64) throw violation(`owner signal ${o.signal} is not 0..64`);
   }
 
   name(path: string): void {

@@ -114,6 +114,13 @@ export function getFileOwner(fd: number): FileOwner | null {
   return { kind, id };
 }
 
+const F_GETSIG = 11;
+
+/** The signal sent to the owner instead of SIGIO (fcntl F_GETSIG; 0: SIGIO). */
+export function getFileSignal(fd: number): number {
+  return check(c.fcntlInt(fd, F_GETSIG), 'fcntl', `F_GETSIG, fd ${fd}`);
+}
+
 const FIONREAD = 0x541b;
 
 /** Bytes waiting to be read in a pipe or socket (ioctl FIONREAD). */

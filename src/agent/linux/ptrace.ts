@@ -22,6 +22,12 @@ const c = {
     data: Buffer,
   ) => number | bigint,
   kill: lib.func('int kill(int pid, int sig)') as (pid: number, sig: number) => number,
+  // union sigval is 8 bytes, INTEGER class on x86-64: passed in a register like a long.
+  sigqueue: lib.func('int sigqueue(int pid, int sig, intptr_t value)') as (
+    pid: number,
+    sig: number,
+    value: number,
+  ) => number,
 };
 
 const PTRACE_CONT = 7;
@@ -78,6 +84,12 @@ export function ptraceSetRegs(pid: number, regs: Buffer): void {
 export function killPid(pid: number, signal: number): void {
   if (c.kill(pid, signal) === -1)
     throw new SyscallError('kill', koffi.errno(), `pid ${pid}, signal ${signal}`);
+}
+
+/** sigqueue(3): `signal` with an int value the receiver reads from si_value (fdckpt-hold --listen-fds). */
+export function sigqueuePid(pid: number, signal: number, value: number): void {
+  if (c.sigqueue(pid, signal, value) === -1)
+    throw new SyscallError('sigqueue', koffi.errno(), `pid ${pid}, signal ${signal}, value ${value}`);
 }
 
 /**

@@ -12,8 +12,11 @@ import { SYS, type SyscallName } from '../linux/arch/x86_64.js';
 import { ENTRY_SIZE, EXPECT_OK } from '../linux/arch/x86_64-regs.js';
 import { O } from '../model.js';
 
-/** A syscall argument: a number, or the address of bytes in the plan's data area. */
-export type StepArg = number | bigint | { data: number };
+/**
+ * A syscall argument: a number, the address of bytes in the plan's data area, or the
+ * target's pid (known only once it is launched: written into the table at injection).
+ */
+export type StepArg = number | bigint | { data: number } | { targetPid: true };
 
 /** Which fd (and what) a step works for, to name it when the step fails. */
 export interface StepOwner {
@@ -33,10 +36,12 @@ export interface Plan {
   count: number;
   /** Byte offsets in `table` of the words that hold a data offset (add the data address). */
   relocs: number[];
+  /** Byte offsets in `table` of the words to set to the target's pid. */
+  pidSlots: number[];
   /** Per step: the fd (and path) it works for. */
   owners: StepOwner[];
   data: Buffer;
-  /** Number of fds the restored table will hold. */
+  /** Number of fds replayed (the inherited ones, kept as the process had them, are not counted). */
   fds: number;
 }
 
@@ -58,8 +63,11 @@ export interface FdTarget {
 
 export const AT_FDCWD = -100;
 export const F_DUPFD = 0;
+export const F_GETFD = 1;
 export const F_SETFD = 2;
 export const F_SETFL = 4;
+export const F_SETOWN = 8;
+export const F_SETSIG = 10;
 export const F_SETPIPE_SZ = 1031;
 export const FD_CLOEXEC = 1;
 export const SEEK_SET = 0;
@@ -110,6 +118,7 @@ export class PlanBuilder {
   private table: Buffer;
   private count = 0;
   private readonly relocs: number[] = [];
+  private readonly pidSlots: number[] = [];
   private readonly owners: StepOwner[] = [];
   private area: Buffer;
   private dataLength = 0;
@@ -131,7 +140,9 @@ export class PlanBuilder {
     writeWord(this.table, at, SYS[name]);
     for (let i = 0; i < args.length; i++) {
       const arg = args[i]!;
-      if (typeof arg === 'object') {
+      if (typeof arg === 'object' && 'targetPid' in arg) {
+        this.pidSlots.push(at + 8 + i * 8);
+      } else if (typeof arg === 'object') {
         writeWord(this.table, at + 8 + i * 8, arg.data);
         this.relocs.push(at + 8 + i * 8);
       } else writeWord(this.table, at + 8 + i * 8, arg);
@@ -144,7 +155,15 @@ export class PlanBuilder {
   /** The finished plan. */
   finish(fds: number): Plan {
     const table = this.table.subarray(0, this.count * ENTRY_SIZE);
-    return { table, count: this.count, relocs: this.relocs, owners: this.owners, data: this.data(), fds };
+    return {
+      table,
+      count: this.count,
+      relocs: this.relocs,
+      pidSlots: this.pidSlots,
+      owners: this.owners,
+      data: this.data(),
+      fds,
+    };
   }
 
   /** Room for `n` more bytes in the data area (grown by doubling: 10k paths, one buffer). */

@@ -3,17 +3,33 @@
  * See docs/replay.md for the design.
  */
 import type { Checkpoint } from '../model.js';
-import { PTRACE_EVENT_EXEC, PTRACE_O, killPid, ptraceCont, ptraceSeize } from '../linux/ptrace.js';
+import {
+  PTRACE_EVENT_EXEC,
+  PTRACE_O,
+  killPid,
+  ptraceCont,
+  ptraceSeize,
+  sigqueuePid,
+} from '../linux/ptrace.js';
 import { waitPid } from '../linux/wait.js';
 import { ReplayError } from './errors.js';
 import { runPlan, type InjectStats } from './inject.js';
 import { launchHeld, type HeldProcess, type LaunchOptions } from './launch.js';
 import { planRestore, type Plan } from './plan.js';
 import { DEFAULT_POLICY, type RestorePolicy } from './policy.js';
+import { handOff } from './handoff.js';
 
 export { ReplayError } from './errors.js';
-export { parsePolicy, DEFAULT_POLICY, type RestorePolicy } from './policy.js';
+export {
+  parsePolicy,
+  replayPolicy,
+  DEFAULT_POLICY,
+  REPLAY_MODES,
+  type ReplayMode,
+  type RestorePolicy,
+} from './policy.js';
 export { planRestore, type Plan } from './plan.js';
+export { handOff, LISTEN_FDS_START, type Handoff } from './handoff.js';
 export { waitSettled } from './settle.js';
 
 const SIGKILL = 9;
@@ -27,6 +43,11 @@ export interface RestoreOptions extends LaunchOptions {
   policy?: RestorePolicy;
   /** Run the steps in bulk inside the target (default) or one ptrace round trip each. */
   batch?: boolean;
+  /**
+   * Socket handoff: the listening sockets go to fds 3… with LISTEN_FDS, LISTEN_PID and
+   * LISTEN_FDNAMES set (see handoff.ts); build the policy with replayPolicy(…, {listenFds}).
+   */
+  listenFds?: boolean;
 }
 
 /** Where the time of one restore went, in ms. */
@@ -52,10 +73,14 @@ function msSince(t0: bigint): number {
   return Number(process.hrtime.bigint() - t0) / 1e6;
 }
 
-/** Lets the held process exec and waits for its exec stop. */
-function releaseToExec(pid: number): void {
+/**
+ * Lets the held process exec and waits for its exec stop. `listenFds`: the number of
+ * handed-off sockets, sent as the signal's value (fdckpt-hold --listen-fds reads it).
+ */
+export function releaseToExec(pid: number, listenFds?: number): void {
   ptraceSeize(pid, PTRACE_O.TRACEEXEC | PTRACE_O.EXITKILL);
-  killPid(pid, SIGUSR1);
+  if (listenFds === undefined) killPid(pid, SIGUSR1);
+  else sigqueuePid(pid, SIGUSR1, listenFds);
   for (;;) {
     const st = waitPid(pid);
     if (st.kind === 'exited')
@@ -106,11 +131,17 @@ export async function restore(
   // The launcher starts while we validate and plan (it only waits; CMD is not exec'd
   // until the plan exists), which hides its spawn time. A failed check discards it.
   let t0 = process.hrtime.bigint();
-  const launching = launchHeld(cmd, options);
+  const policy = options.policy ?? DEFAULT_POLICY;
+  // Handoff is decided first: its socket names go into the launcher's environment.
+  const handoff = options.listenFds ? handOff(cp, policy, options.pid) : undefined;
+  const launching = launchHeld(
+    cmd,
+    handoff ? { ...options, env: { ...options.env, LISTEN_FDNAMES: handoff.names.join(':') } } : options,
+  );
   launching.catch(() => undefined); // awaited below on both paths
   let plan: Plan;
   try {
-    plan = planRestore(cp, options.policy ?? DEFAULT_POLICY, options.pid);
+    plan = planRestore(handoff?.cp ?? cp, policy, options.pid);
   } catch (err) {
     await discard(launching);
     throw err;
@@ -121,7 +152,7 @@ export async function restore(
   timings.launch = msSince(t0);
   try {
     t0 = process.hrtime.bigint();
-    releaseToExec(held.pid);
+    releaseToExec(held.pid, handoff?.count);
     timings.exec = msSince(t0);
     const stats = runPlan(held.pid, plan, options.batch ?? true);
     timings.inject = stats.ms;

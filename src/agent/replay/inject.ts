@@ -127,9 +127,10 @@ class Injector {
 const SYSCALL_NAMES = new Map<number, string>(Object.entries(SYS).map(([name, nr]) => [nr, name]));
 
 /** The plan's table with every data argument turned into an address in the target. */
-function relocate(plan: Plan, dataBase: number): Buffer {
+function relocate(plan: Plan, dataBase: number, pid: number): Buffer {
   const table = Buffer.from(plan.table);
   for (const at of plan.relocs) writeWord(table, at, dataBase + table.readUInt32LE(at));
+  for (const at of plan.pidSlots) writeWord(table, at, pid);
   return table;
 }
 
@@ -191,7 +192,7 @@ export function runPlan(pid: number, plan: Plan, batch: boolean): InjectStats {
     ]);
     if (base < 0n && base >= -4095n)
       throw new Error(`mmap(${size} bytes) in target pid ${pid}: ${errnoName(Number(-base))}`);
-    const table = relocate(plan, Number(base) + dataOffset); // user addresses are below 2^47
+    const table = relocate(plan, Number(base) + dataOffset, pid); // user addresses are below 2^47
     const blob = Buffer.alloc(dataOffset + plan.data.length);
     BATCH_STUB.copy(blob, 0);
     table.copy(blob, TABLE_OFFSET);

@@ -46,6 +46,10 @@ export interface LaunchOptions {
   stdio?: 'inherit' | 'ignore';
   /** Seconds the held process waits for the restorer before giving up (exit 125). */
   timeoutSeconds?: number;
+  /** Socket handoff: run the launcher with --listen-fds (it sets LISTEN_FDS/LISTEN_PID at release). */
+  listenFds?: boolean;
+  /** Variables added to the environment CMD is started with. */
+  env?: Record<string, string>;
 }
 
 /** Spawns fdckpt-hold for `cmd` and resolves once the held process's pid is known. */
@@ -56,7 +60,13 @@ export async function launchHeld(cmd: readonly string[], options: LaunchOptions 
     throw new Error(`launcher ${hold} is missing: run npm run build:native`);
   const io = options.stdio ?? 'inherit';
   const stdio: StdioOptions = [io, io, io, 'pipe'];
-  const waiter = spawn(hold, ['--timeout', String(options.timeoutSeconds ?? 30), '--', ...cmd], { stdio });
+  const args = [
+    '--timeout',
+    String(options.timeoutSeconds ?? 30),
+    ...(options.listenFds ? ['--listen-fds'] : []),
+  ];
+  const env = options.env ? { ...process.env, ...options.env } : process.env;
+  const waiter = spawn(hold, [...args, '--', ...cmd], { stdio, env });
   const exit = new Promise<number>((resolve, reject) => {
     waiter.once('error', reject);
     waiter.once('exit', (code, signal) => resolve(code ?? 128 + (signal ? constants.signals[signal] : 0)));

@@ -5,6 +5,7 @@
  *   skip     leave the fd closed
  *   devnull  open /dev/null there, with the saved access mode and flags
  *   remap    restore it from another path: `from` prefix replaced by `to`
+ *   inherit  keep the fd the new process was started with (its own stdio)
  *
  * `allowSizeChange` (fail/remap, regular files): a file now shorter than the
  * saved offset is accepted (by default it is an error; grown files are fine).
@@ -12,7 +13,8 @@
  * device and inode than at capture) is accepted; by default it is an error,
  * so that a file swapped in after the capture (a link to /etc/shadow) is not
  * opened in its place. A remapped path is another file by design: not checked.
- * A rule matches by fd number, path glob, type and/or cloexec bit (all given must match);
+ * A rule matches by fd number, path glob, type, cloexec bit and/or being a listening
+ * socket (all given must match);
  * the first matching rule wins. A remap rule matches only paths under `from`.
  */
 import * as yaml from 'js-yaml';
@@ -22,7 +24,7 @@ import { MAX_GLOB_LENGTH, MAX_POLICY_RULES, compileGlob } from './glob.js';
 
 export { MAX_GLOB_LENGTH, MAX_POLICY_RULES } from './glob.js';
 
-export const ACTIONS = ['fail', 'skip', 'devnull', 'remap'] as const;
+export const ACTIONS = ['fail', 'skip', 'devnull', 'remap', 'inherit'] as const;
 export type PolicyAction = (typeof ACTIONS)[number];
 
 /** One rule of a restore policy. */
@@ -33,6 +35,8 @@ export interface PolicyRule {
   type?: FileType;
   /** Matches by the fd's close-on-exec bit (`cloexec: true, action: skip` keeps only inherited fds). */
   cloexec?: boolean;
+  /** Matches listening sockets (true) or every other fd (false). */
+  listening?: boolean;
   action: PolicyAction;
   from?: string;
   to?: string;
@@ -54,8 +58,54 @@ export interface FdDecision {
   path: string;
 }
 
-/** The policy that restores everything and fails on anything it cannot. */
+/** The policy that restores everything and fails on anything it cannot (mode `all`). */
 export const DEFAULT_POLICY: RestorePolicy = { rules: [] };
+
+/**
+ * Which fds a restore replays, before any rule of the user's:
+ *
+ *   program    what a freshly exec'd, unmodified program can use (the default):
+ *              fds 0–2 are the new process's own (inherit), close-on-exec fds are
+ *              left closed (exec would have closed them), listening sockets are left
+ *              closed (the program binds its own again; socket handoff passes them
+ *              instead), everything else is replayed
+ *   inherited  only the fds without close-on-exec, stdio included
+ *   all        the whole table, for programs built to take fds over
+ *
+ * See docs/adr/0013-default-replay.md.
+ */
+export const REPLAY_MODES = ['program', 'inherited', 'all'] as const;
+export type ReplayMode = (typeof REPLAY_MODES)[number];
+
+const MODE_RULES: Record<ReplayMode, readonly PolicyRule[]> = {
+  program: [
+    { fd: 0, action: 'inherit' },
+    { fd: 1, action: 'inherit' },
+    { fd: 2, action: 'inherit' },
+    { cloexec: true, action: 'skip' },
+    { listening: true, action: 'skip' },
+  ],
+  inherited: [{ cloexec: true, action: 'skip' }],
+  all: [],
+};
+
+/**
+ * The policy a restore runs: the user's rules first (the first match wins), then the
+ * mode's. With socket handoff (`listenFds`) listening sockets are replayed in every mode.
+ */
+export function replayPolicy(
+  mode: ReplayMode,
+  user: RestorePolicy = DEFAULT_POLICY,
+  options: { listenFds?: boolean } = {},
+): RestorePolicy {
+  const handoff: PolicyRule[] = options.listenFds ? [{ listening: true, action: 'fail' }] : [];
+  return { rules: [...user.rules, ...handoff, ...MODE_RULES[mode]] };
+}
+
+/** Whether a file is a listening socket (what `listening: true` matches). */
+export function isListening(file: FileRecord): boolean {
+  return file.data.type === 'socket' && file.data.state === 'listen';
+}
 
 function fail(where: string, why: string): never {
   throw new Error(`policy ${where}: ${why}`);
@@ -72,6 +122,7 @@ function parseRule(raw: unknown, index: number): PolicyRule {
         'path',
         'type',
         'cloexec',
+        'listening',
         'action',
         'from',
         'to',
@@ -106,6 +157,10 @@ function parseRule(raw: unknown, index: number): PolicyRule {
   if (r['cloexec'] !== undefined) {
     if (typeof r['cloexec'] !== 'boolean') fail(where, 'cloexec must be true or false');
     rule.cloexec = r['cloexec'];
+  }
+  if (r['listening'] !== undefined) {
+    if (typeof r['listening'] !== 'boolean') fail(where, 'listening must be true or false');
+    rule.listening = r['listening'];
   }
   if (r['allowSizeChange'] !== undefined) {
     if (typeof r['allowSizeChange'] !== 'boolean') fail(where, 'allowSizeChange must be true or false');
@@ -170,6 +225,7 @@ function matches(rule: PolicyRule, fd: number, file: FileRecord, cloexec: boolea
   if (rule.fd !== undefined && rule.fd !== fd) return false;
   if (rule.cloexec !== undefined && rule.cloexec !== cloexec) return false;
   if (rule.type !== undefined && rule.type !== file.type) return false;
+  if (rule.listening !== undefined && rule.listening !== isListening(file)) return false;
   if (rule.path !== undefined && !compiled(rule.path).test(file.path)) return false;
   if (rule.action === 'remap' && !underPrefix(file.path, rule.from!)) return false;
   return true;

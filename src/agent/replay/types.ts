@@ -34,6 +34,8 @@ export interface PlanContext {
   placedFds(objref: number): number[];
   /** Whether the file with this objref is part of this restore at all. */
   willPlace(objref: number): boolean;
+  /** The unit of the other end of a connected unix socket, when it is in this restore. */
+  peerOf(unit: FileUnit): FileUnit | undefined;
 }
 
 /** 'not-yet': depends on a file that is not placed yet; the driver retries later. */

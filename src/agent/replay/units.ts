@@ -126,17 +126,26 @@ export function tableOf(cp: Checkpoint, pid?: number): FileTableRecord {
   return table;
 }
 
+/** The units to recreate, and the fds the new process keeps as it was started with them. */
+export interface Units {
+  units: RestoreUnit[];
+  /** fds under policy `inherit`, ascending: left open by close_range, nothing replayed there. */
+  inherit: number[];
+}
+
 /**
  * Groups the table's fds into restore units, applying the policy and checking
  * every file — in `view`: the target's root for a restore into another
- * process's mount namespace (linux/pathstat.ts rootView), else our own. Throws a ReplayError for the first fd that cannot be restored.
+ * process's mount namespace (linux/pathstat.ts rootView), else our own.
+ * Throws a ReplayError for the first fd that cannot be restored.
  */
 export function buildUnits(
   cp: Checkpoint,
   table: FileTableRecord,
   policy: RestorePolicy,
   view: PathView = hostView,
-): RestoreUnit[] {
+): Units {
+  const inherit: number[] = [];
   const files = new Map(cp.files.map((f) => [f.objref, f]));
   const byKey = new Map<number | string, FileUnit>();
   const seenFds = new Set<number>();
@@ -155,6 +164,10 @@ export function buildUnits(
     const decision =
       policy.rules.length === 0 ? restoreAsIs(file) : decide(policy, rec.fd, file, rec.cloexec);
     if (decision.action === 'skip') continue;
+    if (decision.action === 'inherit') {
+      inherit.push(rec.fd);
+      continue;
+    }
     checkFlags(rec.fd, file);
     const devnull = decision.action === 'devnull';
     // Most fds: the file as saved, keyed by objref alone; remapped/devnull ones apart.
@@ -211,5 +224,8 @@ export function buildUnits(
   }
   // Targets were pushed in fd order, so each unit's first target is its lowest fd.
   const order = new Map(units.map((u) => [u, firstFd(u)]));
-  return units.sort((a, b) => order.get(a)! - order.get(b)!);
+  return {
+    units: units.sort((a, b) => order.get(a)! - order.get(b)!),
+    inherit: inherit.sort((a, b) => a - b),
+  };
 }

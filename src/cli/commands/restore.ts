@@ -1,6 +1,12 @@
 /**
- * `fdckpt restore --image FILE [--pid PID] [--policy FILE] [--no-batch]
- *  [--timeout SECONDS] [-- CMD [ARGS...]]`
+ * `fdckpt restore --image FILE [--pid PID] [--fds program|inherited|all]
+ *  [--policy FILE] [--no-batch] [--timeout SECONDS] [-- CMD [ARGS...]]`
+ *
+ * --fds (default program): which fds are replayed before the policy's own rules
+ * (docs/replay.md, "What is replayed"): program keeps CMD's own fds 0–2 and leaves
+ * close-on-exec fds and listening sockets closed, so an unmodified program works.
+ * --listen-fds: socket handoff — the saved listening sockets go to fds 3… with
+ * LISTEN_FDS, LISTEN_PID and LISTEN_FDNAMES set, as socket activation expects.
  *
  * Starts CMD (default: the saved argv of the process) with the file table of
  * process PID from the image (default: its first process) replayed into it, runs it in the foreground and exits with its
@@ -14,22 +20,26 @@ import { type Command, UsageError, intFlag, parseArgs, single } from '../command
 
 /** Signals the CLI passes on to the restored program while it runs in the foreground. */
 const FORWARDED = ['SIGTERM', 'SIGHUP'] as const;
-const KNOWN = ['image', 'pid', 'policy', 'timeout'];
+const KNOWN = ['image', 'pid', 'policy', 'timeout', 'fds'];
 
-function savedArgv(cp: Checkpoint, pid: number | undefined): string[] {
+/** The saved command of the process (replay/command.ts: never a rewritten process title). */
+async function savedCommand(cp: Checkpoint, pid: number | undefined): Promise<string[]> {
   const proc = pid === undefined ? cp.processes[0] : cp.processes.find((p) => p.pid === pid);
-  if (!proc || proc.argv.length === 0) {
-    throw new UsageError('the image holds no argv for that process: give the command after --');
+  if (!proc) throw new UsageError('the image holds no such process: give --pid or the command after --');
+  const { commandOf } = await import('../../agent/replay/command.js');
+  try {
+    return commandOf(proc);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
   }
-  return proc.argv;
 }
 
 export const command: Command = {
   name: 'restore',
   usage:
-    'restore --image FILE [--pid PID] [--policy FILE] [--dry-run] [--no-batch] [--timeout SECONDS] [-- CMD [ARGS...]]',
+    'restore --image FILE [--pid PID] [--fds program|inherited|all] [--listen-fds] [--policy FILE] [--dry-run] [--no-batch] [--timeout SECONDS] [-- CMD [ARGS...]]',
   async run(args: string[]): Promise<number> {
-    const parsed = parseArgs(args, ['no-batch', 'dry-run']);
+    const parsed = parseArgs(args, ['no-batch', 'dry-run', 'listen-fds']);
     const image = single(parsed, 'image');
     if (!image) throw new UsageError('--image FILE is required');
     if (parsed.positional.length > 0)
@@ -42,7 +52,12 @@ export const command: Command = {
     const policyFile = single(parsed, 'policy');
     // Loaded here so that `fdckpt help` does not load the syscall bindings.
     const { readImage } = await import('../../agent/image/index.js');
-    const { restore, planRestore, parsePolicy, DEFAULT_POLICY } = await import('../../agent/replay/index.js');
+    const { restore, planRestore, parsePolicy, replayPolicy, handOff, DEFAULT_POLICY, REPLAY_MODES } =
+      await import('../../agent/replay/index.js');
+    const listenFds = parsed.booleans.has('listen-fds');
+    const mode = single(parsed, 'fds') ?? 'program';
+    if (!(REPLAY_MODES as readonly string[]).includes(mode))
+      throw new UsageError(`--fds must be one of ${REPLAY_MODES.join(', ')}, got ${JSON.stringify(mode)}`);
     let policy = DEFAULT_POLICY;
     if (policyFile) {
       let text: string;
@@ -53,19 +68,21 @@ export const command: Command = {
       }
       policy = parsePolicy(text);
     }
+    policy = replayPolicy(mode as (typeof REPLAY_MODES)[number], policy, { listenFds });
     const pid = pidFlag === undefined ? undefined : intFlag(pidFlag, 'pid');
     const cp = await readImage(image);
     if (parsed.booleans.has('dry-run')) {
       // Every check restore makes before starting anything, and nothing else.
-      const plan = planRestore(cp, policy, pid);
+      const plan = planRestore(listenFds ? handOff(cp, policy, pid).cp : cp, policy, pid);
       process.stdout.write(`restorable: ${plan.fds} fds, ${plan.count} syscalls\n`);
       return 0;
     }
-    const cmd = parsed.rest.length > 0 ? parsed.rest : savedArgv(cp, pid);
+    const cmd = parsed.rest.length > 0 ? parsed.rest : await savedCommand(cp, pid);
     const restored = await restore(cp, cmd, {
       stdio: 'inherit',
       policy,
       batch: !parsed.booleans.has('no-batch'),
+      listenFds,
       ...(pid === undefined ? {} : { pid }),
       ...(timeoutFlag === undefined ? {} : { timeoutSeconds: intFlag(timeoutFlag, 'timeout') }),
     });

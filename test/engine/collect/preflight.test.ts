@@ -14,10 +14,11 @@ d = TMP
 plain = os.open(d + "/plain", os.O_RDWR | os.O_CREAT)
 gone = os.open(d + "/gone", os.O_RDWR | os.O_CREAT); os.unlink(d + "/gone")
 locked = os.open(d + "/locked", os.O_RDWR | os.O_CREAT); fcntl.flock(locked, fcntl.LOCK_EX)
-owned = os.open(d + "/owned", os.O_RDWR | os.O_CREAT); fcntl.fcntl(owned, fcntl.F_SETOWN, os.getpid())
-a, b = socket.socketpair()
+# owned by its parent (outside the pod): an owner that cannot be mapped to the restored process
+owned = os.open(d + "/owned", os.O_RDWR | os.O_CREAT); fcntl.fcntl(owned, fcntl.F_SETOWN, os.getppid())
+a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 leak_r = os.open(FIFO, os.O_RDONLY | os.O_NONBLOCK)
-ready(dict(plain=plain, gone=gone, locked=locked, owned=owned, sock=a.fileno(), sock2=b.fileno(), fifo=leak_r))
+ready(dict(plain=plain, gone=gone, locked=locked, owned=owned, sock=a.fileno(), fifo=leak_r))
 time.sleep(3600)
 `;
 const OUTSIDE = `

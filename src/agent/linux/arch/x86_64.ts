@@ -30,6 +30,7 @@ export const SYS = {
   timerfd_settime: 286,
   memfd_create: 319,
   socket: 41,
+  socketpair: 53,
   bind: 49,
   listen: 50,
   setsockopt: 54,
