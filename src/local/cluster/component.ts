@@ -98,7 +98,10 @@ export function get(p: Probe, timeoutMs = 5000): Promise<{ status: number; body:
     const req = (u.protocol === 'https:' ? request : httpRequest)(u, opts, (res) => {
       let body = '';
       res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c.length + body.length < 65536 ? c : ''));
+      res.on('data', (c: string) => {
+        // Probes read status pages: keep the first 64 KiB, drop the rest.
+        if (body.length < 65536) body += c;
+      });
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
     });
     req.once('timeout', () => req.destroy(new Error(`GET ${p.url}: no answer in ${timeoutMs} ms`)));
