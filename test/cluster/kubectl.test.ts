@@ -78,7 +78,11 @@ afterAll(async () => {
 describeKubectl('kubectl against the local control plane', () => {
   it("serves fdckpt's CRDs as any cluster does: explain, CEL immutability, server-side apply conflicts", async () => {
     await installOperator(cp.cluster, cp.kubeconfigPath);
-    const explain = await ok('explain', 'checkpoint.spec');
+    // The API server publishes a new CRD's OpenAPI a moment after it is Established.
+    const explain = await eventually(async () => {
+      const r = await kubectl('explain', 'checkpoint.spec');
+      return r.code === 0 ? r.stdout : undefined;
+    }, 'kubectl explain checkpoint.spec');
     expect(explain).toContain('podName');
     expect(explain).toContain('leakPolicy');
     expect(await ok('apply', '-f', 'deploy/samples/checkpoint.yaml')).toContain(
