@@ -61,6 +61,20 @@ export async function installCrds(kubeconfig: string): Promise<void> {
     '--timeout=60s',
     ...files.map((f) => `crd/${f.replace(/\.yaml$/, '')}`),
   ]);
+  // Established is not yet served: until its watch cache is up, a new resource answers
+  // 429 "storage is (re)initializing". Wait until each lists, as a client would retry.
+  for (const f of files) {
+    const resource = f.replace(/\.yaml$/, '');
+    for (let i = 0; ; i++) {
+      try {
+        await kubectl(kubeconfig, ['get', resource, '--all-namespaces', '-o', 'name']);
+        break;
+      } catch (e) {
+        if (i >= 100) throw e;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  }
 }
 
 /** Kubeconfigs of the operator's two ServiceAccounts. */
