@@ -218,7 +218,10 @@ export async function restoring(ctx: StepContext): Promise<Step> {
   const ready = findCondition(restore.status?.conditions, CONDITIONS.Ready);
   if (restore.status?.phase === 'Failed') {
     const replayed = findCondition(restore.status.conditions, CONDITIONS.Replayed);
-    const reason = replayed?.status === 'False' ? replayed.reason : (ready?.reason ?? 'RestoreFailed');
+    const failed = replayed?.status === 'False' ? replayed.reason : (ready?.reason ?? 'RestoreFailed');
+    // The Restore may see the target Node gone before this step does (its own check, on
+    // its own reconcile): the same fault, told in the Migration's words.
+    const reason = failed === 'NodeNotFound' ? 'TargetNodeGone' : failed;
     return rollback(
       ctx,
       reason,
