@@ -5,7 +5,14 @@ import { MemoryEventRecorder } from '../../src/controller/events.js';
 import { RestoreReconciler } from '../../src/controller/restore.js';
 import { TerminalError } from '../../src/controller/runtime/errors.js';
 import type { Harness } from './support.js';
-import { createCheckpoint, createRestore, makePod, reason, startHarness } from './support.js';
+import {
+  agentReportsCaptured,
+  createCheckpoint,
+  createRestore,
+  makePod,
+  reason,
+  startHarness,
+} from './support.js';
 
 let h: Harness;
 let events: MemoryEventRecorder;
@@ -38,27 +45,9 @@ async function readyCheckpoint(name: string, argv = ['sleep', '1000']): Promise<
     events: new MemoryEventRecorder(),
   });
   await ctl.reconcile(`default/${name}`);
-  const c = await h.checkpoints.get('default', name);
-  let conditions = setCondition(c.status?.conditions, {
-    type: 'Captured',
-    status: 'True',
-    reason: 'Captured',
-    message: 'ok',
-  });
-  conditions = setCondition(conditions, {
-    type: 'LeakFree',
-    status: 'True',
-    reason: 'NoLeaks',
-    message: 'none',
-  });
-  await h.checkpoints.replaceStatus({
-    ...c,
-    status: {
-      ...c.status,
-      conditions,
-      containers: [{ name: 'app', processes: 1, fds: 5, argv }],
-      image: { node: 'n1', path: '/var/lib/fdckpt/default/c.img', size: 100, sha256: 'b'.repeat(64) },
-    },
+  await agentReportsCaptured(h, name, {
+    containers: [{ name: 'app', processes: 1, fds: 5, argv }],
+    image: { node: 'n1', path: '/var/lib/fdckpt/default/c.img', size: 100, sha256: 'b'.repeat(64) },
   });
   await ctl.reconcile(`default/${name}`);
 }

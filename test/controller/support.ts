@@ -14,7 +14,7 @@ import { adminKubeConfig, startCluster, type LocalCluster } from '../../src/loca
 import type { Clients } from '../../src/controller/kube.js';
 import { ResourceClient, makeClients } from '../../src/controller/kube.js';
 import type { Checkpoint, Restore } from '../../src/api/index.js';
-import { CHECKPOINT, DEFAULT_OPERATOR_NAMESPACE, RESTORE } from '../../src/api/index.js';
+import { CHECKPOINT, DEFAULT_OPERATOR_NAMESPACE, RESTORE, setCondition } from '../../src/api/index.js';
 import type { Component, ControlPlaneInfo } from '../../src/local/controlplane.js';
 import { EngineAdapter } from '../../src/agent/daemon/engine-adapter.js';
 import { startAgent } from '../../src/agent/daemon/daemon.js';
@@ -178,6 +178,31 @@ export async function createRestore(h: Harness, name: string, spec: Restore['spe
       spec,
     },
   })) as Restore;
+}
+
+/**
+ * Plays the agent's part of a capture: marks Checkpoint `name` Captured and LeakFree and
+ * writes `status` (containers, image, …) over its status, as the node's agent would.
+ */
+export async function agentReportsCaptured(
+  h: Harness,
+  name: string,
+  status: Partial<NonNullable<Checkpoint['status']>>,
+): Promise<void> {
+  const c = await h.checkpoints.get('default', name);
+  let conditions = setCondition(c.status?.conditions, {
+    type: 'Captured',
+    status: 'True',
+    reason: 'Captured',
+    message: 'ok',
+  });
+  conditions = setCondition(conditions, {
+    type: 'LeakFree',
+    status: 'True',
+    reason: 'NoLeaks',
+    message: 'none',
+  });
+  await h.checkpoints.replaceStatus({ ...c, status: { ...c.status, conditions, ...status } });
 }
 
 /** Reason of a condition, or undefined. */

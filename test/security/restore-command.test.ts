@@ -6,12 +6,19 @@
  * API double, as in test/controller/restore-reconciler.test.ts.
  */
 import { afterEach, beforeEach, expect, test } from '@jest/globals';
-import { LAUNCHER, setCondition } from '../../src/api/index.js';
+import { LAUNCHER } from '../../src/api/index.js';
 import { CheckpointReconciler } from '../../src/controller/checkpoint.js';
 import { MemoryEventRecorder } from '../../src/controller/events.js';
 import { RestoreReconciler } from '../../src/controller/restore.js';
 import type { Harness } from '../controller/support.js';
-import { createCheckpoint, createRestore, makePod, reason, startHarness } from '../controller/support.js';
+import {
+  agentReportsCaptured,
+  createCheckpoint,
+  createRestore,
+  makePod,
+  reason,
+  startHarness,
+} from '../controller/support.js';
 
 let h: Harness;
 let ctl: CheckpointReconciler;
@@ -44,32 +51,14 @@ async function tamperedCheckpoint(): Promise<void> {
   await makePod(h, 'src', { node: 'n1', phase: 'Running' });
   await createCheckpoint(h, 'c', { podName: 'src' });
   await ctl.reconcile('default/c');
-  const c = await h.checkpoints.get('default', 'c');
-  let conditions = setCondition(c.status?.conditions, {
-    type: 'Captured',
-    status: 'True',
-    reason: 'Captured',
-    message: 'ok',
-  });
-  conditions = setCondition(conditions, {
-    type: 'LeakFree',
-    status: 'True',
-    reason: 'NoLeaks',
-    message: 'none',
-  });
-  await h.checkpoints.replaceStatus({
-    ...c,
-    status: {
-      ...c.status,
-      conditions,
-      podUID: 'ffffffff-ffff-ffff-ffff-ffffffffffff',
-      containers: [{ name: 'app', processes: 1, fds: 5, pid: 10, argv: EVIL }],
-      image: {
-        node: 'n1',
-        path: '/var/lib/fdckpt/images/default/c.fdckpt',
-        size: 100,
-        sha256: 'b'.repeat(64),
-      },
+  await agentReportsCaptured(h, 'c', {
+    podUID: 'ffffffff-ffff-ffff-ffff-ffffffffffff',
+    containers: [{ name: 'app', processes: 1, fds: 5, pid: 10, argv: EVIL }],
+    image: {
+      node: 'n1',
+      path: '/var/lib/fdckpt/images/default/c.fdckpt',
+      size: 100,
+      sha256: 'b'.repeat(64),
     },
   });
   await ctl.reconcile('default/c');

@@ -4,12 +4,18 @@
  * condition that says why. RestoreReconciler against the API double.
  */
 import { afterEach, beforeEach, expect, test } from '@jest/globals';
-import { setCondition } from '../../src/api/index.js';
 import { CheckpointReconciler } from '../../src/controller/checkpoint.js';
 import { MemoryEventRecorder } from '../../src/controller/events.js';
 import { RestoreReconciler } from '../../src/controller/restore.js';
 import type { Harness } from '../controller/support.js';
-import { createCheckpoint, createRestore, makePod, reason, startHarness } from '../controller/support.js';
+import {
+  agentReportsCaptured,
+  createCheckpoint,
+  createRestore,
+  makePod,
+  reason,
+  startHarness,
+} from '../controller/support.js';
 
 let h: Harness;
 beforeEach(async () => {
@@ -41,31 +47,13 @@ async function readyCheckpoint(): Promise<void> {
     events: new MemoryEventRecorder(),
   });
   await ctl.reconcile('default/c');
-  const c = await h.checkpoints.get('default', 'c');
-  let conditions = setCondition(c.status?.conditions, {
-    type: 'Captured',
-    status: 'True',
-    reason: 'Captured',
-    message: 'ok',
-  });
-  conditions = setCondition(conditions, {
-    type: 'LeakFree',
-    status: 'True',
-    reason: 'NoLeaks',
-    message: 'none',
-  });
-  await h.checkpoints.replaceStatus({
-    ...c,
-    status: {
-      ...c.status,
-      conditions,
-      containers: [{ name: 'app', processes: 1, fds: 5, pid: 10, argv: ['sleep', '1000'] }],
-      image: {
-        node: 'n1',
-        path: '/var/lib/fdckpt/images/default/c.fdckpt',
-        size: 100,
-        sha256: 'b'.repeat(64),
-      },
+  await agentReportsCaptured(h, 'c', {
+    containers: [{ name: 'app', processes: 1, fds: 5, pid: 10, argv: ['sleep', '1000'] }],
+    image: {
+      node: 'n1',
+      path: '/var/lib/fdckpt/images/default/c.fdckpt',
+      size: 100,
+      sha256: 'b'.repeat(64),
     },
   });
   await ctl.reconcile('default/c');
