@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import type { PemCert } from '../../tls/x509.js';
 import { credentialKubeconfigYaml } from '../kubeconfig.js';
 import { kubeBinary } from './binaries.js';
-import { freePort, get, startComponent, waitReady, type Component } from './component.js';
+import { get, startComponent, startOnFreePorts, waitReady, type Component } from './component.js';
 import { ClusterPki } from './pki.js';
 
 /** Options of {@link startCluster}. */
@@ -69,14 +69,9 @@ export async function startCluster(opts: ClusterOptions): Promise<LocalCluster> 
   const logs = join(dir, 'logs');
   mkdirSync(logs, { recursive: true });
   const pki = new ClusterPki(join(dir, 'pki'));
-  const [etcdPort, peerPort, apiPort] = [await freePort(), await freePort(), await freePort()];
-  const url = `https://127.0.0.1:${apiPort}`;
-  const etcdUrl = `http://127.0.0.1:${etcdPort}`;
   const admin = pki.client('admin', { cn: 'fdckpt-admin', o: ['system:masters'] });
   const adminKubeconfig = join(dir, 'admin.kubeconfig');
-  writeFileSync(adminKubeconfig, credentialKubeconfigYaml(url, pki.ca.cert, 'fdckpt-admin', admin), {
-    mode: 0o600,
-  });
+  let url = '';
   const adminProbe = (path: string): { url: string; ca: string; cert: string; key: string } => ({
     url: `${url}${path}`,
     ca: pki.ca.cert,
@@ -89,27 +84,49 @@ export async function startCluster(opts: ClusterOptions): Promise<LocalCluster> 
     running.length = 0;
   };
   const log = (l: string): void => opts.log?.(`cluster: ${l}`);
+  // Each attempt logs to its own file, so that a retry's error shows only its own lines.
+  const logFile = (name: string, attempt: number): string =>
+    join(logs, attempt === 1 ? `${name}.log` : `${name}.${attempt}.log`);
 
   try {
-    const etcd = startComponent(
-      'etcd',
-      kubeBinary('etcd'),
-      etcdArgs(dir, etcdPort, peerPort),
-      join(logs, 'etcd.log'),
+    const { component: etcd, etcdUrl } = await startOnFreePorts(
+      2,
+      ([etcdPort, peerPort], attempt) => {
+        const component = startComponent(
+          'etcd',
+          kubeBinary('etcd'),
+          etcdArgs(dir, etcdPort!, peerPort!),
+          logFile('etcd', attempt),
+        );
+        const etcdUrl = `http://127.0.0.1:${etcdPort}`;
+        return { component, probe: { url: `${etcdUrl}/health` }, result: { etcdUrl } };
+      },
+      READY_MS,
     );
     running.push(etcd);
-    await waitReady(etcd, { url: `${etcdUrl}/health` }, READY_MS);
     log(`etcd on ${etcdUrl}`);
 
-    const apiArgs = apiServerArgs(pki, etcdUrl, apiPort, opts.watchCache ?? true);
-    let apiserver = startComponent(
-      'kube-apiserver',
-      kubeBinary('kube-apiserver'),
-      apiArgs,
-      join(logs, 'kube-apiserver.log'),
+    let apiArgs: string[] = [];
+    const started = await startOnFreePorts(
+      1,
+      ([apiPort], attempt) => {
+        url = `https://127.0.0.1:${apiPort}`;
+        apiArgs = apiServerArgs(pki, etcdUrl, apiPort!, opts.watchCache ?? true);
+        const component = startComponent(
+          'kube-apiserver',
+          kubeBinary('kube-apiserver'),
+          apiArgs,
+          logFile('kube-apiserver', attempt),
+        );
+        return { component, probe: adminProbe('/readyz'), result: {} };
+      },
+      READY_MS,
     );
+    let apiserver = started.component;
     running.push(apiserver);
-    await waitReady(apiserver, adminProbe('/readyz'), READY_MS);
+    writeFileSync(adminKubeconfig, credentialKubeconfigYaml(url, pki.ca.cert, 'fdckpt-admin', admin), {
+      mode: 0o600,
+    });
     log(`kube-apiserver on ${url}`);
 
     if (opts.controllerManager ?? true) {

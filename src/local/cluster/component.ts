@@ -23,16 +23,57 @@ export interface Component {
   stop(graceMs?: number): Promise<void>;
 }
 
-/** A free TCP port on 127.0.0.1 (the kernel's choice; the component binds it next). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * Ports handed to components are drawn below the kernel's ephemeral range
+ * (net.ipv4.ip_local_port_range, 32768–60999 by default). A port the kernel picks for
+ * `listen(0)` comes from that range, and so does the source port of every outgoing
+ * connection on the machine: between our close and the component's bind, any client (a
+ * parallel test's watch, say) could take it, and kube-apiserver then fails with "address
+ * already in use". Below the range only another listener can collide, which `startCluster`
+ * retries.
+ */
+const PORT_LOW = 20000;
+const PORT_HIGH = 32767;
+
+function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address();
-      s.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
-    });
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
   });
+}
+
+/** A TCP port on 127.0.0.1 that nothing listens on now, outside the ephemeral range. */
+export async function freePort(): Promise<number> {
+  for (let i = 0; i < 200; i++) {
+    const port = PORT_LOW + Math.floor(Math.random() * (PORT_HIGH - PORT_LOW + 1));
+    if (await canBind(port)) return port;
+  }
+  throw new Error(`no free port between ${PORT_LOW} and ${PORT_HIGH} after 200 tries`);
+}
+
+/**
+ * Starts a component on fresh ports and waits until it is ready; when it exits because a
+ * port was taken between `freePort` and its bind, starts it again on other ports (up to
+ * three times). `start` gets its ports and returns the component and its probe.
+ */
+export async function startOnFreePorts<T>(
+  count: number,
+  start: (ports: number[], attempt: number) => { component: Component; probe: Probe; result: T },
+  timeoutMs: number,
+): Promise<T & { component: Component }> {
+  for (let attempt = 1; ; attempt++) {
+    const ports: number[] = [];
+    for (let i = 0; i < count; i++) ports.push(await freePort());
+    const { component, probe, result } = start(ports, attempt);
+    try {
+      await waitReady(component, probe, timeoutMs);
+      return { ...result, component };
+    } catch (e) {
+      await component.stop();
+      if (attempt >= 3 || !/address already in use/.test(String(e))) throw e;
+    }
+  }
 }
 
 function tailOf(file: string, lines: number): string {
