@@ -17,10 +17,10 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../../src/local/cluster/component.js';
 import { fdckpt } from '../support/cli.js';
 import { until } from '../support/until.js';
 import { PROGRAMS, type Program } from './programs.js';
@@ -51,17 +51,6 @@ afterAll(() => {
   const out = process.env['FDCKPT_CORPUS_OUT'] ?? join(tmpdir(), 'fdckpt-corpus.json');
   writeFileSync(out, JSON.stringify(rows, null, 2));
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function gone(pid: number): boolean {
   return !existsSync(`/proc/${pid}`) || /^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
