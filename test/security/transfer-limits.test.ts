@@ -58,12 +58,33 @@ function idle(port: number): Promise<{ socket: Socket; closed: Promise<void> }> 
   });
 }
 
+/** One GET of the image; a request with no answer in 5 s fails, so that `until` tries again. */
 function fetchImage(url: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    get(`${url}/v1/images/default/c1`, { headers: { authorization: `Bearer ${image.token}` } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    }).on('error', reject);
+    const req = get(
+      `${url}/v1/images/default/c1`,
+      { headers: { authorization: `Bearer ${image.token}` }, timeout: 5000 },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('no answer in 5 s')));
+    req.on('error', reject);
+  });
+}
+
+/** Resolves once `closed` does, or fails naming the connection the server left open. */
+function cut(name: string, closed: Promise<void>): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(
+      () => reject(new Error(`the server did not cut the ${name} connection in 20 s`)),
+      20_000,
+    );
+    void closed.then(() => {
+      clearTimeout(t);
+      resolve();
+    });
   });
 }
 
@@ -96,7 +117,7 @@ describe('the transfer server bounds its connections', () => {
     const a = await idle(s.port);
     const b = await idle(s.port);
     // Both are cut by the server (the test would time out otherwise): room again.
-    await Promise.all([a.closed, b.closed, half.closed]);
+    await Promise.all([cut('idle a', a.closed), cut('idle b', b.closed), cut('half-sent', half.closed)]);
     expect(await until('the server to serve again', () => fetchImage(s.url).catch(() => undefined))).toBe(
       200,
     );

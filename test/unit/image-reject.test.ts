@@ -490,3 +490,16 @@ describe('the writer refuses what the reader would reject', () => {
     expect(() => encodeCheckpoint(cp)).toThrow(/field argv\[0\]: contains a lone UTF-16 surrogate/);
   });
 });
+
+test('inspect reports an older image by its own format version', async () => {
+  const fs = await import('node:fs');
+  const os = await import('node:os');
+  const nodePath = await import('node:path');
+  const img = await import('../../src/agent/image/index.js');
+  const path = nodePath.join(fs.mkdtempSync(nodePath.join(os.tmpdir(), 'fdckpt-v2-')), 'v2.fdimg');
+  const v2 = image(validRecords(2), preamble(2));
+  fs.writeFileSync(path, v2);
+  const version = await img.readImageVersion(path);
+  expect(version).toBe(2);
+  expect(img.toInspectJson(decodeCheckpoint(v2), version).version).toBe(2);
+});

@@ -325,3 +325,22 @@ export async function readImage(path: string): Promise<Checkpoint> {
     await fh.close();
   }
 }
+
+/**
+ * The format version an image file says it is (its preamble), without reading the rest:
+ * `inspect` reports the image's own version, which for an older image is not the
+ * version this build writes. Call after readImage has accepted the file.
+ */
+export async function readImageVersion(path: string): Promise<number> {
+  const fh = await open(path, 'r');
+  try {
+    const pre = Buffer.alloc(PREAMBLE_BYTES);
+    const { bytesRead } = await fh.read(pre, 0, PREAMBLE_BYTES, 0);
+    if (bytesRead < PREAMBLE_BYTES || !pre.subarray(0, MAGIC.length).equals(MAGIC)) {
+      throw new ImageFormatError({ source: path, offset: 0 }, 'not an fdckpt image');
+    }
+    return pre.readUInt32LE(MAGIC.length);
+  } finally {
+    await fh.close();
+  }
+}

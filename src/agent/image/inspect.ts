@@ -81,11 +81,15 @@ function jsonSafe(v: unknown): unknown {
   return v;
 }
 
-/** The checkpoint as plain JSON data: processes with their fds, and the open files they share. */
-export function toInspectJson(cp: Checkpoint): InspectJson {
+/**
+ * The checkpoint as plain JSON data: processes with their fds, and the open files they
+ * share. `version` is the image's own format version (an older image read by this build
+ * keeps its number).
+ */
+export function toInspectJson(cp: Checkpoint, version = FORMAT_VERSION): InspectJson {
   const tables = new Map(cp.tables.map((t) => [t.objref, t]));
   return {
-    version: FORMAT_VERSION,
+    version,
     header: { ...cp.header },
     processes: cp.processes.map((p) => ({
       pid: p.pid,

@@ -2,7 +2,7 @@
  * `fdckpt inspect FILE [--json]`: what an image holds — a table per process
  * for people, or the documented JSON shape for tools.
  */
-import { readImage, renderInspectTable, toInspectJson } from '../../agent/image/index.js';
+import { readImage, readImageVersion, renderInspectTable, toInspectJson } from '../../agent/image/index.js';
 import { type Command, UsageError, parseArgs } from '../command.js';
 
 const USAGE = 'inspect FILE [--json]';
@@ -12,9 +12,10 @@ async function run(args: string[]): Promise<number> {
   if (parsed.positional.length !== 1 || parsed.flags.size > 0) {
     throw new UsageError(`usage: fdckpt ${USAGE}`);
   }
-  const checkpoint = await readImage(parsed.positional[0]!);
+  const path = parsed.positional[0]!;
+  const checkpoint = await readImage(path);
   const out = parsed.booleans.has('json')
-    ? `${JSON.stringify(toInspectJson(checkpoint))}\n`
+    ? `${JSON.stringify(toInspectJson(checkpoint, await readImageVersion(path)))}\n`
     : renderInspectTable(checkpoint);
   process.stdout.write(out.endsWith('\n') ? out : `${out}\n`);
   return 0;
