@@ -3,7 +3,16 @@
  * record and byte offset. Each case breaks one rule of a small valid image.
  */
 import { describe, expect, test } from '@jest/globals';
-import { decodeCheckpoint, encodeCheckpoint, ImageFormatError } from '../../src/agent/image/index.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import {
+  decodeCheckpoint,
+  encodeCheckpoint,
+  ImageFormatError,
+  readImageFile,
+  toInspectJson,
+} from '../../src/agent/image/index.js';
 import { NFDS_MAX, O, PATH_MAX } from '../../src/agent/model.js';
 import {
   fdRec,
@@ -492,14 +501,10 @@ describe('the writer refuses what the reader would reject', () => {
 });
 
 test('inspect reports an older image by its own format version', async () => {
-  const fs = await import('node:fs');
-  const os = await import('node:os');
-  const nodePath = await import('node:path');
-  const img = await import('../../src/agent/image/index.js');
-  const path = nodePath.join(fs.mkdtempSync(nodePath.join(os.tmpdir(), 'fdckpt-v2-')), 'v2.fdimg');
-  const v2 = image(validRecords(2), preamble(2));
-  fs.writeFileSync(path, v2);
-  const version = await img.readImageVersion(path);
+  const path = join(mkdtempSync(join(tmpdir(), 'fdckpt-v2-')), 'v2.fdimg');
+  writeFileSync(path, image(validRecords(2), preamble(2)));
+  const { checkpoint, version } = await readImageFile(path);
   expect(version).toBe(2);
-  expect(img.toInspectJson(decodeCheckpoint(v2), version).version).toBe(2);
+  expect(toInspectJson(checkpoint, version).version).toBe(2);
+  rmSync(dirname(path), { recursive: true, force: true });
 });

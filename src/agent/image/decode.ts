@@ -168,7 +168,13 @@ class CheckpointBuilder {
  * resumed with exactly that many. It never asks for more than remain of
  * `size`, so a huge declared length costs no allocation.
  */
-function* decodeSteps(source: string, size: number): Generator<number, Checkpoint, Buffer> {
+/** A decoded image and the format version its preamble gave (older images keep theirs). */
+export interface DecodedImage {
+  checkpoint: Checkpoint;
+  version: number;
+}
+
+function* decodeSteps(source: string, size: number): Generator<number, DecodedImage, Buffer> {
   if (size < PREAMBLE_BYTES) {
     const head: Buffer = yield size;
     if (!MAGIC.subarray(0, Math.min(size, MAGIC.length)).equals(head.subarray(0, MAGIC.length))) {
@@ -235,7 +241,7 @@ function* decodeSteps(source: string, size: number): Generator<number, Checkpoin
           `${size - at} bytes of trailing garbage after the trailer`,
         );
       }
-      return cp;
+      return { checkpoint: cp, version };
     }
     hash.update(head).update(payload);
     builder.record(kind, payload, where);
@@ -266,7 +272,7 @@ export function decodeCheckpoint(buf: Buffer, source = 'image'): Checkpoint {
     step = steps.next(buf.subarray(at, at + n));
     at += n;
   }
-  return step.value;
+  return step.value.checkpoint;
 }
 
 const CHUNK_BYTES = 64 * 1024;
@@ -311,8 +317,11 @@ class ChunkedReader {
   }
 }
 
-/** Reads and validates the image file at `path`, streaming it record by record. */
-export async function readImage(path: string): Promise<Checkpoint> {
+/**
+ * Reads and validates the image file at `path`, streaming it record by record; also
+ * gives the image's own format version (for `inspect`).
+ */
+export async function readImageFile(path: string): Promise<DecodedImage> {
   const fh = await open(path, 'r');
   try {
     const { size } = await fh.stat();
@@ -326,21 +335,7 @@ export async function readImage(path: string): Promise<Checkpoint> {
   }
 }
 
-/**
- * The format version an image file says it is (its preamble), without reading the rest:
- * `inspect` reports the image's own version, which for an older image is not the
- * version this build writes. Call after readImage has accepted the file.
- */
-export async function readImageVersion(path: string): Promise<number> {
-  const fh = await open(path, 'r');
-  try {
-    const pre = Buffer.alloc(PREAMBLE_BYTES);
-    const { bytesRead } = await fh.read(pre, 0, PREAMBLE_BYTES, 0);
-    if (bytesRead < PREAMBLE_BYTES || !pre.subarray(0, MAGIC.length).equals(MAGIC)) {
-      throw new ImageFormatError({ source: path, offset: 0 }, 'not an fdckpt image');
-    }
-    return pre.readUInt32LE(MAGIC.length);
-  } finally {
-    await fh.close();
-  }
+/** Reads and validates the image file at `path`, streaming it record by record. */
+export async function readImage(path: string): Promise<Checkpoint> {
+  return (await readImageFile(path)).checkpoint;
 }

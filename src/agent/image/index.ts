@@ -3,7 +3,7 @@
  * stream (docs/image-format.md). Reading is strict: every malformed image
  * is an ImageFormatError naming the byte offset and record.
  */
-export { decodeCheckpoint, readImage, readImageVersion } from './decode.js';
+export { decodeCheckpoint, readImage, readImageFile, type DecodedImage } from './decode.js';
 export { encodeCheckpoint, imageChunks, writeImage } from './encode.js';
 export { ImageFormatError, type ImageLocation } from './errors.js';
 export { FORMAT_VERSION } from './format.js';

@@ -2,7 +2,7 @@
  * `fdckpt inspect FILE [--json]`: what an image holds — a table per process
  * for people, or the documented JSON shape for tools.
  */
-import { readImage, readImageVersion, renderInspectTable, toInspectJson } from '../../agent/image/index.js';
+import { readImageFile, renderInspectTable, toInspectJson } from '../../agent/image/index.js';
 import { type Command, UsageError, parseArgs } from '../command.js';
 
 const USAGE = 'inspect FILE [--json]';
@@ -12,10 +12,9 @@ async function run(args: string[]): Promise<number> {
   if (parsed.positional.length !== 1 || parsed.flags.size > 0) {
     throw new UsageError(`usage: fdckpt ${USAGE}`);
   }
-  const path = parsed.positional[0]!;
-  const checkpoint = await readImage(path);
+  const { checkpoint, version } = await readImageFile(parsed.positional[0]!);
   const out = parsed.booleans.has('json')
-    ? `${JSON.stringify(toInspectJson(checkpoint, await readImageVersion(path)))}\n`
+    ? `${JSON.stringify(toInspectJson(checkpoint, version))}\n`
     : renderInspectTable(checkpoint);
   process.stdout.write(out.endsWith('\n') ? out : `${out}\n`);
   return 0;

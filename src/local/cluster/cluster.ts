@@ -71,9 +71,8 @@ export async function startCluster(opts: ClusterOptions): Promise<LocalCluster> 
   const pki = new ClusterPki(join(dir, 'pki'));
   const admin = pki.client('admin', { cn: 'fdckpt-admin', o: ['system:masters'] });
   const adminKubeconfig = join(dir, 'admin.kubeconfig');
-  let url = '';
-  const adminProbe = (path: string): { url: string; ca: string; cert: string; key: string } => ({
-    url: `${url}${path}`,
+  const probeAt = (base: string, path: string): { url: string; ca: string; cert: string; key: string } => ({
+    url: `${base}${path}`,
     ca: pki.ca.cert,
     cert: admin.cert,
     key: admin.key,
@@ -106,22 +105,23 @@ export async function startCluster(opts: ClusterOptions): Promise<LocalCluster> 
     running.push(etcd);
     log(`etcd on ${etcdUrl}`);
 
-    let apiArgs: string[] = [];
     const started = await startOnFreePorts(
       1,
       ([apiPort], attempt) => {
-        url = `https://127.0.0.1:${apiPort}`;
-        apiArgs = apiServerArgs(pki, etcdUrl, apiPort!, opts.watchCache ?? true);
+        const url = `https://127.0.0.1:${apiPort}`;
+        const apiArgs = apiServerArgs(pki, etcdUrl, apiPort!, opts.watchCache ?? true);
         const component = startComponent(
           'kube-apiserver',
           kubeBinary('kube-apiserver'),
           apiArgs,
           logFile('kube-apiserver', attempt),
         );
-        return { component, probe: adminProbe('/readyz'), result: {} };
+        return { component, probe: probeAt(url, '/readyz'), result: { url, apiArgs } };
       },
       READY_MS,
     );
+    const { url, apiArgs } = started;
+    const adminProbe = (path: string): ReturnType<typeof probeAt> => probeAt(url, path);
     let apiserver = started.component;
     running.push(apiserver);
     writeFileSync(adminKubeconfig, credentialKubeconfigYaml(url, pki.ca.cert, 'fdckpt-admin', admin), {

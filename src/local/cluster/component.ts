@@ -29,11 +29,19 @@ export interface Component {
  * `listen(0)` comes from that range, and so does the source port of every outgoing
  * connection on the machine: between our close and the component's bind, any client (a
  * parallel test's watch, say) could take it, and kube-apiserver then fails with "address
- * already in use". Below the range only another listener can collide, which `startCluster`
- * retries.
+ * already in use". Below the range only another listener can collide, which
+ * `startOnFreePorts` retries. The range is read from the machine, not assumed.
  */
 const PORT_LOW = 20000;
-const PORT_HIGH = 32767;
+const EPHEMERAL_RANGE = '/proc/sys/net/ipv4/ip_local_port_range';
+
+function portHigh(): number {
+  const first = Number(readFileSync(EPHEMERAL_RANGE, 'utf8').trim().split(/\s+/)[0]);
+  if (!Number.isInteger(first) || first <= PORT_LOW + 1000) {
+    throw new Error(`${EPHEMERAL_RANGE} starts at ${first}: no room below it for component ports`);
+  }
+  return first - 1;
+}
 
 function canBind(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -45,11 +53,12 @@ function canBind(port: number): Promise<boolean> {
 
 /** A TCP port on 127.0.0.1 that nothing listens on now, outside the ephemeral range. */
 export async function freePort(): Promise<number> {
+  const high = portHigh();
   for (let i = 0; i < 200; i++) {
-    const port = PORT_LOW + Math.floor(Math.random() * (PORT_HIGH - PORT_LOW + 1));
+    const port = PORT_LOW + Math.floor(Math.random() * (high - PORT_LOW + 1));
     if (await canBind(port)) return port;
   }
-  throw new Error(`no free port between ${PORT_LOW} and ${PORT_HIGH} after 200 tries`);
+  throw new Error(`no free port between ${PORT_LOW} and ${high} after 200 tries`);
 }
 
 /**
