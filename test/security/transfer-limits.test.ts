@@ -53,6 +53,9 @@ function idle(port: number): Promise<{ socket: Socket; closed: Promise<void> }> 
     const socket = connect(port, '127.0.0.1');
     sockets.push(socket);
     const closed = new Promise<void>((done) => socket.once('close', () => done()));
+    // Read, so that the server's FIN is seen: a socket nobody reads may never emit 'end'
+    // and so never 'close', and the test would blame the server for a cut it made.
+    socket.resume();
     socket.once('connect', () => resolve({ socket, closed }));
     socket.once('error', reject);
   });
