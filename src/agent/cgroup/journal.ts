@@ -21,6 +21,7 @@ import {
 } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join, resolve, sep } from 'node:path';
+import { readProcStat } from '../linux/procstat.js';
 import { cgroupMounts } from './mounts.js';
 
 /** One journaled freeze. */
@@ -50,13 +51,7 @@ export function defaultJournalDir(): string {
 
 /** Field 22 of /proc/PID/stat (start time in clock ticks), or undefined when the process is gone. */
 export function processStartTime(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // comm (field 2) may hold spaces and parentheses: count from the last ')'.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  } catch {
-    return undefined;
-  }
+  return readProcStat(pid)?.startTime;
 }
 
 /** The journal file of a cgroup in `dir` (a hash: cgroup paths have slashes and any bytes). */

@@ -11,6 +11,7 @@ import type { CaptureOptions, CaptureResult } from '../capture/types.js';
 import { KCMP_FILES, kcmp } from '../linux/process.js';
 import { listTasks, resolveCgroup, type Cgroup, type CgroupTasks } from '../cgroup/cgroup.js';
 import { withFrozen, type AfterFreeze, type FreezeOptions } from '../cgroup/freeze.js';
+import { excuseLauncherStdio, launchersOf } from './launcher-stdio.js';
 import { findLeaks, type LeakOptions } from './leaks.js';
 import { pinCollector } from './pin.js';
 import { LeakError, type LeakPolicy, type LeakReport } from './report.js';
@@ -116,7 +117,7 @@ export async function captureCgroup(
   let captureMs = 0;
   // Capture keeps its copy of each file open for the leak check (pin.ts).
   const pinned = policy === 'ignore' ? undefined : pinCollector();
-  const work = (): { tasks: CgroupTasks; result: CaptureResult } => {
+  const work = (): { tasks: CgroupTasks; result: CaptureResult; launchers: Map<number, string> } => {
     if (!options.noFreeze) step('frozen');
     const tasks = tasksOf(cg, only);
     if (tasks.pids.length === 0) throw new Error(`cgroup ${cg.path}: no processes to capture`);
@@ -127,7 +128,8 @@ export async function captureCgroup(
     captureMs = performance.now() - t0;
     step('captured');
     step('pinned');
-    return { tasks, result };
+    // Parents read while the processes are frozen there (launcher-stdio.ts: the operator's rule too).
+    return { tasks, result, launchers: launchersOf(tasks.pids) };
   };
   let frozenMs = 0;
   let freezeWaitMs = 0;
@@ -147,7 +149,10 @@ export async function captureCgroup(
     if (policy !== 'ignore') {
       const leakOptions: LeakOptions = { pinned: pinned?.fds };
       if (options.podName) leakOptions.podName = options.podName;
-      leaks = findLeaks(done.result.checkpoint, done.tasks.tids, leakOptions);
+      leaks = excuseLauncherStdio(
+        findLeaks(done.result.checkpoint, done.tasks.tids, leakOptions),
+        done.launchers,
+      );
       step('collected');
     }
   } finally {

@@ -46,10 +46,14 @@ export interface Leak {
   outside: OutsideEnd;
 }
 
-/** Something shared at the inode level only: worth knowing, not a leak. */
-export type NoteKind = 'shared-inode' | 'mapped-outside' | 'mapped-inside' | 'locked-outside';
+/**
+ * Something shared across the boundary that is not a leak: at the inode level
+ * only, or the stdio its launcher gave a process (launcher-stdio.ts).
+ */
+export type NoteKind =
+  'shared-inode' | 'mapped-outside' | 'mapped-inside' | 'locked-outside' | 'launcher-stdio';
 
-/** An inode-level relation across the boundary (see NoteKind). */
+/** A relation across the boundary that is worth knowing and is not a leak (see NoteKind). */
 export interface Note {
   kind: NoteKind;
   object: LeakObject;

@@ -5,14 +5,13 @@
  * the plain shapes of engine.ts.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, readFileSync } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { dirname, resolve, sep } from 'node:path';
 import type { FdProblemReport, Leak, RestoreFds } from '../../api/index.js';
 import { findPodCgroup, listTasks, type PodQos } from '../cgroup/index.js';
 import { captureCgroup } from '../collect/cgroupcapture.js';
 import { freezeJournalOf } from '../cgroup/journal.js';
-import type { Leak as EngineLeak } from '../collect/report.js';
 import { readImage, writeImage } from '../image/index.js';
 import { isFileType, type Checkpoint, type FileType, type ImageBinding } from '../model.js';
 import {
@@ -52,27 +51,6 @@ function qosOf(pod: PodTarget): PodQos | undefined {
 /** `pod NS/NAME` → `NS/NAME`; no pod → host. */
 function holderPod(pod: string | undefined): string {
   return pod ? pod.replace(/^pod /, '') : 'host';
-}
-
-/** ppid from /proc/PID/stat, or undefined when the process is gone. */
-function parentOf(pid: number): number | undefined {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return Number(text.slice(text.lastIndexOf(')') + 2).split(' ')[1]);
-  } catch {
-    return undefined;
-  }
-}
-
-/** The parents outside the pod of each container's processes: the runtime's shims. */
-export function runtimeShims(containers: readonly (readonly number[])[]): Set<number> {
-  const inPod = new Set(containers.flat());
-  const shims = new Set<number>();
-  for (const pid of inPod) {
-    const parent = parentOf(pid);
-    if (parent !== undefined && parent > 1 && !inPod.has(parent)) shims.add(parent);
-  }
-  return shims;
 }
 
 /**
@@ -169,13 +147,8 @@ export class EngineAdapter implements NodeEngine {
     const problems: FdProblemReport[] = result.problems
       .filter((p) => p.file === undefined || !ignoredFiles.has(p.file))
       .map((p) => ({ kind: p.kind, pid: p.pid, fd: p.fd, message: p.message }));
-    const shims = runtimeShims(members.map((m) => m.pids));
-    // The container runtime's shim holds the container's stdio (it is what `kubectl logs`
-    // reads): expected, and not something a checkpoint could avoid.
-    const engineLeaks: EngineLeak[] = (result.leaks?.leaks ?? []).filter(
-      (l) => !(l.inside.fd >= 0 && l.inside.fd <= 2 && shims.has(l.outside.pid)),
-    );
-    const leaks: Leak[] = engineLeaks.map((l) => ({
+    // The runtime's stdio edges are already notes, not leaks (collect/launcher-stdio.ts).
+    const leaks: Leak[] = (result.leaks?.leaks ?? []).map((l) => ({
       type: l.object.type,
       object: l.object.id,
       inside: {

@@ -5,7 +5,7 @@
  * exec, and runs the replay plan at the exec stop — as replay's restore()
  * does for a launcher it spawned itself.
  */
-import { readFileSync } from 'node:fs';
+import { readProcStat } from '../linux/procstat.js';
 import {
   PTRACE_EVENT_EXEC,
   PTRACE_O,
@@ -24,22 +24,9 @@ const SIGTRAP = 5;
 const SIGUSR1 = 10;
 const LAUNCHER_COMM = 'fdckpt-hold';
 
-/** comm and ppid from /proc/PID/stat (comm may hold spaces and parentheses). */
-function procStat(pid: number): { comm: string; ppid: number } | undefined {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const close = text.lastIndexOf(')');
-    const comm = text.slice(text.indexOf('(') + 1, close);
-    const ppid = Number(text.slice(close + 2).split(' ')[1]);
-    return { comm, ppid };
-  } catch {
-    return undefined;
-  }
-}
-
 /** The held process among `pids`: an fdckpt-hold whose parent is the fdckpt-hold waiter. */
 export function findHeldLauncher(pids: readonly number[]): number {
-  const stats = new Map(pids.map((p) => [p, procStat(p)]));
+  const stats = new Map(pids.map((p) => [p, readProcStat(p)]));
   const held = pids.filter((p) => {
     const s = stats.get(p);
     return s?.comm === LAUNCHER_COMM && stats.get(s.ppid)?.comm === LAUNCHER_COMM;
