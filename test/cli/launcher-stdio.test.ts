@@ -34,14 +34,14 @@ beforeAll(async () => {
   });
   // A second holder of the stderr pipe's read end, outside the cgroup and not the launcher.
   other = spawn('sleep', ['3600'], { stdio: [launched.stderr as Readable, 'ignore', 'ignore'] });
-  await until('the other holder runs', () => other.pid !== undefined, 5_000);
+  await until('the other holder runs', () => Promise.resolve(other.pid), 5_000);
 });
 
 afterAll(async () => {
   for (const c of [other, launched]) c?.kill('SIGKILL');
   await until(
     'the launched script is gone',
-    () => launched.exitCode !== null || launched.signalCode !== null,
+    () => Promise.resolve(launched.exitCode ?? launched.signalCode ?? undefined),
     5_000,
   );
   await destroyCgroup(dir);

@@ -5,11 +5,12 @@
  */
 import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { readProcStat } from '../linux/procstat.js';
 
 function snapshot(pid: number): string {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-  return `${state} ${fs.readdirSync(`/proc/${pid}/fd`).join(',')}`;
+  const stat = readProcStat(pid);
+  if (!stat) throw new Error(`pid ${pid} is gone`);
+  return `${stat.state} ${fs.readdirSync(`/proc/${pid}/fd`).join(',')}`;
 }
 
 /**
