@@ -150,6 +150,8 @@ export const MIGRATION_CONDITIONS = {
   RolledBack: 'RolledBack',
   Ready: 'Ready',
   InvalidSpec: 'InvalidSpec',
+  /** The migration ended in phase Failed (after its rollback, if any), with Ready's reason. */
+  Failed: 'Failed',
 } as const;
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;

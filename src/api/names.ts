@@ -28,8 +28,8 @@ export const RESTORE: KindInfo = {
   shortName: 'fdrst',
 };
 
-/** Category shared by both kinds: `kubectl get fdckpt-all`-style listing via `kubectl get fdckpt`. */
-export const CATEGORY = 'fdckpt';
+/** Category of every kind: `kubectl get fdckpt-all` (`fdckpt` is the Checkpoint short name; one word cannot be both). */
+export const CATEGORY = 'fdckpt-all';
 
 /**
  * The controller adds this finalizer to every Checkpoint: the image on the node
@@ -84,4 +84,14 @@ export const CONDITIONS = {
   Ready: 'Ready',
   /** controller: the spec cannot be acted on until it is edited. */
   InvalidSpec: 'InvalidSpec',
+  /**
+   * controller: the verdict of the capture (a dry run's answer): False names the
+   * fds and leaks that stop a consistent checkpoint. Ready only says the work ended.
+   */
+  Checkpointable: 'Checkpointable',
+  /**
+   * controller: the work ended and will not be retried (phase Failed), with
+   * Ready's reason: what `kubectl wait --for=condition=Failed` waits on.
+   */
+  Failed: 'Failed',
 } as const;

@@ -19,6 +19,7 @@ import {
   SOURCE_POD_ANNOTATION,
   type SourcePodRecord,
   findCondition,
+  isTrue,
   removeCondition,
   setCondition,
   validateCheckpointSpec,
@@ -30,7 +31,8 @@ import type { EventRecorder } from './events.js';
 import type { ResourceClient } from './kube.js';
 import { clone, same } from './kube.js';
 import type { ControllerMetrics } from './metrics.js';
-import { announceTransitions } from './transitions.js';
+import { verdict } from './checkpoint-verdict.js';
+import { announceTransitions, withFailedCondition } from './transitions.js';
 
 export interface CheckpointReconcilerDeps {
   checkpoints: ResourceClient<Checkpoint>;
@@ -40,6 +42,12 @@ export interface CheckpointReconcilerDeps {
   now?: () => Date;
   /** How often to look again at a pod that is not running yet (pods are not watched). */
   podPollMs?: number;
+  /**
+   * A pod that does not exist or run this long after the Checkpoint was created
+   * fails the Checkpoint (same reason, phase Failed) instead of keeping it
+   * Pending for ever. Default 300 s.
+   */
+  podStartTimeoutMs?: number;
   /** How long a deleting Checkpoint waits for its node's agent before the image is declared orphaned. */
   orphanAfterMs?: number;
 }
@@ -84,9 +92,12 @@ export class CheckpointReconciler implements Reconciler {
       throw new TerminalError(`invalid spec: ${errors.join('; ')}`);
     }
     status.conditions = removeCondition(status.conditions, CONDITIONS.InvalidSpec);
+    // Failed before a node was chosen (no pod in time, no such container) is final too.
     const result: { requeueAfterMs?: number; labelNode?: string; source?: SourcePodRecord } = status.nodeName
       ? this.judge(ckpt, status)
-      : await this.schedule(ckpt, status);
+      : status.phase === 'Failed'
+        ? {}
+        : await this.schedule(ckpt, status);
     // The label first: once status says Scheduled, the agent must be able to select the work.
     if (result.labelNode || result.source) {
       ckpt = await this.deps.checkpoints.patchMetadata(ckpt, {
@@ -156,18 +167,17 @@ export class CheckpointReconciler implements Reconciler {
       });
     } catch (err) {
       if (!isNotFound(err)) throw err;
-      this.pending(status, ckpt, 'PodNotFound', `pod ${ckpt.spec.podName} does not exist`);
-      return { requeueAfterMs: poll * 5 };
+      return this.pending(status, ckpt, 'PodNotFound', `pod ${ckpt.spec.podName} does not exist`, poll * 5);
     }
     const node = pod.spec?.nodeName;
     if (!node || pod.status?.phase !== 'Running') {
-      this.pending(
+      return this.pending(
         status,
         ckpt,
         'PodNotRunning',
         `pod ${ckpt.spec.podName} is ${pod.status?.phase ?? 'not started'}${node ? ` on ${node}` : ', not scheduled'}`,
+        poll,
       );
-      return { requeueAfterMs: poll };
     }
     const wanted = ckpt.spec.containers ?? [];
     const present = new Set((pod.spec?.containers ?? []).map((c) => c.name));
@@ -215,10 +225,23 @@ export class CheckpointReconciler implements Reconciler {
     return { labelNode: node, source };
   }
 
-  private pending(status: CheckpointStatus, ckpt: Checkpoint, reason: string, message: string): void {
-    status.phase = 'Pending';
+  /** Waiting for the pod, for a bounded time: past podStartTimeoutMs the wait is a failure. */
+  private pending(
+    status: CheckpointStatus,
+    ckpt: Checkpoint,
+    reason: string,
+    message: string,
+    requeueAfterMs: number,
+  ): { requeueAfterMs?: number } {
+    const limit = this.deps.podStartTimeoutMs ?? 300_000;
+    const created = Date.parse(ckpt.metadata.creationTimestamp ?? '');
+    const left = created + limit - this.now().getTime();
+    const expired = !Number.isNaN(created) && left <= 0;
+    status.phase = expired ? 'Failed' : 'Pending';
+    if (expired) message = `${message} ${Math.round(limit / 1000)} s after the Checkpoint was created`;
     this.set(status, ckpt, { type: CONDITIONS.Scheduled, status: 'False', reason, message });
     this.set(status, ckpt, { type: CONDITIONS.Ready, status: 'False', reason, message });
+    return expired ? {} : { requeueAfterMs: Math.min(requeueAfterMs, Math.max(left, 1)) };
   }
 
   /** Scheduled: turn the agent's Captured and LeakFree into Ready and a phase. */
@@ -227,6 +250,7 @@ export class CheckpointReconciler implements Reconciler {
     const captured = findCondition(status.conditions, CONDITIONS.Captured);
     const leakFree = findCondition(status.conditions, CONDITIONS.LeakFree);
     if (!captured || captured.status === 'Unknown') return { labelNode };
+    this.set(status, ckpt, verdict(ckpt, status));
     if (captured.status === 'False') {
       status.phase = 'Failed';
       this.set(status, ckpt, {
@@ -256,7 +280,7 @@ export class CheckpointReconciler implements Reconciler {
       reason === 'ReadyWithLeaks'
         ? `${leaks} leak(s) ignored by leakPolicy ${policy}: ${leakFree?.message ?? ''}`
         : ckpt.spec.dryRun
-          ? `dry run: ${status.totalFds ?? 0} fds in ${status.totalProcesses ?? 0} processes, no image written`
+          ? `dry run: ${status.totalFds ?? 0} fds in ${status.totalProcesses ?? 0} processes, no image written; ${isTrue(status.conditions, CONDITIONS.Checkpointable) ? 'checkpointable' : 'not checkpointable, see Checkpointable'}`
           : `${status.totalFds ?? 0} fds in ${status.totalProcesses ?? 0} processes; image ${status.image?.path ?? '?'} on ${status.image?.node ?? '?'}`;
     this.set(status, ckpt, { type: CONDITIONS.Ready, status: 'True', reason, message });
     return { labelNode };
@@ -293,10 +317,17 @@ export class CheckpointReconciler implements Reconciler {
 
   /** Write status only when it changed, with events and metrics for the transitions. */
   private async save(ckpt: Checkpoint, status: CheckpointStatus): Promise<void> {
+    status.conditions = withFailedCondition(
+      status.conditions,
+      status.phase === 'Failed',
+      ckpt.metadata.generation,
+      this.now(),
+    );
     if (same(ckpt.status ?? {}, status)) return;
     await this.deps.checkpoints.replaceStatus({ ...clone(ckpt), status });
     announceTransitions(this.deps.events, ckpt, ckpt.status?.conditions, status.conditions, [
       CONDITIONS.Scheduled,
+      CONDITIONS.Checkpointable,
       CONDITIONS.Ready,
       CONDITIONS.InvalidSpec,
     ]);

@@ -12,7 +12,7 @@ import { clone, same } from './kube.js';
 import { readOrUndefined } from './migration-objects.js';
 import { totalTimings } from './migration-timings.js';
 import type { Result } from './runtime/controller.js';
-import { announceTransitions } from './transitions.js';
+import { announceTransitions, withFailedCondition } from './transitions.js';
 
 export interface MigrationReconcilerDeps {
   migrations: ResourceClient<Migration>;
@@ -85,6 +85,12 @@ export function finishMigration(
 /** Write the status if it changed, and tell every condition transition as an event. */
 export async function saveMigration(ctx: StepContext): Promise<void> {
   const { mig, status, deps } = ctx;
+  status.conditions = withFailedCondition(
+    status.conditions,
+    status.phase === 'Failed',
+    mig.metadata.generation,
+    ctx.now(),
+  );
   if (same(mig.status ?? {}, status)) return;
   await deps.migrations.replaceStatus({ ...clone(mig), status });
   announceTransitions(deps.events, mig, mig.status?.conditions, status.conditions, [

@@ -27,7 +27,7 @@ import { clone, same } from './kube.js';
 import type { ControllerMetrics } from './metrics.js';
 import type { LauncherOptions } from './restore-pod.js';
 import { RestorePodError, buildRestoredPod, restoredPodName } from './restore-pod.js';
-import { announceTransitions } from './transitions.js';
+import { announceTransitions, withFailedCondition } from './transitions.js';
 
 export interface RestoreReconcilerDeps {
   restores: ResourceClient<Restore>;
@@ -91,7 +91,46 @@ export class RestoreReconciler implements Reconciler {
       restore = await this.deps.restores.patchMetadata(restore, { labels: { [NODE_LABEL]: step.labelNode } });
     }
     await this.save(restore, status);
+    if (status.phase === 'Failed') await this.deleteCreatedPod(restore, status);
     return { requeueAfterMs: step.requeueAfterMs };
+  }
+
+  /**
+   * A failed Restore's own pod is deleted: its launcher would wait (600 s by
+   * default) for a replay that never comes, and a Running pod would say the
+   * restore worked. A pod named by target.podName is the user's: left alone.
+   */
+  private async deleteCreatedPod(restore: Restore, status: RestoreStatus): Promise<void> {
+    if (!restore.spec.target.newPod) return;
+    const namespace = restore.metadata.namespace ?? '';
+    const name = restoredPodName(restore);
+    let pod: V1Pod;
+    try {
+      pod = await this.deps.core.readNamespacedPod({ name, namespace });
+    } catch (err) {
+      if (isNotFound(err)) return;
+      throw err;
+    }
+    const owner = pod.metadata?.ownerReferences?.find((o) => o.controller);
+    if (owner?.uid !== restore.metadata.uid || pod.metadata?.deletionTimestamp) return;
+    try {
+      await this.deps.core.deleteNamespacedPod({
+        name,
+        namespace,
+        // Only the pod that was read: a pod made again under the name is not ours to judge.
+        body: { preconditions: { uid: pod.metadata?.uid } },
+      });
+    } catch (err) {
+      if (isNotFound(err)) return;
+      throw err;
+    }
+    const why = findCondition(status.conditions, CONDITIONS.Ready)?.reason ?? 'Failed';
+    this.deps.events.record(
+      restore,
+      'Normal',
+      'PodDeleted',
+      `deleted pod ${name}: the restore failed (${why})`,
+    );
   }
 
   /** Before the agent is asked: a usable checkpoint, and a running target pod. */
@@ -324,6 +363,12 @@ export class RestoreReconciler implements Reconciler {
   }
 
   private async save(restore: Restore, status: RestoreStatus): Promise<void> {
+    status.conditions = withFailedCondition(
+      status.conditions,
+      status.phase === 'Failed',
+      restore.metadata.generation,
+      this.now(),
+    );
     if (same(restore.status ?? {}, status)) return;
     await this.deps.restores.replaceStatus({ ...clone(restore), status });
     announceTransitions(this.deps.events, restore, restore.status?.conditions, status.conditions, [

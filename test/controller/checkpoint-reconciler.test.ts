@@ -104,8 +104,72 @@ describe('CheckpointReconciler, step by step', () => {
     c = await h.checkpoints.get('default', 'c1');
     expect(reason(c, 'Ready')).toBe('True/Captured');
     expect(c.status?.phase).toBe('Ready');
+    expect(reason(c, 'Checkpointable')).toBe('True/Checkpointable');
     expect(events.events.map((e) => e.reason)).toEqual(
       expect.arrayContaining(['PodNotFound', 'PodNotRunning', 'AssignedToNode', 'Captured']),
+    );
+    // Waiting for a pod to start is not something to act on: a success emits no Warning.
+    expect(events.events.filter((e) => e.type === 'Warning')).toEqual([]);
+  });
+
+  it('a pod that never appears fails the Checkpoint after podStartTimeoutMs, for good', async () => {
+    await createCheckpoint(h, 'late', { podName: 'nowhere' });
+    const created = Date.parse((await h.checkpoints.get('default', 'late')).metadata.creationTimestamp ?? '');
+    let now = created + 10_000;
+    const timed = new CheckpointReconciler({
+      checkpoints: h.checkpoints,
+      core: h.core,
+      events,
+      now: () => new Date(now),
+      podStartTimeoutMs: 60_000,
+    });
+    const first = await timed.reconcile('default/late');
+    // The requeue never overshoots the deadline.
+    expect(first.requeueAfterMs).toBeLessThanOrEqual(50_000);
+    expect((await h.checkpoints.get('default', 'late')).status?.phase).toBe('Pending');
+    now = created + 61_000;
+    await timed.reconcile('default/late');
+    let c = await h.checkpoints.get('default', 'late');
+    expect(c.status?.phase).toBe('Failed');
+    expect(reason(c, 'Failed')).toBe('True/PodNotFound');
+    expect(c.status?.conditions?.find((x) => x.type === 'Failed')?.message).toBe(
+      'pod nowhere does not exist 60 s after the Checkpoint was created',
+    );
+    expect(events.events.filter((e) => e.type === 'Warning').map((e) => e.reason)).toEqual(['PodNotFound']);
+    // Failed is final: a pod appearing afterwards is not captured.
+    await makePod(h, 'nowhere', { node: 'n1', phase: 'Running' });
+    await timed.reconcile('default/late');
+    c = await h.checkpoints.get('default', 'late');
+    expect(c.status?.phase).toBe('Failed');
+    expect(c.status?.nodeName).toBeUndefined();
+  });
+
+  it("a dry run's verdict is Checkpointable, naming the blocking fds and the CR field that accepts them", async () => {
+    await makePod(h, 'p', { node: 'n1', phase: 'Running' });
+    await createCheckpoint(h, 'dry', { podName: 'p', dryRun: true });
+    await r.reconcile('default/dry');
+    await agentReports('dry', true, 0);
+    const c0 = await h.checkpoints.get('default', 'dry');
+    const problem = (fd: number): { kind: string; pid: number; fd: number; message: string } => ({
+      kind: 'unsupported',
+      pid: 9,
+      fd,
+      message: `pid 9 fd ${fd} (anon_inode:inotify): type inotify cannot be restored yet (to accept it, add inotify to spec.ignore.types)`,
+    });
+    await h.checkpoints.replaceStatus({
+      ...c0,
+      status: { ...c0.status, image: undefined, problems: { total: 5, items: [3, 4, 5, 6, 7].map(problem) } },
+    });
+    await r.reconcile('default/dry');
+    const c = await h.checkpoints.get('default', 'dry');
+    expect(reason(c, 'Ready')).toBe('True/DryRunComplete');
+    expect(reason(c, 'Checkpointable')).toBe('False/UnsupportedFds');
+    const message = c.status?.conditions?.find((x) => x.type === 'Checkpointable')?.message ?? '';
+    expect(message).toMatch(/^5 fd\(s\) cannot be restored: pid 9 fd 3 .*; and 2 more in status\.problems$/);
+    expect(message).toContain('spec.ignore.types');
+    expect(message).not.toContain('--ignore-type');
+    expect(c.status?.conditions?.find((x) => x.type === 'Ready')?.message).toContain(
+      'not checkpointable, see Checkpointable',
     );
   });
 
@@ -121,8 +185,12 @@ describe('CheckpointReconciler, step by step', () => {
     const strict = await h.checkpoints.get('default', 'strict');
     expect(reason(strict, 'Ready')).toBe('False/LeaksFound');
     expect(strict.status?.phase).toBe('Failed');
+    expect(reason(strict, 'Checkpointable')).toBe('False/LeaksFound');
+    expect(reason(strict, 'Failed')).toBe('True/LeaksFound');
     const lenient = await h.checkpoints.get('default', 'lenient');
     expect(reason(lenient, 'Ready')).toBe('True/ReadyWithLeaks');
+    expect(reason(lenient, 'Checkpointable')).toBe('True/LeaksAccepted');
+    expect(reason(lenient, 'Failed')).toBeUndefined();
   });
 
   it('a failed capture fails the checkpoint with the agent reason', async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { readFileSync, readdirSync } from 'node:fs';
 import * as yaml from 'js-yaml';
-import { CHECKPOINT, GROUP, RESTORE, VERSION } from '../../src/api/names.js';
+import { CATEGORY, CHECKPOINT, GROUP, RESTORE, VERSION } from '../../src/api/names.js';
 import { AFTER_CAPTURE, LEAK_POLICIES, POLICY_ACTIONS, RESTORE_FDS } from '../../src/api/types.js';
 import { FILE_TYPES } from '../../src/agent/model.js';
 import { validateCheckpointSpec, validateRestoreSpec } from '../../src/api/validate.js';
@@ -40,7 +40,7 @@ describe('CRDs', () => {
       expect(crd.spec.names.kind).toBe(info.kind);
       expect(crd.spec.names.plural).toBe(info.plural);
       expect(crd.spec.names.shortNames).toEqual([info.shortName]);
-      expect(crd.spec.names.categories).toEqual(['fdckpt']);
+      expect(crd.spec.names.categories).toEqual([CATEGORY]);
       expect(crd.spec.versions[0]!.name).toBe(VERSION);
       expect(crd.spec.versions[0]!.subresources.status).toEqual({});
     }

@@ -151,6 +151,42 @@ describe('RestoreReconciler, step by step', () => {
     expect(events.events.map((e) => e.reason)).toEqual(
       expect.arrayContaining(['PodCreated', 'AssignedToNode', 'Restored']),
     );
+    // Waiting for the pod it created itself is not something a user must act on.
+    expect(events.events.filter((e) => e.type === 'Warning')).toEqual([]);
+    expect(rs.status?.conditions?.find((c) => c.type === 'Failed')).toBeUndefined();
+  });
+
+  it('a failed Restore deletes the pod it created, with Failed=True and one Warning', async () => {
+    await readyCheckpoint('c1');
+    await createRestore(h, 'r5', { checkpointName: 'c1', target: { newPod: {} } });
+    await r.reconcile('default/r5');
+    await setPodPhase('r5-restored', 'Running');
+    await r.reconcile('default/r5');
+    let rs = await h.restores.get('default', 'r5');
+    expect(reason(rs, 'Scheduled')).toBe('True/AssignedToNode');
+    await h.restores.replaceStatus({
+      ...rs,
+      status: {
+        ...rs.status,
+        conditions: setCondition(rs.status?.conditions, {
+          type: 'Replayed',
+          status: 'False',
+          reason: 'ReplayFailed',
+          message: 'fd 4: /gone: ENOENT',
+        }),
+      },
+    });
+    await r.reconcile('default/r5');
+    rs = await h.restores.get('default', 'r5');
+    expect(reason(rs, 'Failed')).toBe('True/ReplayFailed');
+    expect(rs.status?.conditions?.find((c) => c.type === 'Failed')?.message).toBe('fd 4: /gone: ENOENT');
+    // The pod is bound to a node: the API server keeps it, terminating, until its kubelet confirms.
+    const pod = await h.core
+      .readNamespacedPod({ name: 'r5-restored', namespace: 'default' })
+      .catch(() => undefined);
+    expect(pod === undefined || pod.metadata?.deletionTimestamp !== undefined).toBe(true);
+    expect(events.events.filter((e) => e.type === 'Warning').map((e) => e.reason)).toEqual(['ReplayFailed']);
+    expect(events.events.map((e) => e.reason)).toContain('PodDeleted');
   });
 
   it('a replay failure fails the Restore with the agent reason', async () => {
@@ -176,6 +212,9 @@ describe('RestoreReconciler, step by step', () => {
     rs = await h.restores.get('default', 'r2');
     expect(reason(rs, 'Ready')).toBe('False/ReplayFailed');
     expect(rs.status?.phase).toBe('Failed');
+    // The user's own pod is left alone.
+    const waiting = await h.core.readNamespacedPod({ name: 'waiting', namespace: 'default' });
+    expect(waiting.metadata?.deletionTimestamp).toBeUndefined();
   });
 
   it('refuses a node that does not hold the image', async () => {

@@ -2,7 +2,7 @@
  * Which fds make a checkpoint unrestorable, and the caller's ignores (the
  * seed's IGNORE: recorded in the image, never restored).
  */
-import type { Checkpoint, FileRecord } from '../model.js';
+import type { Checkpoint, FileRecord, FileType } from '../model.js';
 import { opsOf } from '../filetypes/index.js';
 import type { CaptureOptions, FdProblem, ProblemKind } from './types.js';
 
@@ -104,7 +104,7 @@ function problemOf(
   file: FileRecord,
   facts: FileFacts,
   captured: Captured,
-): { kind: ProblemKind; why: string } | undefined {
+): { kind: ProblemKind; why: string; ignoreType?: FileType } | undefined {
   if (facts.unlinked.has(file.objref))
     return { kind: 'unlinked', why: 'the file was unlinked and cannot be reopened by name' };
   if (facts.locked.has(file.objref))
@@ -115,15 +115,10 @@ function problemOf(
   if (peer !== undefined) return { kind: 'unsupported', why: peer };
   const ops = opsOf(file.type);
   if (!ops.restorable) {
-    return {
-      kind: 'unsupported',
-      why: `type ${file.type} cannot be restored yet (ignore it with --ignore-type ${file.type})`,
-    };
+    return { kind: 'unsupported', why: `type ${file.type} cannot be restored yet`, ignoreType: file.type };
   }
   const why = ops.unrestorable?.(file);
-  return why === undefined
-    ? undefined
-    : { kind: 'unsupported', why: `${why} (ignore it with --ignore-type ${file.type})` };
+  return why === undefined ? undefined : { kind: 'unsupported', why, ignoreType: file.type };
 }
 
 /** One problem per fd (not per file), so that every refused fd is named. */
@@ -155,6 +150,7 @@ export function findProblems(cp: Checkpoint, facts: FileFacts): FdProblem[] {
           fd: entry.fd,
           file: file.objref,
           message: `pid ${proc.pid} fd ${entry.fd} (${file.path}): ${problem.why}`,
+          ...(problem.ignoreType ? { ignoreType: problem.ignoreType } : {}),
         });
       }
     }

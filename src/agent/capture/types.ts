@@ -26,7 +26,10 @@ export interface FdProblem {
   fd: number;
   /** The open file's objref, when the fd was captured at all. */
   file?: number;
+  /** pid, fd, path and why; no hint (each front end names its own way to ignore: a flag, a CR field). */
   message: string;
+  /** Ignoring this file type would accept the fd (absent when no ignore can: FUSE, locks, unlinked files). */
+  ignoreType?: FileType;
 }
 
 /**

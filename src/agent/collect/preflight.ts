@@ -32,6 +32,8 @@ export interface FdVerdict {
   class: FdClass;
   /** Every reason that applies (a leaked fd may also be unsupported). */
   reasons: string[];
+  /** Ignoring this file type would accept the fd (see FdProblem.ignoreType). */
+  ignoreType?: FileType;
 }
 
 /** What preflight answers: every fd's class, the counts, the leaks, and whether the pod is ready. */
@@ -105,6 +107,7 @@ export function classify(r: CgroupCaptureResult, leaks: LeakReport): PreflightRe
       const file = files.get(e.file)!;
       const classes = new Set<FdClass>();
       const reasons: string[] = [];
+      let ignoreType: FileType | undefined;
       for (const l of leakedFiles.get(e.file) ?? []) {
         classes.add('leaked');
         const o = l.outside;
@@ -115,6 +118,7 @@ export function classify(r: CgroupCaptureResult, leaks: LeakReport): PreflightRe
       for (const p of problems.get(`${proc.pid}:${e.fd}`) ?? []) {
         if (p.kind !== 'vanished') classes.add(p.kind);
         reasons.push(p.message);
+        ignoreType ??= p.ignoreType;
       }
       if (file.ignored) {
         classes.add('ignored');
@@ -122,7 +126,16 @@ export function classify(r: CgroupCaptureResult, leaks: LeakReport): PreflightRe
       }
       const cls = FD_CLASSES.find((c) => classes.has(c)) ?? 'restorable';
       counts[cls]++;
-      fds.push({ pid: proc.pid, fd: e.fd, type: file.type, path: file.path, class: cls, reasons });
+      const verdict: FdVerdict = {
+        pid: proc.pid,
+        fd: e.fd,
+        type: file.type,
+        path: file.path,
+        class: cls,
+        reasons,
+      };
+      if (ignoreType) verdict.ignoreType = ignoreType;
+      fds.push(verdict);
     }
   }
   const ready =

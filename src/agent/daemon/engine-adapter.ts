@@ -11,6 +11,7 @@ import { dirname, resolve, sep } from 'node:path';
 import type { FdProblemReport, Leak, RestoreFds } from '../../api/index.js';
 import { findPodCgroup, listTasks, type PodQos } from '../cgroup/index.js';
 import { captureCgroup } from '../collect/cgroupcapture.js';
+import type { FdProblem } from '../capture/types.js';
 import { freezeJournalOf } from '../cgroup/journal.js';
 import { readImage, writeImage } from '../image/index.js';
 import { isFileType, type Checkpoint, type FileType, type ImageBinding } from '../model.js';
@@ -46,6 +47,11 @@ export interface AdapterOptions {
 function qosOf(pod: PodTarget): PodQos | undefined {
   const q = pod.qosClass?.toLowerCase();
   return q === 'guaranteed' || q === 'burstable' || q === 'besteffort' ? q : undefined;
+}
+
+/** A problem as a Checkpoint's status tells it: the way to ignore it is a field of the CR. */
+function crProblemMessage(p: FdProblem): string {
+  return p.ignoreType ? `${p.message} (to accept it, add ${p.ignoreType} to spec.ignore.types)` : p.message;
 }
 
 /** `pod NS/NAME` → `NS/NAME`; no pod → host. */
@@ -146,7 +152,7 @@ export class EngineAdapter implements NodeEngine {
     const ignoredFiles = ignorePaths(cp, req.ignore.paths);
     const problems: FdProblemReport[] = result.problems
       .filter((p) => p.file === undefined || !ignoredFiles.has(p.file))
-      .map((p) => ({ kind: p.kind, pid: p.pid, fd: p.fd, message: p.message }));
+      .map((p) => ({ kind: p.kind, pid: p.pid, fd: p.fd, message: crProblemMessage(p) }));
     // The runtime's stdio edges are already notes, not leaks (collect/launcher-stdio.ts).
     const leaks: Leak[] = (result.leaks?.leaks ?? []).map((l) => ({
       type: l.object.type,

@@ -16,6 +16,7 @@ import { isFileType, FILE_TYPES, type FileType } from '../../agent/model.js';
 import { type Command, type ParsedArgs, UsageError, intFlag, parseArgs, single } from '../command.js';
 import { captureCgroup } from '../../agent/collect/cgroupcapture.js';
 import { LeakError, describeLeak, isLeakPolicy } from '../../agent/collect/report.js';
+import { refusal } from '../problems.js';
 import {
   TARGET_FLAGS,
   cgroupTarget,
@@ -68,12 +69,7 @@ async function run(args: string[]): Promise<number> {
     ignoreTypes: (parsed.flags.get('ignore-type') ?? []).map(parseIgnoreType),
     ignoreFds: (parsed.flags.get('ignore-fd') ?? []).map(parseIgnoreFd),
   });
-  if (problems.length > 0) {
-    const plural = problems.length === 1 ? 'fd cannot' : 'fds cannot';
-    throw new Error(
-      `${problems.length} ${plural} be checkpointed: ${problems.map((p) => p.message).join('; ')}`,
-    );
-  }
+  if (problems.length > 0) throw new Error(refusal(problems));
   await writeImage(output, checkpoint);
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
   const ignored = checkpoint.files.filter((f) => f.ignored).length;
@@ -118,12 +114,7 @@ async function captureCgroupCommand(
   }
   const { checkpoint, problems, stats, leaks, timings } = result;
   for (const l of leaks?.leaks ?? []) process.stderr.write(`warning: leak: ${describeLeak(l)}\n`);
-  if (problems.length > 0) {
-    const plural = problems.length === 1 ? 'fd cannot' : 'fds cannot';
-    throw new Error(
-      `${problems.length} ${plural} be checkpointed: ${problems.map((p) => p.message).join('; ')}`,
-    );
-  }
+  if (problems.length > 0) throw new Error(refusal(problems));
   await writeImage(output, checkpoint);
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
   const frozen = parsed.booleans.has('leave-frozen')

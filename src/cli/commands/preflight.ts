@@ -42,7 +42,8 @@ async function run(args: string[]): Promise<number> {
       (a, b) => order(a.class) - order(b.class) || a.pid - b.pid || a.fd - b.fd,
     );
     for (const v of rows) {
-      const why = v.reasons.length ? `  ${v.reasons.join('; ')}` : '';
+      const hint = v.ignoreType ? ` (ignore it with --ignore-type ${v.ignoreType})` : '';
+      const why = v.reasons.length ? `  ${v.reasons.join('; ')}${hint}` : '';
       process.stdout.write(`${v.class.padEnd(11)} pid ${v.pid} fd ${v.fd} ${v.type} ${v.path}${why}\n`);
     }
     const counts = FD_CLASSES.filter((c) => report.counts[c] > 0).map((c) => `${report.counts[c]} ${c}`);
