@@ -31,6 +31,8 @@ export interface OptionSpec {
 /** What a command accepts, declared once: help is printed from it and parsing follows it. */
 export interface CommandSpec {
   name: string;
+  /** The program the command belongs to, in help and errors (default `fdckpt`). */
+  program?: string;
   /** One line, for `fdckpt --help`. */
   summary: string;
   /** The usage line without `fdckpt ` (positionals and the option synopsis). */
@@ -100,7 +102,7 @@ export function wantsHelp(args: readonly string[], spec: CommandSpec): boolean {
 function usageErrorOf(err: unknown, spec: CommandSpec): UsageError {
   const e = err as { code?: string; message?: string };
   const first = (e.message ?? String(err)).split('\n')[0]!;
-  const see = `see fdckpt ${spec.name} --help`;
+  const see = `see ${spec.program ?? 'fdckpt'} ${spec.name} --help`;
   if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
     const option = /'([^']+)'/.exec(first)?.[1] ?? first;
     return new UsageError(`unknown option ${option}; ${see}`);
@@ -170,7 +172,7 @@ export function intFlag(value: string, name: string): number {
 export function noPositionals(parsed: ParsedArgs, spec: CommandSpec): void {
   if (parsed.positional.length > 0)
     throw new UsageError(
-      `unexpected argument ${JSON.stringify(parsed.positional[0])}; usage: fdckpt ${spec.usage}`,
+      `unexpected argument ${JSON.stringify(parsed.positional[0])}; usage: ${spec.program ?? 'fdckpt'} ${spec.usage}`,
     );
 }
 
@@ -181,7 +183,7 @@ export function commandHelp(spec: CommandSpec): string {
     return { left, right: `${o.description}${o.multiple ? ' (repeatable)' : ''}` };
   });
   const width = Math.min(34, Math.max(...rows.map((r) => r.left.length)));
-  const lines = [`usage: fdckpt ${spec.usage}`, '', spec.summary, '', 'options:'];
+  const lines = [`usage: ${spec.program ?? 'fdckpt'} ${spec.usage}`, '', spec.summary, '', 'options:'];
   for (const r of rows) {
     lines.push(
       r.left.length > width
