@@ -64,16 +64,21 @@ export function manifestOf(req: PluginRequest, namespace: string): Checkpoint | 
       spec: { podName: req.pod, ...(req.targetNode ? { targetNode: req.targetNode } : {}), ...leakPolicy },
     };
   }
+  // A preflight looks and reports (deploy/samples/checkpoint-dryrun.yaml): leaks must not
+  // fail it before the verdict, which is made here from everything it found.
+  if (req.action === 'preflight') {
+    return {
+      apiVersion: API_VERSION,
+      kind: CHECKPOINT.kind,
+      metadata,
+      spec: { podName: req.pod, ...containers, dryRun: true, leakPolicy: 'Warn' },
+    };
+  }
   return {
     apiVersion: API_VERSION,
     kind: CHECKPOINT.kind,
     metadata,
-    spec: {
-      podName: req.pod,
-      ...containers,
-      ...leakPolicy,
-      ...(req.action === 'preflight' ? { dryRun: true } : {}),
-    },
+    spec: { podName: req.pod, ...containers, ...leakPolicy },
   };
 }
 
