@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 // Entry point: runs the compiled CLI (npm run build produces dist/).
+import { endQuietlyOnBrokenPipe } from '../dist/cli/pipes.js';
 import { main } from '../dist/cli/main.js';
 
+endQuietlyOnBrokenPipe();
 process.exitCode = await main(process.argv.slice(2));

@@ -3,6 +3,7 @@
  * preflight and capture: `--cgroup PATH`, or `--pod-uid UID [--container ID ...]`
  * (the kubelet layouts). With containers, the pod is frozen but only those
  * containers are captured, and they are the boundary of the leak check.
+ * The options themselves are declared in specs.ts (TARGET).
  */
 import { resolve } from 'node:path';
 import { installEmergencyThaw, setFreezeDefaults, freezeJournalDir } from '../agent/cgroup/freeze.js';
@@ -10,13 +11,11 @@ import { thawOrphans } from '../agent/cgroup/journal.js';
 import { findPodCgroup } from '../agent/cgroup/pod.js';
 import { type ParsedArgs, UsageError, single } from './command.js';
 
-/** `--freeze-journal DIR`: where freezes are journaled (default: the agent's, /var/lib/fdckpt/freezes). */
-export const TARGET_FLAGS = ['cgroup', 'pod-uid', 'container', 'freeze-journal'] as const;
-
 /**
  * Before a command freezes: thaw on SIGINT/SIGTERM/exit, journal in the
  * agent's journal (or --freeze-journal) so that a killed run is thawed by the
  * next run or the agent, and thaw what a killed earlier run left frozen.
+ * `--freeze-journal DIR`: where freezes are journaled (default: the agent's, /var/lib/fdckpt/freezes).
  */
 export function prepareFreezing(parsed: ParsedArgs): void {
   const dir = single(parsed, 'freeze-journal');
@@ -49,14 +48,4 @@ export function cgroupTarget(parsed: ParsedArgs, usage: string): CgroupTarget | 
     return { path: pod.pod.path, only: pod.containers.map((c) => c.cgroup.path) };
   }
   return cgroup === undefined ? undefined : { path: cgroup, only: [] };
-}
-
-/** Fails on flags the command does not know, naming the first. */
-export function rejectUnknown(parsed: ParsedArgs, known: readonly string[], usage: string): void {
-  const unknown = [...parsed.flags.keys()].filter((k) => !known.includes(k));
-  if (unknown.length > 0 || parsed.positional.length > 0) {
-    throw new UsageError(
-      `unexpected ${unknown.length ? `--${unknown[0]}` : parsed.positional[0]}; usage: fdckpt ${usage}`,
-    );
-  }
 }

@@ -263,7 +263,8 @@ export class CheckpointReconciler implements Reconciler {
     }
     const leaks = status.leaks?.total ?? 0;
     const policy = ckpt.spec.leakPolicy ?? 'Fail';
-    if (leakFree?.status === 'False' && policy === 'Fail') {
+    // A dry run has done its work once it looked: the leaks are its verdict (Checkpointable).
+    if (leakFree?.status === 'False' && policy === 'Fail' && !ckpt.spec.dryRun) {
       status.phase = 'Failed';
       this.set(status, ckpt, {
         type: CONDITIONS.Ready,
@@ -274,14 +275,19 @@ export class CheckpointReconciler implements Reconciler {
       return { labelNode };
     }
     status.phase = 'Ready';
-    const reason =
-      leakFree?.status === 'False' ? 'ReadyWithLeaks' : ckpt.spec.dryRun ? 'DryRunComplete' : 'Captured';
+    // A dry run's Ready says it ended, whatever it found; its verdict is Checkpointable.
+    const reason = ckpt.spec.dryRun
+      ? 'DryRunComplete'
+      : leakFree?.status === 'False'
+        ? 'ReadyWithLeaks'
+        : 'Captured';
+    const counted = `${status.totalFds ?? 0} fds in ${status.totalProcesses ?? 0} processes`;
     const message =
-      reason === 'ReadyWithLeaks'
-        ? `${leaks} leak(s) ignored by leakPolicy ${policy}: ${leakFree?.message ?? ''}`
-        : ckpt.spec.dryRun
-          ? `dry run: ${status.totalFds ?? 0} fds in ${status.totalProcesses ?? 0} processes, no image written; ${isTrue(status.conditions, CONDITIONS.Checkpointable) ? 'checkpointable' : 'not checkpointable, see Checkpointable'}`
-          : `${status.totalFds ?? 0} fds in ${status.totalProcesses ?? 0} processes; image ${status.image?.path ?? '?'} on ${status.image?.node ?? '?'}`;
+      reason === 'DryRunComplete'
+        ? `dry run: ${counted}, no image written; ${isTrue(status.conditions, CONDITIONS.Checkpointable) ? 'checkpointable' : 'not checkpointable, see Checkpointable'}`
+        : reason === 'ReadyWithLeaks'
+          ? `${leaks} leak(s) ignored by leakPolicy ${policy}: ${leakFree?.message ?? ''}`
+          : `${counted}; image ${status.image?.path ?? '?'} on ${status.image?.node ?? '?'}`;
     this.set(status, ckpt, { type: CONDITIONS.Ready, status: 'True', reason, message });
     return { labelNode };
   }

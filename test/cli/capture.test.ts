@@ -25,11 +25,11 @@ describe('fdckpt capture', () => {
     expect(fds).toEqual(expect.arrayContaining([fdOf(fx, 'a'), 900, fdOf(fx, 'epoll'), fdOf(fx, 'eventfd')]));
   });
 
-  test('refuses unrestorable fds with a one-line reason naming each, and writes nothing', async () => {
+  test('refuses unrestorable fds with a one-line reason naming each, exit 3, and writes nothing', async () => {
     const fx = await fixture('sockets', 'unlinked', 'flock');
     const out = join(fx.dir, 'out.fdimg');
     const r = fdckpt('capture', '--pid', String(fx.pid), '--output', out);
-    expect(r.status).toBe(1);
+    expect(r.status).toBe(3);
     expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
     // The unlinked and the locked file; the listening socket and the socketpair are restorable.
     expect(r.stderr).toMatch(/^fdckpt capture: 2 fds cannot be checkpointed: /);

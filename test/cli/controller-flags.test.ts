@@ -8,7 +8,8 @@ import { fdckpt } from '../support/cli.js';
 describe('fdckpt controller drain retry flags', () => {
   test.each([
     [['--drain-retries', 'many'], '--drain-retries must be a non-negative integer, got "many"'],
-    [['--drain-backoff-seconds', '-1'], '--drain-backoff-seconds must be a non-negative integer'],
+    [['--drain-backoff-seconds=-1'], '--drain-backoff-seconds must be a non-negative integer'],
+    [['--drain-backoff-seconds', '-1'], '--drain-backoff-seconds needs a value'],
     [
       ['--drain-backoff-seconds', '60', '--drain-max-backoff-seconds', '30'],
       '--drain-max-backoff-seconds (30) must not be less than --drain-backoff-seconds (60)',

@@ -68,7 +68,7 @@ describe('fdckpt leaks', () => {
     }
     expect(fdckpt('leaks').status).toBe(2);
     expect(fdckpt('leaks', '--cgroup', '/no-such-cgroup-fdckpt').stderr).toMatch(/no such cgroup/);
-    expect(fdckpt('leaks', '--cgroup', pair.podDir, '--bogus', 'x').stderr).toMatch(/unexpected --bogus/);
+    expect(fdckpt('leaks', '--cgroup', pair.podDir, '--bogus', 'x').stderr).toMatch(/unknown option --bogus/);
   });
 });
 
@@ -129,12 +129,22 @@ describe('fdckpt preflight', () => {
 });
 
 describe('fdckpt capture --cgroup', () => {
-  test('refuses under the default policy, writes nothing, leaves the cgroup thawed', () => {
+  test('refuses under the default policy, naming every reason in one pass; writes nothing, leaves it thawed', () => {
     const out = join(pair.tmp, 'fail.fdimg');
     const r = fdckpt('capture', '--cgroup', pair.podDir, '--output', out);
     expect(r.status).toBe(3);
     expect(r.stderr).toMatch(/^leak: /m);
     expect(r.stderr).toMatch(/7 leak\(s\) across the boundary of .*; nothing written$/m);
+    // The leaks did not hide the fds that would be refused anyway: the pty's slave and
+    // the connected socket, each named with its pid, fd and reason, on the same run.
+    const refused = /^fdckpt capture: (\d+) fds cannot be checkpointed: (.*)$/m.exec(r.stderr);
+    expect(refused?.[1]).toBe('2');
+    expect(refused?.[2]).toMatch(
+      new RegExp(`pid ${pair.child} fd ${pair.inside['slave']} \\(/dev/pts/\\d+\\): .+`),
+    );
+    expect(refused?.[2]).toMatch(
+      new RegExp(`pid ${pair.child} fd ${pair.inside['sock_in']} \\(socket:\\[\\d+\\]\\): .+`),
+    );
     expect(existsSync(out)).toBe(false);
     expect(isFrozen(resolveCgroup(pair.podDir))).toBe(false);
   });
@@ -142,7 +152,7 @@ describe('fdckpt capture --cgroup', () => {
   test('under warn, prints the leaks and refuses the unrestorable fds; with them ignored writes the image', async () => {
     const out = join(pair.tmp, 'warn.fdimg');
     const refused = fdckpt('capture', '--cgroup', pair.podDir, '--output', out, '--leak-policy', 'warn');
-    expect(refused.status).toBe(1);
+    expect(refused.status).toBe(3);
     expect(refused.stderr).toMatch(/^warning: leak: /m);
     expect(refused.stderr).toMatch(/cannot be checkpointed/);
     const r = fdckpt(

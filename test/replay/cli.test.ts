@@ -55,7 +55,7 @@ describe('fdckpt restore', () => {
     });
   });
 
-  test('a restore failure is one line naming the fd, exit 1; usage errors exit 2', async () => {
+  test('a restore the plan refuses is one line naming the fd, exit 3; usage errors exit 2', async () => {
     const d = tmpdir();
     const gone = path.join(d, 'gone.log');
     const image = path.join(d, 'img.fdimg');
@@ -64,7 +64,7 @@ describe('fdckpt restore', () => {
       checkpointOf([{ fd: 7, file: fileOf('regular', gone, O.WRONLY, 0, { type: 'regular', size: 0 }) }]),
     );
     expect(await cli(['restore', '--image', image, '--', 'true'])).toEqual({
-      code: 1,
+      code: 3,
       stderr: `fdckpt restore: fd 7 (${gone}): ENOENT\n`,
     });
     const policy = path.join(d, 'policy.yaml');
@@ -80,7 +80,7 @@ describe('fdckpt restore', () => {
       stderr: '',
     });
     expect(await cli(['restore', '--dry-run', '--image', image])).toEqual({
-      code: 1,
+      code: 3,
       stderr: `fdckpt restore: fd 7 (${gone}): ENOENT\n`,
     });
     fs.writeFileSync(gone, '');

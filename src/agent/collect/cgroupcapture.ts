@@ -160,7 +160,7 @@ export async function captureCgroup(
   }
   const { tasks, result } = done;
   const collectMs = performance.now() - c0;
-  if (policy === 'fail' && leaks && leaks.leaks.length > 0) throw new LeakError(leaks);
+  if (policy === 'fail' && leaks && leaks.leaks.length > 0) throw new LeakError(leaks, result.problems);
   return {
     ...result,
     cgroup: cg,

@@ -1,4 +1,5 @@
 /** The shapes of a leak report (also the JSON that `fdckpt leaks --json` prints). */
+import type { FdProblem } from '../capture/types.js';
 
 /** The object a leak or note is about. */
 export interface LeakObject {
@@ -83,7 +84,14 @@ export interface LeakReport {
 /** Thrown by a capture under policy 'fail' when leaks are found. */
 export class LeakError extends Error {
   override readonly name = 'LeakError';
-  constructor(readonly report: LeakReport) {
+  /**
+   * `problems`: the fds the same capture found unrestorable, so that a refusal names
+   * every reason in one pass, not the leaks first and the fds on the next attempt.
+   */
+  constructor(
+    readonly report: LeakReport,
+    readonly problems: readonly FdProblem[] = [],
+  ) {
     super(
       `${report.leaks.length} leak(s) across the pod boundary; first: ${report.leaks[0] ? describeLeak(report.leaks[0]) : ''}`,
     );

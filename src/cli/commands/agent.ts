@@ -5,7 +5,8 @@
 import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
-import { intFlag, parseArgs, single, UsageError, type Command } from '../command.js';
+import { intFlag, noPositionals, single, UsageError, type Command, type ParsedArgs } from '../command.js';
+import { agent as spec } from '../specs.js';
 import { EngineAdapter } from '../../agent/daemon/engine-adapter.js';
 import { startAgent } from '../../agent/daemon/daemon.js';
 import type { TransferOptions } from '../../agent/migration/wiring.js';
@@ -13,18 +14,10 @@ import { loadKubeConfig } from '../../controller/kube.js';
 import { jsonLogger } from '../../controller/runtime/log.js';
 import { untilSignal } from './signals.js';
 
-const USAGE =
-  'agent [--kubeconfig FILE] [--node NAME] [--data-dir /var/lib/fdckpt] [--port 8081] [--transfer-port 8082] [--transfer-url URL] [--transfer-attempts 5] [--transfer-backoff-ms 1000] [--transfer-insecure] [--shared-images DIR]';
-
 export const command: Command = {
-  name: 'agent',
-  usage: USAGE,
-  async run(args: string[]): Promise<number> {
-    const parsed = parseArgs(args, ['transfer-insecure']);
-    if (parsed.positional.length)
-      throw new UsageError(
-        `unexpected argument ${JSON.stringify(parsed.positional[0])}; usage: fdckpt ${USAGE}`,
-      );
+  spec,
+  async run(parsed: ParsedArgs): Promise<number> {
+    noPositionals(parsed, spec);
     const nodeName = single(parsed, 'node') ?? process.env['NODE_NAME'] ?? hostname();
     const dataDir = resolve(
       single(parsed, 'data-dir') ?? process.env['FDCKPT_DATA_DIR'] ?? '/var/lib/fdckpt',
@@ -49,7 +42,7 @@ export const command: Command = {
 };
 
 /** Image transfer for migrations: on unless --transfer-port is 'off'. */
-function transferOptions(parsed: ReturnType<typeof parseArgs>): TransferOptions | undefined {
+function transferOptions(parsed: ParsedArgs): TransferOptions | undefined {
   const port = single(parsed, 'transfer-port') ?? '8082';
   if (port === 'off') return undefined;
   const url = single(parsed, 'transfer-url') ?? process.env['FDCKPT_TRANSFER_URL'];

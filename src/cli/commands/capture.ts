@@ -4,30 +4,39 @@
  *   [--leak-policy fail|warn|ignore] [--leave-frozen | --stop] [--ignore-type T] [--ignore-fd PID:FD]`
  *
  * Records the file tables of the given processes into an image. Refuses, with
- * every refused fd named on one line, when an fd cannot be restored and is not ignored.
+ * every refused fd named on one line (exit 3), when an fd cannot be restored and is not ignored.
  * With a cgroup: freeze, capture every process in it, thaw (or leave frozen),
  * and check for leaks across its boundary; leaks refuse the capture (exit 3)
- * under the default policy fail, are printed under warn.
+ * under the default policy fail, are printed under warn. A refusal lists every
+ * reason found in the one pass: each leak and each refused fd.
  */
 import { statSync } from 'node:fs';
 import { capture } from '../../agent/capture/index.js';
 import { writeImage } from '../../agent/image/index.js';
 import { isFileType, FILE_TYPES, type FileType } from '../../agent/model.js';
-import { type Command, type ParsedArgs, UsageError, intFlag, parseArgs, single } from '../command.js';
+import {
+  type Command,
+  EXIT,
+  type ParsedArgs,
+  UsageError,
+  intFlag,
+  noPositionals,
+  single,
+} from '../command.js';
+import type { FdProblem } from '../../agent/capture/types.js';
 import { captureCgroup } from '../../agent/collect/cgroupcapture.js';
 import { LeakError, describeLeak, isLeakPolicy } from '../../agent/collect/report.js';
 import { refusal } from '../problems.js';
-import {
-  TARGET_FLAGS,
-  cgroupTarget,
-  prepareFreezing,
-  rejectUnknown,
-  type CgroupTarget,
-} from '../cgroupTarget.js';
+import { cgroupTarget, prepareFreezing, type CgroupTarget } from '../cgroupTarget.js';
+import { capture as spec } from '../specs.js';
 
-const USAGE =
-  'capture (--pid PID ... | --cgroup PATH | --pod-uid UID [--container ID ...]) --output FILE ' +
-  '[--leak-policy fail|warn|ignore] [--leave-frozen | --stop] [--ignore-type TYPE ...] [--ignore-fd PID:FD ...] [--freeze-journal DIR]';
+const USAGE = spec.usage;
+
+/** Every refused fd on one line (pid, fd, path, why), and exit 3: nothing was written. */
+function refuse(problems: readonly FdProblem[]): number {
+  process.stderr.write(`fdckpt capture: ${refusal(problems)}\n`);
+  return EXIT.notCheckpointable;
+}
 
 function parseIgnoreFd(value: string): { pid: number; fd: number } {
   const m = /^(\d+):(\d+)$/.exec(value);
@@ -41,8 +50,8 @@ function parseIgnoreType(value: string): FileType {
   return value;
 }
 
-async function run(args: string[]): Promise<number> {
-  const parsed = parseArgs(args, ['leave-frozen', 'stop']);
+async function run(parsed: ParsedArgs): Promise<number> {
+  noPositionals(parsed, spec);
   const pids = (parsed.flags.get('pid') ?? []).map((p) => intFlag(p, 'pid'));
   const output = single(parsed, 'output');
   const cgroup = cgroupTarget(parsed, USAGE);
@@ -51,7 +60,6 @@ async function run(args: string[]): Promise<number> {
   }
   if (pids.length > 0 && cgroup !== undefined) throw new UsageError('give --pid or a cgroup, not both');
   if (!output) throw new UsageError(`--output is required; usage: fdckpt ${USAGE}`);
-  rejectUnknown(parsed, ['pid', 'output', 'ignore-type', 'ignore-fd', 'leak-policy', ...TARGET_FLAGS], USAGE);
   const cgroupOnly =
     parsed.flags.has('leak-policy') || parsed.booleans.has('leave-frozen') || parsed.booleans.has('stop');
   if (cgroup === undefined && cgroupOnly) {
@@ -69,7 +77,7 @@ async function run(args: string[]): Promise<number> {
     ignoreTypes: (parsed.flags.get('ignore-type') ?? []).map(parseIgnoreType),
     ignoreFds: (parsed.flags.get('ignore-fd') ?? []).map(parseIgnoreFd),
   });
-  if (problems.length > 0) throw new Error(refusal(problems));
+  if (problems.length > 0) return refuse(problems);
   await writeImage(output, checkpoint);
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
   const ignored = checkpoint.files.filter((f) => f.ignored).length;
@@ -106,15 +114,17 @@ async function captureCgroupCommand(
     });
   } catch (err) {
     if (!(err instanceof LeakError)) throw err;
+    // Every reason at once: the leaks, and the fds that would be refused even without them.
     for (const l of err.report.leaks) process.stderr.write(`leak: ${describeLeak(l)}\n`);
+    if (err.problems.length > 0) refuse(err.problems);
     process.stderr.write(
       `fdckpt capture: ${err.report.leaks.length} leak(s) across the boundary of ${path}; nothing written\n`,
     );
-    return 3;
+    return EXIT.notCheckpointable;
   }
   const { checkpoint, problems, stats, leaks, timings } = result;
   for (const l of leaks?.leaks ?? []) process.stderr.write(`warning: leak: ${describeLeak(l)}\n`);
-  if (problems.length > 0) throw new Error(refusal(problems));
+  if (problems.length > 0) return refuse(problems);
   await writeImage(output, checkpoint);
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
   const frozen = parsed.booleans.has('leave-frozen')
@@ -130,4 +140,4 @@ async function captureCgroupCommand(
   return 0;
 }
 
-export const command: Command = { name: 'capture', usage: USAGE, run };
+export const command: Command = { spec, run };

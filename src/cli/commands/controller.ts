@@ -4,7 +4,8 @@
  * finish, the lease is released).
  */
 import { hostname } from 'node:os';
-import { intFlag, parseArgs, single, UsageError, type Command } from '../command.js';
+import { intFlag, noPositionals, single, UsageError, type Command, type ParsedArgs } from '../command.js';
+import { controller as spec } from '../specs.js';
 import { loadKubeConfig } from '../../controller/kube.js';
 import { startController } from '../../controller/manager.js';
 import type { ControllerOptions } from '../../controller/manager.js';
@@ -13,18 +14,10 @@ import { DRAIN_RETRY_DEFAULTS } from '../../controller/drain-retry.js';
 import { jsonLogger } from '../../controller/runtime/log.js';
 import { untilSignal } from './signals.js';
 
-const USAGE =
-  'controller [--kubeconfig FILE] [--port 8080] [--lease-namespace NS] [--no-leader-elect] [--launcher-image IMAGE] [--launcher-host-path PATH] [--webhook-port 9443] [--max-drain-migrations 2] [--drain-retries 3] [--drain-backoff-seconds 30] [--drain-max-backoff-seconds 300]';
-
 export const command: Command = {
-  name: 'controller',
-  usage: USAGE,
-  async run(args: string[]): Promise<number> {
-    const parsed = parseArgs(args, ['no-leader-elect']);
-    if (parsed.positional.length)
-      throw new UsageError(
-        `unexpected argument ${JSON.stringify(parsed.positional[0])}; usage: fdckpt ${USAGE}`,
-      );
+  spec,
+  async run(parsed: ParsedArgs): Promise<number> {
+    noPositionals(parsed, spec);
     const port = single(parsed, 'port');
     const image = single(parsed, 'launcher-image') ?? process.env['FDCKPT_IMAGE'];
     const hostPath = single(parsed, 'launcher-host-path');
@@ -66,7 +59,7 @@ export const command: Command = {
  * retries (defaults in src/controller/drain-retry.ts).
  */
 function migrationFlags(
-  parsed: ReturnType<typeof parseArgs>,
+  parsed: ParsedArgs,
   namespace: string,
 ): Pick<ControllerOptions, 'webhook' | 'migrations'> {
   const webhookPort = single(parsed, 'webhook-port');
@@ -92,7 +85,7 @@ function migrationFlags(
 }
 
 /** --drain-retries N, --drain-backoff-seconds S (the first wait, doubled each time), --drain-max-backoff-seconds S. */
-function drainRetryFlags(parsed: ReturnType<typeof parseArgs>): DrainRetryOptions {
+function drainRetryFlags(parsed: ParsedArgs): DrainRetryOptions {
   const retries = single(parsed, 'drain-retries');
   const backoff = single(parsed, 'drain-backoff-seconds');
   const maxBackoff = single(parsed, 'drain-max-backoff-seconds');

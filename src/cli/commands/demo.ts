@@ -2,13 +2,11 @@
  * `fdckpt demo [--engine-only]`: fdckpt end to end on this host, no cluster needed —
  * first the engine alone, then the operator on the local control plane with kubectl.
  */
-import { type Command, UsageError, parseArgs } from '../command.js';
+import { type Command, type ParsedArgs, UsageError } from '../command.js';
+import { demo as spec } from '../specs.js';
 
-const USAGE = 'demo [--engine-only]';
-
-async function run(args: string[]): Promise<number> {
-  const parsed = parseArgs(args, ['engine-only']);
-  if (parsed.positional.length > 0 || parsed.flags.size > 0) throw new UsageError(`usage: fdckpt ${USAGE}`);
+async function run(parsed: ParsedArgs): Promise<number> {
+  if (parsed.positional.length > 0) throw new UsageError(`usage: fdckpt ${spec.usage}`);
   const say = (line = ''): void => void process.stdout.write(`${line}\n`);
   say('== 1. the engine: capture a program, restore its table into a new one');
   const { engineDemo } = await import('../demo/engine.js');
@@ -20,4 +18,4 @@ async function run(args: string[]): Promise<number> {
   return operatorDemo(say);
 }
 
-export const command: Command = { name: 'demo', usage: USAGE, run };
+export const command: Command = { spec, run };

@@ -5,16 +5,15 @@
  * Exit status as diff(1): 0 no difference, 1 differences (listed one per line,
  * or `{equal, differences}` with --json), 2 trouble.
  */
-import { type Command, UsageError, parseArgs } from '../command.js';
+import { type Command, type ParsedArgs, UsageError } from '../command.js';
+import { diff as spec } from '../specs.js';
 
 export const command: Command = {
-  name: 'diff',
-  usage: 'diff IMAGE_A IMAGE_B [--json]',
-  async run(args: string[]): Promise<number> {
-    const parsed = parseArgs(args, ['json']);
-    if (parsed.flags.size > 0) throw new UsageError(`unknown option --${[...parsed.flags.keys()][0]}`);
-    const files = [...parsed.positional, ...parsed.rest];
-    if (files.length !== 2) throw new UsageError(`usage: fdckpt ${command.usage}`);
+  spec,
+  async run(parsed: ParsedArgs): Promise<number> {
+    // Files after `--` are positionals too (the spec keeps nothing apart).
+    const files = parsed.positional;
+    if (files.length !== 2) throw new UsageError(`usage: fdckpt ${spec.usage}`);
     const { readImage, diffCheckpoints, diffToJson, renderDiff } = await import('../../agent/image/index.js');
     let images;
     try {

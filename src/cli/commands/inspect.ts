@@ -3,15 +3,11 @@
  * for people, or the documented JSON shape for tools.
  */
 import { readImageFile, renderInspectTable, toInspectJson } from '../../agent/image/index.js';
-import { type Command, UsageError, parseArgs } from '../command.js';
+import { type Command, type ParsedArgs, UsageError } from '../command.js';
+import { inspect as spec } from '../specs.js';
 
-const USAGE = 'inspect FILE [--json]';
-
-async function run(args: string[]): Promise<number> {
-  const parsed = parseArgs(args, ['json']);
-  if (parsed.positional.length !== 1 || parsed.flags.size > 0) {
-    throw new UsageError(`usage: fdckpt ${USAGE}`);
-  }
+async function run(parsed: ParsedArgs): Promise<number> {
+  if (parsed.positional.length !== 1) throw new UsageError(`usage: fdckpt ${spec.usage}`);
   const { checkpoint, version } = await readImageFile(parsed.positional[0]!);
   const out = parsed.booleans.has('json')
     ? `${JSON.stringify(toInspectJson(checkpoint, version))}\n`
@@ -20,4 +16,4 @@ async function run(args: string[]): Promise<number> {
   return 0;
 }
 
-export const command: Command = { name: 'inspect', usage: USAGE, run };
+export const command: Command = { spec, run };

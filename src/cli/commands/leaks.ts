@@ -6,18 +6,17 @@
  */
 import { captureCgroup } from '../../agent/collect/cgroupcapture.js';
 import { describeLeak } from '../../agent/collect/report.js';
-import { type Command, UsageError, parseArgs } from '../command.js';
-import { TARGET_FLAGS, cgroupTarget, prepareFreezing, rejectUnknown } from '../cgroupTarget.js';
+import { type Command, EXIT, type ParsedArgs, UsageError, noPositionals } from '../command.js';
+import { cgroupTarget, prepareFreezing } from '../cgroupTarget.js';
+import { leaks as spec } from '../specs.js';
 
 /** Notes printed for people; --json has every one. */
 const NOTES_SHOWN = 20;
 
-const USAGE =
-  'leaks --cgroup PATH | --pod-uid UID [--container ID ...] [--json] [--freeze] [--freeze-journal DIR]';
+const USAGE = spec.usage;
 
-async function run(args: string[]): Promise<number> {
-  const parsed = parseArgs(args, ['json', 'freeze']);
-  rejectUnknown(parsed, TARGET_FLAGS, USAGE);
+async function run(parsed: ParsedArgs): Promise<number> {
+  noPositionals(parsed, spec);
   const target = cgroupTarget(parsed, USAGE);
   if (target === undefined) throw new UsageError(`--cgroup or --pod-uid is required; usage: fdckpt ${USAGE}`);
   const freeze = parsed.booleans.has('freeze');
@@ -45,7 +44,7 @@ async function run(args: string[]): Promise<number> {
         `${s.fds} fds in ${s.ms.toFixed(0)} ms\n`,
     );
   }
-  return report.leaks.length > 0 ? 3 : 0;
+  return report.leaks.length > 0 ? EXIT.notCheckpointable : EXIT.ok;
 }
 
-export const command: Command = { name: 'leaks', usage: USAGE, run };
+export const command: Command = { spec, run };

@@ -4,10 +4,11 @@
  * for trying fdckpt and for tests. Prints `ready` once it serves.
  */
 import { resolve } from 'node:path';
-import { intFlag, parseArgs, single, UsageError, type Command } from '../command.js';
+import { intFlag, noPositionals, single, UsageError, type Command, type ParsedArgs } from '../command.js';
+import { local as spec } from '../specs.js';
 import { startControlPlane, type ControlPlaneOptions } from '../../local/controlplane.js';
 
-const USAGE = 'local --kubeconfig FILE [--nodes N] [--api-only] [--data-dir DIR] [--verbose]';
+const USAGE = spec.usage;
 
 /** Where the operator's local starter lives once the controller and agents exist. */
 const OPERATOR_MODULE = '../../controller/local-operator.js';
@@ -37,14 +38,9 @@ async function loadOperator(): Promise<ControlPlaneOptions['startOperator']> {
 
 /** The `local` subcommand. */
 export const command: Command = {
-  name: 'local',
-  usage: USAGE,
-  async run(args: string[]): Promise<number> {
-    const parsed = parseArgs(args, ['api-only', 'verbose']);
-    if (parsed.positional.length)
-      throw new UsageError(
-        `unexpected argument ${JSON.stringify(parsed.positional[0])}; usage: fdckpt ${USAGE}`,
-      );
+  spec,
+  async run(parsed: ParsedArgs): Promise<number> {
+    noPositionals(parsed, spec);
     const kubeconfig = single(parsed, 'kubeconfig');
     if (!kubeconfig) throw new UsageError(`--kubeconfig FILE is required; usage: fdckpt ${USAGE}`);
     const nodesFlag = single(parsed, 'nodes');

@@ -9,11 +9,11 @@
  */
 import { preflightCgroup, FD_CLASSES } from '../../agent/collect/preflight.js';
 import { FILE_TYPES, isFileType, type FileType } from '../../agent/model.js';
-import { type Command, UsageError, parseArgs } from '../command.js';
-import { TARGET_FLAGS, cgroupTarget, prepareFreezing, rejectUnknown } from '../cgroupTarget.js';
+import { type Command, EXIT, type ParsedArgs, UsageError, noPositionals } from '../command.js';
+import { cgroupTarget, prepareFreezing } from '../cgroupTarget.js';
+import { preflight as spec } from '../specs.js';
 
-const USAGE =
-  'preflight --cgroup PATH | --pod-uid UID [--container ID ...] [--json] [--freeze] [--ignore-type TYPE ...] [--freeze-journal DIR]';
+const USAGE = spec.usage;
 
 function parseIgnoreType(value: string): FileType {
   if (!isFileType(value))
@@ -21,9 +21,8 @@ function parseIgnoreType(value: string): FileType {
   return value;
 }
 
-async function run(args: string[]): Promise<number> {
-  const parsed = parseArgs(args, ['json', 'freeze']);
-  rejectUnknown(parsed, [...TARGET_FLAGS, 'ignore-type'], USAGE);
+async function run(parsed: ParsedArgs): Promise<number> {
+  noPositionals(parsed, spec);
   const target = cgroupTarget(parsed, USAGE);
   if (target === undefined) throw new UsageError(`--cgroup or --pod-uid is required; usage: fdckpt ${USAGE}`);
   const freeze = parsed.booleans.has('freeze');
@@ -49,7 +48,7 @@ async function run(args: string[]): Promise<number> {
     const counts = FD_CLASSES.filter((c) => report.counts[c] > 0).map((c) => `${report.counts[c]} ${c}`);
     process.stdout.write(`${report.ready ? 'ready' : 'not ready'}: ${counts.join(', ') || 'no fds'}\n`);
   }
-  return report.ready ? 0 : 3;
+  return report.ready ? EXIT.ok : EXIT.notCheckpointable;
 }
 
-export const command: Command = { name: 'preflight', usage: USAGE, run };
+export const command: Command = { spec, run };

@@ -16,11 +16,11 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Checkpoint } from '../../agent/model.js';
-import { type Command, UsageError, intFlag, parseArgs, single } from '../command.js';
+import { type Command, EXIT, type ParsedArgs, UsageError, intFlag, single } from '../command.js';
+import { restore as spec } from '../specs.js';
 
 /** Signals the CLI passes on to the restored program while it runs in the foreground. */
 const FORWARDED = ['SIGTERM', 'SIGHUP'] as const;
-const KNOWN = ['image', 'pid', 'policy', 'timeout', 'fds'];
 
 /** The saved command of the process (replay/command.ts: never a rewritten process title). */
 async function savedCommand(cp: Checkpoint, pid: number | undefined): Promise<string[]> {
@@ -35,25 +35,29 @@ async function savedCommand(cp: Checkpoint, pid: number | undefined): Promise<st
 }
 
 export const command: Command = {
-  name: 'restore',
-  usage:
-    'restore --image FILE [--pid PID] [--fds program|inherited|all] [--listen-fds] [--policy FILE] [--dry-run] [--no-batch] [--timeout SECONDS] [-- CMD [ARGS...]]',
-  async run(args: string[]): Promise<number> {
-    const parsed = parseArgs(args, ['no-batch', 'dry-run', 'listen-fds']);
+  spec,
+  async run(parsed: ParsedArgs): Promise<number> {
     const image = single(parsed, 'image');
     if (!image) throw new UsageError('--image FILE is required');
     if (parsed.positional.length > 0)
-      throw new UsageError(`unexpected argument ${JSON.stringify(parsed.positional[0])}`);
-    const unknown = [...parsed.flags.keys()].filter((k) => !KNOWN.includes(k));
-    if (unknown.length > 0)
-      throw new UsageError(`unknown option --${unknown[0]}; usage: fdckpt ${command.usage}`);
+      throw new UsageError(
+        `unexpected argument ${JSON.stringify(parsed.positional[0])} (the command goes after --)`,
+      );
     const pidFlag = single(parsed, 'pid');
     const timeoutFlag = single(parsed, 'timeout');
     const policyFile = single(parsed, 'policy');
     // Loaded here so that `fdckpt help` does not load the syscall bindings.
     const { readImage } = await import('../../agent/image/index.js');
-    const { restore, planRestore, parsePolicy, replayPolicy, handOff, DEFAULT_POLICY, REPLAY_MODES } =
-      await import('../../agent/replay/index.js');
+    const {
+      restore,
+      planRestore,
+      parsePolicy,
+      replayPolicy,
+      handOff,
+      DEFAULT_POLICY,
+      REPLAY_MODES,
+      ReplayError,
+    } = await import('../../agent/replay/index.js');
     const listenFds = parsed.booleans.has('listen-fds');
     const mode = single(parsed, 'fds') ?? 'program';
     if (!(REPLAY_MODES as readonly string[]).includes(mode))
@@ -71,21 +75,32 @@ export const command: Command = {
     policy = replayPolicy(mode as (typeof REPLAY_MODES)[number], policy, { listenFds });
     const pid = pidFlag === undefined ? undefined : intFlag(pidFlag, 'pid');
     const cp = await readImage(image);
-    if (parsed.booleans.has('dry-run')) {
-      // Every check restore makes before starting anything, and nothing else.
-      const plan = planRestore(listenFds ? handOff(cp, policy, pid).cp : cp, policy, pid);
-      process.stdout.write(`restorable: ${plan.fds} fds, ${plan.count} syscalls\n`);
-      return 0;
+    const timeoutSeconds = timeoutFlag === undefined ? undefined : intFlag(timeoutFlag, 'timeout');
+    const cmd =
+      parsed.booleans.has('dry-run') || parsed.rest.length > 0 ? parsed.rest : await savedCommand(cp, pid);
+    let restored;
+    try {
+      if (parsed.booleans.has('dry-run')) {
+        // Every check restore makes before starting anything, and nothing else.
+        const plan = planRestore(listenFds ? handOff(cp, policy, pid).cp : cp, policy, pid);
+        process.stdout.write(`restorable: ${plan.fds} fds, ${plan.count} syscalls\n`);
+        return EXIT.ok;
+      }
+      restored = await restore(cp, cmd, {
+        stdio: 'inherit',
+        policy,
+        batch: !parsed.booleans.has('no-batch'),
+        listenFds,
+        ...(pid === undefined ? {} : { pid }),
+        ...(timeoutSeconds === undefined ? {} : { timeoutSeconds }),
+      });
+    } catch (err) {
+      // A ReplayError without a target pid came from the checks and the plan, before
+      // anything started: the image is refused (exit 3), as a capture refuses an fd.
+      if (!(err instanceof ReplayError) || err.targetPid !== undefined) throw err;
+      process.stderr.write(`fdckpt restore: ${(err as Error).message.split('\n')[0]}\n`);
+      return EXIT.notCheckpointable;
     }
-    const cmd = parsed.rest.length > 0 ? parsed.rest : await savedCommand(cp, pid);
-    const restored = await restore(cp, cmd, {
-      stdio: 'inherit',
-      policy,
-      batch: !parsed.booleans.has('no-batch'),
-      listenFds,
-      ...(pid === undefined ? {} : { pid }),
-      ...(timeoutFlag === undefined ? {} : { timeoutSeconds: intFlag(timeoutFlag, 'timeout') }),
-    });
     // Terminal signals (Ctrl-C) reach the program through its process group; the
     // CLI stays alive to report the status. Targeted signals are passed on.
     const forward = (signal: NodeJS.Signals): void => void restored.waiter.kill(signal);
