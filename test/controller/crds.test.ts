@@ -58,6 +58,8 @@ describe('CRDs', () => {
       'Phase',
       'FDs',
       'Leaks',
+      'Problems',
+      'Checkpointable',
       'Age',
     ]);
   });
