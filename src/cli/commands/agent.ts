@@ -11,10 +11,10 @@ import { startAgent } from '../../agent/daemon/daemon.js';
 import type { TransferOptions } from '../../agent/migration/wiring.js';
 import { loadKubeConfig } from '../../controller/kube.js';
 import { jsonLogger } from '../../controller/runtime/log.js';
+import { LOG_LEVEL_USAGE, logLevelFlag } from './log-level.js';
 import { untilSignal } from './signals.js';
 
-const USAGE =
-  'agent [--kubeconfig FILE] [--node NAME] [--data-dir /var/lib/fdckpt] [--port 8081] [--transfer-port 8082] [--transfer-url URL] [--transfer-attempts 5] [--transfer-backoff-ms 1000] [--transfer-insecure] [--shared-images DIR]';
+const USAGE = `agent [--kubeconfig FILE] [--node NAME] [--data-dir /var/lib/fdckpt] [--port 8081] [--transfer-port 8082] [--transfer-url URL] [--transfer-attempts 5] [--transfer-backoff-ms 1000] [--transfer-insecure] [--shared-images DIR] ${LOG_LEVEL_USAGE}`;
 
 export const command: Command = {
   name: 'agent',
@@ -25,13 +25,21 @@ export const command: Command = {
       throw new UsageError(
         `unexpected argument ${JSON.stringify(parsed.positional[0])}; usage: fdckpt ${USAGE}`,
       );
+    const level = logLevelFlag(parsed);
     const nodeName = single(parsed, 'node') ?? process.env['NODE_NAME'] ?? hostname();
     const dataDir = resolve(
       single(parsed, 'data-dir') ?? process.env['FDCKPT_DATA_DIR'] ?? '/var/lib/fdckpt',
     );
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     const port = single(parsed, 'port');
-    const log = jsonLogger('agent');
+    const log = jsonLogger('agent', { level });
+    const transfer = transferOptions(parsed);
+    log.debug('configuration', {
+      nodeName,
+      dataDir,
+      transferPort: transfer?.port ?? 'off',
+      transferUrl: transfer?.advertiseUrl,
+    });
     const running = await startAgent({
       kc: loadKubeConfig(single(parsed, 'kubeconfig')),
       nodeName,
@@ -39,7 +47,7 @@ export const command: Command = {
       engine: new EngineAdapter({ dataDir }),
       log,
       port: port === undefined ? 8081 : intFlag(port, 'port'),
-      transfer: transferOptions(parsed),
+      transfer,
     });
     log.info(`agent for node ${nodeName}, data in ${dataDir}, health and metrics on :${running.port}`);
     await untilSignal();

@@ -11,10 +11,10 @@ import type { ControllerOptions } from '../../controller/manager.js';
 import type { DrainRetryOptions } from '../../controller/drain-retry.js';
 import { DRAIN_RETRY_DEFAULTS } from '../../controller/drain-retry.js';
 import { jsonLogger } from '../../controller/runtime/log.js';
+import { LOG_LEVEL_USAGE, logLevelFlag } from './log-level.js';
 import { untilSignal } from './signals.js';
 
-const USAGE =
-  'controller [--kubeconfig FILE] [--port 8080] [--lease-namespace NS] [--no-leader-elect] [--launcher-image IMAGE] [--launcher-host-path PATH] [--webhook-port 9443] [--max-drain-migrations 2] [--drain-retries 3] [--drain-backoff-seconds 30] [--drain-max-backoff-seconds 300]';
+const USAGE = `controller [--kubeconfig FILE] [--port 8080] [--lease-namespace NS] [--no-leader-elect] [--launcher-image IMAGE] [--launcher-host-path PATH] [--webhook-port 9443] [--max-drain-migrations 2] [--drain-retries 3] [--drain-backoff-seconds 30] [--drain-max-backoff-seconds 300] ${LOG_LEVEL_USAGE}`;
 
 export const command: Command = {
   name: 'controller',
@@ -30,12 +30,22 @@ export const command: Command = {
     const hostPath = single(parsed, 'launcher-host-path');
     if (!image && !hostPath)
       throw new UsageError('--launcher-image (or FDCKPT_IMAGE) or --launcher-host-path is required');
-    const log = jsonLogger('controller');
+    const log = jsonLogger('controller', { level: logLevelFlag(parsed) });
     const identity = process.env['POD_NAME'] ?? `${hostname()}-${process.pid}`;
     const leaseNamespace =
       single(parsed, 'lease-namespace') ?? process.env['POD_NAMESPACE'] ?? 'fdckpt-system';
     // Flags are checked before anything connects: a typo is a usage error, not a crash loop.
     const migration = migrationFlags(parsed, leaseNamespace);
+    // What this replica runs with, for telling replicas' settings apart (--log-level debug).
+    log.debug('configuration', {
+      identity,
+      leaseNamespace,
+      leaderElection: !parsed.booleans.has('no-leader-elect'),
+      launcherImage: image,
+      launcherHostPath: hostPath,
+      webhook: migration.webhook?.port,
+      drain: migration.migrations,
+    });
     let lost = false;
     const running = await startController({
       kc: loadKubeConfig(single(parsed, 'kubeconfig')),
