@@ -5,7 +5,8 @@
  */
 import { hostname } from 'node:os';
 import { intFlag, parseArgs, single, UsageError, type Command } from '../command.js';
-import { loadKubeConfig } from '../../controller/kube.js';
+import { loadKubeConfig, makeClients } from '../../controller/kube.js';
+import { ownImage } from '../../controller/own-image.js';
 import { startController } from '../../controller/manager.js';
 import type { ControllerOptions } from '../../controller/manager.js';
 import type { DrainRetryOptions } from '../../controller/drain-retry.js';
@@ -26,16 +27,28 @@ export const command: Command = {
         `unexpected argument ${JSON.stringify(parsed.positional[0])}; usage: fdckpt ${USAGE}`,
       );
     const port = single(parsed, 'port');
-    const image = single(parsed, 'launcher-image') ?? process.env['FDCKPT_IMAGE'];
+    // An empty FDCKPT_IMAGE (a manifest that blanks it) means unset.
+    const given = single(parsed, 'launcher-image') ?? (process.env['FDCKPT_IMAGE'] || undefined);
     const hostPath = single(parsed, 'launcher-host-path');
-    if (!image && !hostPath)
-      throw new UsageError('--launcher-image (or FDCKPT_IMAGE) or --launcher-host-path is required');
+    // In a cluster, neither: the launcher image is this pod's own (src/controller/own-image.ts).
+    const podName = process.env['POD_NAME'];
+    const podNamespace = process.env['POD_NAMESPACE'];
+    if (!given && !hostPath && !(podName && podNamespace))
+      throw new UsageError(
+        '--launcher-image (or FDCKPT_IMAGE), --launcher-host-path, or POD_NAME and POD_NAMESPACE (the pod whose image to use) is required',
+      );
     const log = jsonLogger('controller', { level: logLevelFlag(parsed) });
     const identity = process.env['POD_NAME'] ?? `${hostname()}-${process.pid}`;
     const leaseNamespace =
       single(parsed, 'lease-namespace') ?? process.env['POD_NAMESPACE'] ?? 'fdckpt-system';
     // Flags are checked before anything connects: a typo is a usage error, not a crash loop.
     const migration = migrationFlags(parsed, leaseNamespace);
+    const kc = loadKubeConfig(single(parsed, 'kubeconfig'));
+    const image =
+      given ??
+      (hostPath
+        ? undefined
+        : await ownImage(makeClients(kc).core, { name: podName!, namespace: podNamespace! }));
     // What this replica runs with, for telling replicas' settings apart (--log-level debug).
     log.debug('configuration', {
       identity,
@@ -48,7 +61,7 @@ export const command: Command = {
     });
     let lost = false;
     const running = await startController({
-      kc: loadKubeConfig(single(parsed, 'kubeconfig')),
+      kc,
       log,
       port: port === undefined ? 8080 : intFlag(port, 'port'),
       launcher: { image: image ?? '', ...(hostPath ? { hostPath } : {}) },
