@@ -7,7 +7,9 @@
  * written in two places, and kustomize's `images:` transformer, `kubectl set image`
  * or an overlay rewrite only the container's `image` field, so the launcher image
  * silently stays the old one — the restored pods would copy another release's
- * launcher. The downward API cannot expose a container's image, but the controller
+ * launcher. A kustomize `replacements:` copy of the image into the env var works
+ * only inside deploy/: a user's overlay runs its own `images:` after it, and the
+ * Helm chart and `kubectl set image` would each need their own copy. The downward API cannot expose a container's image, but the controller
  * may read pods already (it creates restored pods), so it asks for its own. The
  * one image value of kustomize or of the Helm chart is then the only place to edit.
  */

@@ -159,7 +159,8 @@ describe('migration on two local nodes', () => {
 
   it('a pod left frozen by a Checkpoint (afterCapture Stop) is counted as frozen until its thaw', async () => {
     const [n1] = t.cp.nodes.map((n) => n.name);
-    await barePod(t, 'held', n1!, `exec 3<${join(t.tmp, 'data.txt')}; exec sleep 1000`);
+    writeFileSync(join(t.tmp, 'held.txt'), 'hello\n');
+    await barePod(t, 'held', n1!, `exec 3<${join(t.tmp, 'held.txt')}; exec sleep 1000`);
     await sleepOf(t, 'held');
     const frozenPods = async (): Promise<number | undefined> =>
       sample(await scrape(t.agents[0]!.port), 'fdckpt_agent_frozen_pods');
