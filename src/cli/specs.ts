@@ -124,13 +124,15 @@ export const demo: CommandSpec = {
 export const local: CommandSpec = {
   name: 'local',
   summary: 'Run the local control plane (etcd, kube-apiserver, ... and process kubelets) until signalled.',
-  usage: 'local --kubeconfig FILE [--nodes N] [--api-only] [--data-dir DIR] [--verbose]',
+  usage:
+    'local --kubeconfig FILE [--nodes N] [--api-only] [--data-dir DIR] [--verbose] [--log-level debug|info|warn|error]',
   options: {
     kubeconfig: s('FILE', 'where to write the admin kubeconfig'),
     nodes: s('N', 'how many process kubelets (default 1)'),
     'api-only': b('no operator: the control plane alone'),
     'data-dir': s('DIR', "the components' data (default: a new temporary directory)"),
     verbose: b("print the components' logs on stderr"),
+    'log-level': s('LEVEL', 'debug, info, warn or error (default: FDCKPT_LOG_LEVEL, else info)'),
   },
 };
 
@@ -138,7 +140,7 @@ export const controller: CommandSpec = {
   name: 'controller',
   summary: "The operator's controller (a Deployment in a cluster); runs until SIGINT/SIGTERM.",
   usage:
-    'controller [--kubeconfig FILE] [--port 8080] [--lease-namespace NS] [--no-leader-elect] [--launcher-image IMAGE] [--launcher-host-path PATH] [--webhook-port 9443] [--max-drain-migrations 2] [--drain-retries 3] [--drain-backoff-seconds 30] [--drain-max-backoff-seconds 300]',
+    'controller [--kubeconfig FILE] [--port 8080] [--lease-namespace NS] [--no-leader-elect] [--launcher-image IMAGE] [--launcher-host-path PATH] [--webhook-port 9443] [--max-drain-migrations 2] [--drain-retries 3] [--drain-backoff-seconds 30] [--drain-max-backoff-seconds 300] [--log-level debug|info|warn|error]',
   options: {
     kubeconfig: s('FILE', 'the kubeconfig (default: KUBECONFIG, ~/.kube/config or in-cluster)'),
     port: s('PORT', 'health and metrics (default 8080)'),
@@ -151,6 +153,7 @@ export const controller: CommandSpec = {
     'drain-retries': s('N', 'retries of a failed drain migration (default 3)'),
     'drain-backoff-seconds': s('S', 'the first wait before a retry, doubled each time (default 30)'),
     'drain-max-backoff-seconds': s('S', 'the longest wait between retries (default 300)'),
+    'log-level': s('LEVEL', 'debug, info, warn or error (default: FDCKPT_LOG_LEVEL, else info)'),
   },
 };
 
@@ -158,7 +161,7 @@ export const agent: CommandSpec = {
   name: 'agent',
   summary: 'The node agent (a DaemonSet in a cluster): captures and replays what the controller assigns.',
   usage:
-    'agent [--kubeconfig FILE] [--node NAME] [--data-dir /var/lib/fdckpt] [--port 8081] [--transfer-port 8082] [--transfer-url URL] [--transfer-attempts 5] [--transfer-backoff-ms 1000] [--transfer-insecure] [--shared-images DIR]',
+    'agent [--kubeconfig FILE] [--node NAME] [--data-dir /var/lib/fdckpt] [--port 8081] [--transfer-port 8082] [--transfer-url URL] [--transfer-attempts 5] [--transfer-backoff-ms 1000] [--transfer-insecure] [--shared-images DIR] [--log-level debug|info|warn|error]',
   options: {
     kubeconfig: s('FILE', 'the kubeconfig (default: KUBECONFIG, ~/.kube/config or in-cluster)'),
     node: s('NAME', 'this node (default NODE_NAME or the host name)'),
@@ -170,6 +173,7 @@ export const agent: CommandSpec = {
     'transfer-backoff-ms': s('MS', 'the first wait between attempts (default 1000)'),
     'transfer-insecure': b('development only: plain HTTP between agents'),
     'shared-images': s('DIR', 'a directory every node shares: images are not transferred'),
+    'log-level': s('LEVEL', 'debug, info, warn or error (default: FDCKPT_LOG_LEVEL, else info)'),
   },
 };
 

@@ -13,7 +13,7 @@ import type { Component, ControlPlaneInfo } from '../local/controlplane.js';
 import { OPERATOR_NAMESPACE, installOperator } from '../local/cluster/install.js';
 import { loadKubeConfig } from './kube.js';
 import { startController } from './manager.js';
-import { jsonLogger, type Logger } from './runtime/log.js';
+import { jsonLogger, resolveLogLevel, type Logger } from './runtime/log.js';
 import type { PodWebhookOptions } from './webhook/index.js';
 
 /** Default launcher: $FDCKPT_HOLD, else this checkout's native build. */
@@ -40,7 +40,7 @@ export function localWebhookOptions(namespace = OPERATOR_NAMESPACE): PodWebhookO
   };
 }
 
-/** Options of startLocalOperator; the defaults log JSON lines to stderr. */
+/** Options of startLocalOperator; the defaults log JSON lines to stderr at FDCKPT_LOG_LEVEL (else info). */
 export interface LocalOperatorOptions {
   /** A logger per component (`controller`, `agent NODE`). */
   log?: (component: string) => Logger;
@@ -50,7 +50,8 @@ export async function startLocalOperator(
   info: ControlPlaneInfo,
   options: LocalOperatorOptions = {},
 ): Promise<Component> {
-  const log = options.log ?? ((component: string): Logger => jsonLogger(component));
+  const level = resolveLogLevel(undefined);
+  const log = options.log ?? ((component: string): Logger => jsonLogger(component, { level }));
   // Installed as a user installs it; each component then runs as its own ServiceAccount.
   const credentials = await installOperator(info.cluster, info.kubeconfigPath);
   const agentKc = loadKubeConfig(credentials.agent);

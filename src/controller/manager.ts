@@ -156,6 +156,7 @@ export async function startController(options: ControllerOptions): Promise<Runni
         maxConcurrentDrain: options.migrations?.maxConcurrentDrain,
         drainRetry: options.migrations?.drainRetry,
         operatorNamespace: options.namespace,
+        metrics,
       });
       loops.push(...m.loops);
       reconcilers.push(...m.reconcilers);

@@ -3,6 +3,8 @@
  * (tests run several in one process).
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { MigrationStatus } from '../api/index.js';
+import { registerBuildInfo } from './build-info.js';
 import type { ReconcileObserver } from './runtime/controller.js';
 
 export interface ControllerMetrics extends ReconcileObserver {
@@ -13,11 +15,14 @@ export interface ControllerMetrics extends ReconcileObserver {
   restoreSeconds: Histogram;
   fdsCaptured: Counter;
   leaks: Counter;
+  /** A Migration reached Succeeded or Failed (called once, after its status is written). */
+  migrationFinished(status: MigrationStatus, reason: string): void;
 }
 
 export function controllerMetrics(defaults = false): ControllerMetrics {
   const registry = new Registry();
   if (defaults) collectDefaultMetrics({ register: registry });
+  registerBuildInfo(registry);
   const reconciles = new Counter({
     name: 'fdckpt_reconcile_total',
     help: 'Reconciles, by kind and outcome (success, error, terminal).',
@@ -70,8 +75,28 @@ export function controllerMetrics(defaults = false): ControllerMetrics {
     labelNames: ['type'],
     registers: [registry],
   });
+  const migrations = new Counter({
+    name: 'fdckpt_migrations_total',
+    help: 'Finished Migrations, by outcome (Succeeded, Failed) and the reason of their Ready condition.',
+    labelNames: ['outcome', 'reason'],
+    registers: [registry],
+  });
+  // What the moved pod's clients see: from the source's freeze to the target's program let go
+  // (status.timings.downtimeMs, src/controller/migration-timings.ts).
+  const downtime = new Histogram({
+    name: 'fdckpt_migration_downtime_seconds',
+    help: 'Downtime of Succeeded Migrations: source frozen to target running with its table.',
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
+    registers: [registry],
+  });
   return {
     registry,
+    migrationFinished(status, reason) {
+      const outcome = status.phase ?? 'Unknown';
+      migrations.inc({ outcome, reason });
+      const ms = status.timings?.downtimeMs;
+      if (outcome === 'Succeeded' && ms !== undefined) downtime.observe(ms / 1000);
+    },
     trackQueue: (kind, depth) => queues.set(kind, depth),
     observe(kind, outcome, seconds) {
       reconciles.inc({ kind, outcome });

@@ -7,6 +7,7 @@ import type { CoreV1Api, V1Pod } from '@kubernetes/client-node';
 import type { Checkpoint, ConditionInput, Migration, MigrationStatus, Restore } from '../api/index.js';
 import { MIGRATION_CONDITIONS as MC, findCondition, isTrue, setCondition } from '../api/index.js';
 import type { EventRecorder } from './events.js';
+import type { ControllerMetrics } from './metrics.js';
 import type { ResourceClient } from './kube.js';
 import { clone, same } from './kube.js';
 import { readOrUndefined } from './migration-objects.js';
@@ -25,6 +26,8 @@ export interface MigrationReconcilerDeps {
   pollMs?: number;
   /** Where transfer Secrets go: the operator's namespace (default fdckpt-system). */
   operatorNamespace?: string;
+  /** Counts finished Migrations and their downtime. */
+  metrics?: Pick<ControllerMetrics, 'migrationFinished'>;
 }
 
 /** What a phase step asks for next (a reconcile's Result). */
@@ -93,6 +96,10 @@ export async function saveMigration(ctx: StepContext): Promise<void> {
   );
   if (same(mig.status ?? {}, status)) return;
   await deps.migrations.replaceStatus({ ...clone(mig), status });
+  // Once per Migration: the reconciler never writes a finished Migration's status again.
+  const finished = (s?: MigrationStatus): boolean => s?.phase === 'Succeeded' || s?.phase === 'Failed';
+  if (finished(status) && !finished(mig.status))
+    deps.metrics?.migrationFinished(status, findCondition(status.conditions, MC.Ready)?.reason ?? 'Unknown');
   announceTransitions(deps.events, mig, mig.status?.conditions, status.conditions, [
     MC.Checkpointed,
     MC.Restored,

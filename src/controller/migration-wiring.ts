@@ -18,6 +18,7 @@ import { MigrationReconciler } from './migration.js';
 import type { Reconciler } from './runtime/controller.js';
 import { Informer } from './runtime/informer.js';
 import type { Keyed, ListResult } from './runtime/informer.js';
+import type { ControllerMetrics } from './metrics.js';
 import type { Logger } from './runtime/log.js';
 import type { WorkQueue } from './runtime/workqueue.js';
 import type { LauncherOptions } from './restore-pod.js';
@@ -42,6 +43,7 @@ export interface MigrationLoopsDeps {
   drainRetry?: DrainRetryOptions;
   /** The operator's namespace, where transfer Secrets live. */
   operatorNamespace?: string;
+  metrics?: ControllerMetrics;
 }
 
 /** The loops with their reconcilers, in the same order. */
@@ -119,6 +121,7 @@ export function migrationLoops(deps: MigrationLoopsDeps): {
         core: clients.core,
         events: deps.events,
         operatorNamespace: deps.operatorNamespace,
+        metrics: deps.metrics,
       }),
       new DrainReconciler({
         core: clients.core,

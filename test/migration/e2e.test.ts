@@ -15,6 +15,8 @@ import {
   TRANSFER_ENDPOINT_ANNOTATION,
 } from '../../src/api/index.js';
 import { certSha256 } from '../../src/tls/x509.js';
+import { findPodCgroup, isFrozen } from '../../src/agent/cgroup/index.js';
+import { sample, samples, scrape } from '../support/metrics.js';
 import type { TwoNodes } from '../support/twonodes.js';
 import { expectMigratedTable } from './tables.js';
 import {
@@ -127,6 +129,66 @@ describe('migration on two local nodes', () => {
     expect(m.status?.timings?.downtimeMs).toBeGreaterThanOrEqual(0);
     const out = await kubectl(t, '', 'get', 'fdmig', 'bare');
     expect(out).toContain('Succeeded');
+
+    // What Prometheus scrapes after it: the controller counted the Migration and its
+    // downtime (the status's, in seconds); node 2's agent the image bytes it received.
+    const controller = await scrape(t.controller.port);
+    expect(sample(controller, 'fdckpt_migrations_total', { outcome: 'Succeeded', reason: 'Migrated' })).toBe(
+      1,
+    );
+    expect(sample(controller, 'fdckpt_migration_downtime_seconds_count')).toBe(1);
+    expect(sample(controller, 'fdckpt_migration_downtime_seconds_sum')).toBeCloseTo(
+      (m.status?.timings?.downtimeMs ?? NaN) / 1000,
+      6,
+    );
+    const [agent1, agent2] = await Promise.all(t.agents.map((a) => scrape(a.port)));
+    expect(sample(agent2!, 'fdckpt_agent_transfer_bytes_total')).toBe(ckpt.status?.image?.size);
+    expect(sample(agent2!, 'fdckpt_agent_transfer_retries_total')).toBe(0);
+    expect(sample(agent1!, 'fdckpt_agent_transfer_bytes_total')).toBe(0);
+    // The source was left frozen for the move and is gone now: nothing is held frozen.
+    expect(sample(agent1!, 'fdckpt_agent_frozen_pods')).toBe(0);
+    for (const text of [controller, agent1!, agent2!]) {
+      expect(samples(text, 'fdckpt_build_info')).toEqual([
+        {
+          labels: { version: expect.stringMatching(/^\d+\.\d+\.\d+/), node_version: process.version },
+          value: 1,
+        },
+      ]);
+    }
+  }, 120_000);
+
+  it('a pod left frozen by a Checkpoint (afterCapture Stop) is counted as frozen until its thaw', async () => {
+    const [n1] = t.cp.nodes.map((n) => n.name);
+    writeFileSync(join(t.tmp, 'held.txt'), 'hello\n');
+    await barePod(t, 'held', n1!, `exec 3<${join(t.tmp, 'held.txt')}; exec sleep 1000`);
+    await sleepOf(t, 'held');
+    const frozenPods = async (): Promise<number | undefined> =>
+      sample(await scrape(t.agents[0]!.port), 'fdckpt_agent_frozen_pods');
+    expect(await frozenPods()).toBe(0);
+    await kubectl(
+      t,
+      'apiVersion: fdckpt.io/v1alpha1\nkind: Checkpoint\nmetadata: {name: held, namespace: default}\nspec: {podName: held, afterCapture: Stop}\n',
+      'apply',
+      '-f',
+      '-',
+    );
+    const ready = await until('checkpoint held Ready', async () => {
+      const c = (await t.c.custom.getNamespacedCustomObject({
+        group: 'fdckpt.io',
+        version: 'v1alpha1',
+        namespace: 'default',
+        plural: 'checkpoints',
+        name: 'held',
+      })) as Checkpoint;
+      return c.status?.phase === 'Ready' ? c : undefined;
+    });
+    const pod = findPodCgroup(ready.status?.podUID ?? '').pod;
+    expect(isFrozen(pod)).toBe(true);
+    expect(await frozenPods()).toBe(1);
+    await kubectl(t, '', 'annotate', 'checkpoint', 'held', 'fdckpt.io/thaw=true');
+    await until('pod held thawed', () => Promise.resolve(isFrozen(pod) ? undefined : true));
+    // Thawed: whether or not the agent has written its Thawed condition yet, it is off the count.
+    await until('frozen pods back to 0', async () => ((await frozenPods()) === 0 ? true : undefined));
   }, 120_000);
 
   it('a pod annotated migrate-on-drain moves by itself when its node is cordoned', async () => {

@@ -47,6 +47,7 @@ import {
   until,
 } from '../support/twonodes.js';
 import { expectMigratedTable } from './tables.js';
+import { sample, scrape } from '../support/metrics.js';
 
 let t: TwoNodes;
 let n1 = '';
@@ -293,6 +294,15 @@ describe('migration rollback on faults', () => {
     const endpoint = await endpointOfNode1();
     const r = await relay('cut-once');
     await advertiseEndpoint(t.c.core, n1, r.url);
+    // Node 2's agent (node 1's runs as a process): its counters before this migration.
+    const counters = async (): Promise<[number, number]> => {
+      const text = await scrape(t.agents[0]!.port);
+      return [
+        sample(text, 'fdckpt_agent_transfer_retries_total') ?? NaN,
+        sample(text, 'fdckpt_agent_transfer_bytes_total') ?? NaN,
+      ];
+    };
+    const [retriesBefore, bytesBefore] = await counters();
     try {
       const m = await migrate('m-cut-once', pod);
       expect(m.status?.phase).toBe('Succeeded');
@@ -309,6 +319,10 @@ describe('migration rollback on faults', () => {
       expect(ckpt.status?.image?.size).toBeGreaterThan(2 * CUT_AFTER);
       expect(restore.status?.transfer?.bytes).toBe(ckpt.status?.image?.size);
       expect(r.connections()).toBe(2);
+      // One retry, and every byte counted once, the cut attempt's included.
+      const [retries, bytes] = await counters();
+      expect(retries - retriesBefore).toBe(1);
+      expect(bytes - bytesBefore).toBe(ckpt.status?.image?.size);
       expectMigratedTable(fdTable(await sleepOf(t, m.status?.targetPod ?? '')), table);
     } finally {
       await advertiseEndpoint(t.c.core, n1, endpoint);

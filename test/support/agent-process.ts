@@ -29,7 +29,7 @@ export interface AgentProcessOptions {
 }
 
 /** Logged by `fdckpt agent` once its loops and servers run (src/cli/commands/agent.ts). */
-const SERVING = '"message":"agent for node ';
+const SERVING = '"msg":"agent for node ';
 
 function exited(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();

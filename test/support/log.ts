@@ -8,7 +8,10 @@ import { jsonLogger, silentLogger, type Logger } from '../../src/controller/runt
 /** The logger for one component (`controller`, `agent local-node-1`, …). */
 export function testLogger(component: string): Logger {
   const file = process.env['FDCKPT_TEST_LOG'];
-  return file ? jsonLogger(component, (l) => appendFileSync(file, l)) : silentLogger;
+  // debug: a failing test's log should hold every reconcile.
+  return file
+    ? jsonLogger(component, { level: 'debug', write: (l) => appendFileSync(file, l) })
+    : silentLogger;
 }
 
 /** A line logger for the control plane and kubelets (startControlPlane's `log`), or undefined. */

@@ -18,6 +18,7 @@ import type { Clients } from '../../src/controller/kube.js';
 import { ResourceClient, loadKubeConfig, makeClients } from '../../src/controller/kube.js';
 import { localWebhookOptions } from '../../src/controller/local-operator.js';
 import { startController } from '../../src/controller/manager.js';
+import type { RunningController } from '../../src/controller/manager.js';
 import { testLineLogger, testLogger } from './log.js';
 import { startControlPlane, type ControlPlane } from '../../src/local/controlplane.js';
 import { installOperator } from '../../src/local/cluster/install.js';
@@ -46,6 +47,8 @@ export interface TwoNodes {
   tmp: string;
   /** The in-process agents, by node index (0, 1), without the one options.agentProcess runs. */
   agents: RunningAgent[];
+  /** The controller (its metrics port). */
+  controller: RunningController;
   /** The agent run as a process (options.agentProcess), to kill and start again. */
   agentProcess?: AgentProcess;
   stop(): Promise<void>;
@@ -66,6 +69,7 @@ export async function startTwoNodes(
   const tmp = mkdtempSync(join(tmpdir(), 'fdckpt-mig-'));
   const agents: RunningAgent[] = [];
   let agentProcess: AgentProcess | undefined;
+  let controller: RunningController | undefined;
   const cp = await startControlPlane({
     nodes: 2,
     // Inside tmp, so that stop() removes the nodes' storage too.
@@ -75,7 +79,7 @@ export async function startTwoNodes(
       // deploy/'s RBAC as shipped; the controller and the agents run as their ServiceAccounts.
       const credentials = await installOperator(info.cluster, info.kubeconfigPath);
       const kc = loadKubeConfig(credentials.agent);
-      const controller = await startController({
+      controller = await startController({
         kc: loadKubeConfig(credentials.controller),
         log: testLogger('controller'),
         port: 0,
@@ -109,7 +113,7 @@ export async function startTwoNodes(
         stop: async () => {
           for (const a of agents) await a.stop();
           await agentProcess?.stop();
-          await controller.stop();
+          await controller?.stop();
         },
       };
     },
@@ -121,6 +125,7 @@ export async function startTwoNodes(
     tmp,
     agents,
     agentProcess,
+    controller: controller!,
     migrations: new ResourceClient<Migration>(c.custom, MIGRATION),
     stop: async () => {
       await cp.stop();

@@ -92,6 +92,26 @@ export function recordFreeze(dir: string, entry: Omit<JournalEntry, 'pid' | 'sta
   return file;
 }
 
+/** The entries in `dir` written by process `pid` (its freezes in progress), for the agent's metrics. */
+export function journaledBy(dir: string, pid: number): JournalEntry[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir).filter((n) => n.endsWith('.json'));
+  } catch {
+    return [];
+  }
+  const out: JournalEntry[] = [];
+  for (const name of names) {
+    try {
+      const entry = JSON.parse(readFileSync(join(dir, name), 'utf8')) as JournalEntry;
+      if (entry.pid === pid) out.push(entry);
+    } catch {
+      // Removed between the listing and the read: that freeze is over.
+    }
+  }
+  return out;
+}
+
 /** Removes an entry once its cgroup is thawed or handed over (missing is fine). */
 export function forgetFreeze(file: string): void {
   rmSync(file, { force: true });

@@ -18,6 +18,7 @@ import { AgentCheckpointReconciler } from './checkpoint.js';
 import type { NodeEngine } from './engine.js';
 import type { AgentMetrics } from './metrics.js';
 import { agentMetrics } from './metrics.js';
+import { frozenPods } from './frozen.js';
 import { AgentRestoreReconciler } from './restore.js';
 import type { TransferOptions } from '../migration/wiring.js';
 import { startMigrationSupport } from '../migration/wiring.js';
@@ -83,6 +84,14 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       log,
     ),
   );
+  metrics.trackFrozenPods(() =>
+    frozenPods({
+      nodeName,
+      dataDir: options.dataDir,
+      engine: options.engine,
+      checkpoints: () => ckptLoop.informer.list(),
+    }),
+  );
   const migration = options.transfer
     ? await startMigrationSupport({
         kc,
@@ -92,6 +101,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
         dataDir: options.dataDir,
         events,
         log,
+        metrics,
         transfer: options.transfer,
       })
     : undefined;

@@ -9,7 +9,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { dirname, resolve, sep } from 'node:path';
 import type { FdProblemReport, Leak, RestoreFds } from '../../api/index.js';
-import { findPodCgroup, listTasks, type PodQos } from '../cgroup/index.js';
+import { findPodCgroup, isFrozen, listTasks, type PodQos } from '../cgroup/index.js';
 import { captureCgroup } from '../collect/cgroupcapture.js';
 import type { FdProblem } from '../capture/types.js';
 import { freezeJournalOf } from '../cgroup/journal.js';
@@ -120,6 +120,15 @@ export class EngineAdapter implements NodeEngine {
       throw new Error(`refusing ${full}: not under the agent's data directory ${this.root}`);
     }
     return full;
+  }
+
+  isPodFrozen(podUID: string): boolean {
+    try {
+      return isFrozen(findPodCgroup(podUID).pod);
+    } catch {
+      // No cgroup: the pod is gone (a migrated source deleted), so nothing is frozen.
+      return false;
+    }
   }
 
   async checkpointPod(req: CheckpointPodRequest): Promise<CheckpointPodOutcome> {

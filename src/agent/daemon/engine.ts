@@ -93,4 +93,9 @@ export interface NodeEngine {
   restoreInto(request: RestoreIntoRequest): Promise<RestoreIntoOutcome>;
   /** Delete an image; deleting one that is already gone is not an error. */
   deleteImage(path: string): Promise<void>;
+  /**
+   * Whether the pod's cgroup on this node is frozen now (false when it is gone), for
+   * the agent's frozen-pods gauge. Engines without cgroups leave it out.
+   */
+  isPodFrozen?(podUID: string): boolean;
 }

@@ -1,5 +1,6 @@
 /** The agent's Prometheus metrics (its own Registry). */
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { registerBuildInfo } from '../../controller/build-info.js';
 import type { ReconcileObserver } from '../../controller/runtime/controller.js';
 
 export interface AgentMetrics extends ReconcileObserver {
@@ -13,12 +14,28 @@ export interface AgentMetrics extends ReconcileObserver {
   fdsCaptured: Counter;
   fdsReplayed: Counter;
   leaks: Counter;
+  /** Image bytes received from other nodes' agents, every attempt's. */
+  transferBytes: Counter;
+  /** Fetch attempts that failed and were tried again. */
+  transferRetries: Counter;
+  /** Report the pods this agent holds frozen when scraped. */
+  trackFrozenPods(count: () => number): void;
 }
 
 export function agentMetrics(defaults = false): AgentMetrics {
   const registry = new Registry();
   if (defaults) collectDefaultMetrics({ register: registry });
   const registers = [registry];
+  registerBuildInfo(registry);
+  let frozenPods: () => number = () => 0;
+  new Gauge({
+    name: 'fdckpt_agent_frozen_pods',
+    help: 'Pods this agent holds frozen now: captures in progress and pods left frozen (afterCapture Stop) for a migration.',
+    registers,
+    collect() {
+      this.set(frozenPods());
+    },
+  });
   const reconciles = new Counter({
     name: 'fdckpt_agent_reconcile_total',
     help: 'Agent reconciles by kind and outcome.',
@@ -35,6 +52,19 @@ export function agentMetrics(defaults = false): AgentMetrics {
   });
   return {
     registry,
+    trackFrozenPods: (count) => {
+      frozenPods = count;
+    },
+    transferBytes: new Counter({
+      name: 'fdckpt_agent_transfer_bytes_total',
+      help: "Image bytes received from other nodes' agents (every attempt's, resumed ones included).",
+      registers,
+    }),
+    transferRetries: new Counter({
+      name: 'fdckpt_agent_transfer_retries_total',
+      help: 'Image fetch attempts that failed and were tried again.',
+      registers,
+    }),
     observe(kind, outcome, s) {
       reconciles.inc({ kind, outcome });
       duration.observe({ kind }, s);

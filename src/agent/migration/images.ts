@@ -24,6 +24,7 @@ import type { PeerEndpoint, RetryPolicy } from '../transfer/client.js';
 import { fetchImage } from '../transfer/client.js';
 import { TransferError } from '../transfer/errors.js';
 import type { ServableImage } from '../transfer/server.js';
+import type { AgentMetrics } from '../daemon/metrics.js';
 import { onSharedVolume, sha256Of, verifySharedImage } from '../transfer/shared.js';
 
 export interface ImageDeps {
@@ -41,6 +42,8 @@ export interface ImageDeps {
   log?: (message: string) => void;
   /** The operator's namespace, where transfer Secrets live (default fdckpt-system). */
   operatorNamespace?: string;
+  /** Counters of the bytes fetched and the retries (the agent's /metrics). */
+  metrics?: Pick<AgentMetrics, 'transferBytes' | 'transferRetries'>;
 }
 
 /** A local image ready for replay, and how long getting it took. */
@@ -125,6 +128,8 @@ export async function localImage(deps: ImageDeps, ckpt: Checkpoint): Promise<Loc
       'Unauthorized',
       `no transfer Secret ${secretNamespace(deps)}/${transferSecretName(ns, name)} for checkpoint ${ns}/${name}`,
     );
+  // Counted as they arrive, so that a fetch that fails in the end is counted too.
+  let counted = 0;
   const got = await fetchImage({
     ...first,
     namespace: ns,
@@ -136,10 +141,18 @@ export async function localImage(deps: ImageDeps, ckpt: Checkpoint): Promise<Loc
     retry: deps.retry,
     allowInsecure: deps.allowInsecure,
     refresh: peer,
-    onRetry: (err, n, delay) =>
+    onProgress: (have) => {
+      // `have` falls back only when a server ignores the range and the part file restarts.
+      if (have < counted) counted = 0;
+      deps.metrics?.transferBytes.inc(have - counted);
+      counted = have;
+    },
+    onRetry: (err, n, delay) => {
+      deps.metrics?.transferRetries.inc();
       deps.log?.(
         `image ${ns}/${name} from ${image.node}: attempt ${n} failed (${err.reason}: ${err.message}); retrying in ${delay} ms`,
-      ),
+      );
+    },
   });
   deps.log?.(
     `image ${ns}/${name} from ${image.node}: ${got.bytes} bytes in ${Math.round(got.ms)} ms, ${got.received} received in ${got.attempts} attempt(s)`,

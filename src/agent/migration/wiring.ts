@@ -15,6 +15,7 @@ import { runWorkers } from '../../controller/runtime/controller.js';
 import { Informer } from '../../controller/runtime/informer.js';
 import type { Logger } from '../../controller/runtime/log.js';
 import type { PodTarget } from '../daemon/engine.js';
+import type { AgentMetrics } from '../daemon/metrics.js';
 import type { RetryPolicy } from '../transfer/client.js';
 import { transferIdentity } from '../transfer/identity.js';
 import { startTransferServer } from '../transfer/server.js';
@@ -59,6 +60,7 @@ export interface MigrationSupportDeps {
   events: EventRecorder;
   log: Logger;
   transfer: TransferOptions;
+  metrics?: AgentMetrics;
   /** Default: thaw the pod's cgroup on this node. */
   thaw?: (pod: PodTarget) => Promise<void>;
 }
@@ -74,6 +76,7 @@ export async function startMigrationSupport(deps: MigrationSupportDeps): Promise
     retry: deps.transfer.retry,
     allowInsecure: deps.transfer.insecure,
     operatorNamespace: deps.transfer.operatorNamespace,
+    metrics: deps.metrics,
     log: (m: string) => log.info(m),
   };
   const scheme = deps.transfer.insecure ? 'http:' : 'https:';

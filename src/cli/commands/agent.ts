@@ -12,19 +12,28 @@ import { startAgent } from '../../agent/daemon/daemon.js';
 import type { TransferOptions } from '../../agent/migration/wiring.js';
 import { loadKubeConfig } from '../../controller/kube.js';
 import { jsonLogger } from '../../controller/runtime/log.js';
+import { logLevelFlag } from './log-level.js';
 import { untilSignal } from './signals.js';
 
 export const command: Command = {
   spec,
   async run(parsed: ParsedArgs): Promise<number> {
     noPositionals(parsed, spec);
+    const level = logLevelFlag(parsed);
     const nodeName = single(parsed, 'node') ?? process.env['NODE_NAME'] ?? hostname();
     const dataDir = resolve(
       single(parsed, 'data-dir') ?? process.env['FDCKPT_DATA_DIR'] ?? '/var/lib/fdckpt',
     );
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     const port = single(parsed, 'port');
-    const log = jsonLogger('agent');
+    const log = jsonLogger('agent', { level });
+    const transfer = transferOptions(parsed);
+    log.debug('configuration', {
+      nodeName,
+      dataDir,
+      transferPort: transfer?.port ?? 'off',
+      transferUrl: transfer?.advertiseUrl,
+    });
     const running = await startAgent({
       kc: loadKubeConfig(single(parsed, 'kubeconfig')),
       nodeName,
@@ -32,7 +41,7 @@ export const command: Command = {
       engine: new EngineAdapter({ dataDir }),
       log,
       port: port === undefined ? 8081 : intFlag(port, 'port'),
-      transfer: transferOptions(parsed),
+      transfer,
     });
     log.info(`agent for node ${nodeName}, data in ${dataDir}, health and metrics on :${running.port}`);
     await untilSignal();

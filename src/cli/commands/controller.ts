@@ -6,12 +6,14 @@
 import { hostname } from 'node:os';
 import { intFlag, noPositionals, single, UsageError, type Command, type ParsedArgs } from '../command.js';
 import { controller as spec } from '../specs.js';
-import { loadKubeConfig } from '../../controller/kube.js';
+import { loadKubeConfig, makeClients } from '../../controller/kube.js';
+import { ownImage } from '../../controller/own-image.js';
 import { startController } from '../../controller/manager.js';
 import type { ControllerOptions } from '../../controller/manager.js';
 import type { DrainRetryOptions } from '../../controller/drain-retry.js';
 import { DRAIN_RETRY_DEFAULTS } from '../../controller/drain-retry.js';
 import { jsonLogger } from '../../controller/runtime/log.js';
+import { logLevelFlag } from './log-level.js';
 import { untilSignal } from './signals.js';
 
 export const command: Command = {
@@ -19,19 +21,41 @@ export const command: Command = {
   async run(parsed: ParsedArgs): Promise<number> {
     noPositionals(parsed, spec);
     const port = single(parsed, 'port');
-    const image = single(parsed, 'launcher-image') ?? process.env['FDCKPT_IMAGE'];
+    // An empty FDCKPT_IMAGE (a manifest that blanks it) means unset.
+    const given = single(parsed, 'launcher-image') ?? (process.env['FDCKPT_IMAGE'] || undefined);
     const hostPath = single(parsed, 'launcher-host-path');
-    if (!image && !hostPath)
-      throw new UsageError('--launcher-image (or FDCKPT_IMAGE) or --launcher-host-path is required');
-    const log = jsonLogger('controller');
+    // In a cluster, neither: the launcher image is this pod's own (src/controller/own-image.ts).
+    const podName = process.env['POD_NAME'];
+    const podNamespace = process.env['POD_NAMESPACE'];
+    if (!given && !hostPath && !(podName && podNamespace))
+      throw new UsageError(
+        '--launcher-image (or FDCKPT_IMAGE), --launcher-host-path, or POD_NAME and POD_NAMESPACE (the pod whose image to use) is required',
+      );
+    const log = jsonLogger('controller', { level: logLevelFlag(parsed) });
     const identity = process.env['POD_NAME'] ?? `${hostname()}-${process.pid}`;
     const leaseNamespace =
       single(parsed, 'lease-namespace') ?? process.env['POD_NAMESPACE'] ?? 'fdckpt-system';
     // Flags are checked before anything connects: a typo is a usage error, not a crash loop.
     const migration = migrationFlags(parsed, leaseNamespace);
+    const kc = loadKubeConfig(single(parsed, 'kubeconfig'));
+    const image =
+      given ??
+      (hostPath
+        ? undefined
+        : await ownImage(makeClients(kc).core, { name: podName!, namespace: podNamespace! }));
+    // What this replica runs with, for telling replicas' settings apart (--log-level debug).
+    log.debug('configuration', {
+      identity,
+      leaseNamespace,
+      leaderElection: !parsed.booleans.has('no-leader-elect'),
+      launcherImage: image,
+      launcherHostPath: hostPath,
+      webhook: migration.webhook?.port,
+      drain: migration.migrations,
+    });
     let lost = false;
     const running = await startController({
-      kc: loadKubeConfig(single(parsed, 'kubeconfig')),
+      kc,
       log,
       port: port === undefined ? 8080 : intFlag(port, 'port'),
       launcher: { image: image ?? '', ...(hostPath ? { hostPath } : {}) },

@@ -6,7 +6,14 @@
 import { resolve } from 'node:path';
 import { intFlag, noPositionals, single, UsageError, type Command, type ParsedArgs } from '../command.js';
 import { local as spec } from '../specs.js';
-import { startControlPlane, type ControlPlaneOptions } from '../../local/controlplane.js';
+import {
+  startControlPlane,
+  type Component,
+  type ControlPlaneInfo,
+  type ControlPlaneOptions,
+} from '../../local/controlplane.js';
+import { jsonLogger, type LogLevel, type Logger } from '../../controller/runtime/log.js';
+import { logLevelFlag } from './log-level.js';
 
 const USAGE = spec.usage;
 
@@ -17,7 +24,7 @@ const OPERATOR_MODULE = '../../controller/local-operator.js';
  * The operator's starter (the controller and one agent per node), loaded only if this
  * build has it, so that the control plane runs with or without the operator.
  */
-async function loadOperator(): Promise<ControlPlaneOptions['startOperator']> {
+async function loadOperator(level: LogLevel): Promise<ControlPlaneOptions['startOperator']> {
   let mod: { startLocalOperator?: unknown };
   try {
     mod = (await import(OPERATOR_MODULE)) as { startLocalOperator?: unknown };
@@ -33,7 +40,12 @@ async function loadOperator(): Promise<ControlPlaneOptions['startOperator']> {
   if (typeof mod.startLocalOperator !== 'function') {
     throw new Error(`${OPERATOR_MODULE} does not export startLocalOperator(info)`);
   }
-  return mod.startLocalOperator as ControlPlaneOptions['startOperator'];
+  const start = mod.startLocalOperator as (
+    info: ControlPlaneInfo,
+    options: { log: (component: string) => Logger },
+  ) => Promise<Component>;
+  // The controller's and agents' JSON lines at the level asked for (--log-level).
+  return (info) => start(info, { log: (component) => jsonLogger(component, { level }) });
 }
 
 /** The `local` subcommand. */
@@ -47,7 +59,8 @@ export const command: Command = {
     const dataDir = single(parsed, 'data-dir');
     const verbose = parsed.booleans.has('verbose');
     const apiOnly = parsed.booleans.has('api-only');
-    const startOperator = apiOnly ? undefined : await loadOperator();
+    const level = logLevelFlag(parsed);
+    const startOperator = apiOnly ? undefined : await loadOperator(level);
     const cp = await startControlPlane({
       kubeconfigPath: resolve(kubeconfig),
       nodes: nodesFlag === undefined ? 1 : intFlag(nodesFlag, 'nodes'),

@@ -62,7 +62,15 @@ export async function processOne(
   try {
     const result = await reconciler.reconcile(key);
     queue.forget(key);
-    options.observer?.observe(reconciler.kind, 'success', seconds());
+    const took = seconds();
+    options.observer?.observe(reconciler.kind, 'success', took);
+    // Every reconcile, for following one object's progress at --log-level debug.
+    options.log.debug(`${reconciler.kind} ${key}: reconciled`, {
+      kind: reconciler.kind,
+      key,
+      seconds: took,
+      ...(result.requeueAfterMs !== undefined ? { requeueAfterMs: result.requeueAfterMs } : {}),
+    });
     if (result.requeueAfterMs !== undefined) queue.addAfter(key, result.requeueAfterMs);
   } catch (err) {
     if (err instanceof TerminalError) {
