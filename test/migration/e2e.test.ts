@@ -129,6 +129,19 @@ describe('migration on two local nodes', () => {
     expect(m.status?.timings?.downtimeMs).toBeGreaterThanOrEqual(0);
     const out = await kubectl(t, '', 'get', 'fdmig', 'bare');
     expect(out).toContain('Succeeded');
+    // A migration that worked is told in Normal events only (InProgress used to be a Warning),
+    // for the Migration and for the Checkpoint and Restore it made.
+    const warnings = await kubectl(
+      t,
+      '',
+      'get',
+      'events',
+      '--field-selector',
+      'type=Warning',
+      '-o',
+      'jsonpath={range .items[*]}{.involvedObject.kind}/{.involvedObject.name} {.reason}{"\\n"}{end}',
+    );
+    expect(warnings.split('\n').filter((l) => /^(Migration|Checkpoint|Restore)\/bare/.test(l))).toEqual([]);
 
     // What Prometheus scrapes after it: the controller counted the Migration and its
     // downtime (the status's, in seconds); node 2's agent the image bytes it received.
