@@ -12,7 +12,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Checkpoint } from '../../src/api/index.js';
 import { startControlPlane, type ControlPlane } from '../../src/local/controlplane.js';
-import { KUBECTL, describeWithKubectl, hasKubectl } from '../support/kubectl.js';
+import {
+  KUBECTL,
+  WARNING_EVENTS,
+  describeWithKubectl,
+  hasKubectl,
+  warningsAbout,
+} from '../support/kubectl.js';
 import { startTestOperator } from './support.js';
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));
@@ -164,15 +170,7 @@ describeKubectl('kubectl against the operator', () => {
     expect(pod.stdout).toBe('Running');
     // A successful checkpoint and restore emit no Warning (waiting for the pod the
     // controller created used to be two PodNotRunning Warnings).
-    const warnings = await kubectl(
-      'get',
-      'events',
-      '--field-selector',
-      'type=Warning',
-      '-o',
-      'jsonpath={range .items[*]}{.involvedObject.kind}/{.involvedObject.name} {.reason}{"\\n"}{end}',
-    );
-    const ours = warnings.stdout.split('\n').filter((l) => /^(Checkpoint|Restore)\/fd-demo /.test(l));
-    expect(ours).toEqual([]);
+    const warnings = await kubectl(...WARNING_EVENTS);
+    expect(warningsAbout(warnings.stdout, /^(Checkpoint|Restore)\/fd-demo /)).toEqual([]);
   });
 });

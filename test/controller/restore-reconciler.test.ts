@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import { LAUNCHER, NODE_LABEL, RESTORE_LABEL, setCondition } from '../../src/api/index.js';
+import { LAUNCHER, NODE_LABEL, RESTORE_LABEL, setCondition, type Restore } from '../../src/api/index.js';
 import { CheckpointReconciler } from '../../src/controller/checkpoint.js';
 import { MemoryEventRecorder } from '../../src/controller/events.js';
 import { RestoreReconciler } from '../../src/controller/restore.js';
@@ -50,6 +50,22 @@ async function readyCheckpoint(name: string, argv = ['sleep', '1000']): Promise<
     image: { node: 'n1', path: '/var/lib/fdckpt/default/c.img', size: 100, sha256: 'b'.repeat(64) },
   });
   await ctl.reconcile(`default/${name}`);
+}
+
+/** What the node agent writes when the replay failed at fd 4. */
+async function agentReportsReplayFailed(rs: Restore): Promise<void> {
+  await h.restores.replaceStatus({
+    ...rs,
+    status: {
+      ...rs.status,
+      conditions: setCondition(rs.status?.conditions, {
+        type: 'Replayed',
+        status: 'False',
+        reason: 'ReplayFailed',
+        message: 'fd 4: /gone: ENOENT',
+      }),
+    },
+  });
 }
 
 async function setPodPhase(name: string, phase: string): Promise<void> {
@@ -164,18 +180,7 @@ describe('RestoreReconciler, step by step', () => {
     await r.reconcile('default/r5');
     let rs = await h.restores.get('default', 'r5');
     expect(reason(rs, 'Scheduled')).toBe('True/AssignedToNode');
-    await h.restores.replaceStatus({
-      ...rs,
-      status: {
-        ...rs.status,
-        conditions: setCondition(rs.status?.conditions, {
-          type: 'Replayed',
-          status: 'False',
-          reason: 'ReplayFailed',
-          message: 'fd 4: /gone: ENOENT',
-        }),
-      },
-    });
+    await agentReportsReplayFailed(rs);
     await r.reconcile('default/r5');
     rs = await h.restores.get('default', 'r5');
     expect(reason(rs, 'Failed')).toBe('True/ReplayFailed');
@@ -196,18 +201,7 @@ describe('RestoreReconciler, step by step', () => {
     await r.reconcile('default/r2');
     let rs = await h.restores.get('default', 'r2');
     expect(reason(rs, 'Scheduled')).toBe('True/AssignedToNode');
-    await h.restores.replaceStatus({
-      ...rs,
-      status: {
-        ...rs.status,
-        conditions: setCondition(rs.status?.conditions, {
-          type: 'Replayed',
-          status: 'False',
-          reason: 'ReplayFailed',
-          message: 'fd 4: /gone: ENOENT',
-        }),
-      },
-    });
+    await agentReportsReplayFailed(rs);
     await r.reconcile('default/r2');
     rs = await h.restores.get('default', 'r2');
     expect(reason(rs, 'Ready')).toBe('False/ReplayFailed');

@@ -18,6 +18,7 @@ import { certSha256 } from '../../src/tls/x509.js';
 import { findPodCgroup, isFrozen } from '../../src/agent/cgroup/index.js';
 import { sample, samples, scrape } from '../support/metrics.js';
 import type { TwoNodes } from '../support/twonodes.js';
+import { WARNING_EVENTS, warningsAbout } from '../support/kubectl.js';
 import { expectMigratedTable } from './tables.js';
 import {
   barePod,
@@ -131,17 +132,8 @@ describe('migration on two local nodes', () => {
     expect(out).toContain('Succeeded');
     // A migration that worked is told in Normal events only (InProgress used to be a Warning),
     // for the Migration and for the Checkpoint and Restore it made.
-    const warnings = await kubectl(
-      t,
-      '',
-      'get',
-      'events',
-      '--field-selector',
-      'type=Warning',
-      '-o',
-      'jsonpath={range .items[*]}{.involvedObject.kind}/{.involvedObject.name} {.reason}{"\\n"}{end}',
-    );
-    expect(warnings.split('\n').filter((l) => /^(Migration|Checkpoint|Restore)\/bare/.test(l))).toEqual([]);
+    const warnings = await kubectl(t, '', ...WARNING_EVENTS);
+    expect(warningsAbout(warnings, /^(Migration|Checkpoint|Restore)\/bare/)).toEqual([]);
 
     // What Prometheus scrapes after it: the controller counted the Migration and its
     // downtime (the status's, in seconds); node 2's agent the image bytes it received.

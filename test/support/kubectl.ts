@@ -33,3 +33,18 @@ export function describeWithKubectl(suite: string): typeof describe | typeof des
   process.stderr.write(`${suite}: SKIPPED, ${message}\n`);
   return describe.skip;
 }
+
+/** `kubectl get events` arguments listing Warning events as `Kind/name Reason` lines. */
+export const WARNING_EVENTS = [
+  'get',
+  'events',
+  '--field-selector',
+  'type=Warning',
+  '-o',
+  'jsonpath={range .items[*]}{.involvedObject.kind}/{.involvedObject.name} {.reason}{"\\n"}{end}',
+];
+
+/** The lines of WARNING_EVENTS' output about objects whose `Kind/name` matches `about`. */
+export function warningsAbout(stdout: string, about: RegExp): string[] {
+  return stdout.split('\n').filter((line) => about.test(line));
+}
