@@ -19,11 +19,20 @@ OUT=${OUT:-/var/tmp/fdckpt-criu}
 SRC_VERSION=4.2.1-1
 UPSTREAM=${SRC_VERSION%-*}
 PREFIX=/opt/criu-$UPSTREAM
-MIRROR=http://deb.debian.org/debian
 mkdir -p "$OUT"
 export DEBIAN_FRONTEND=noninteractive
 
 say() { echo "ensure-criu: $*" >&2; }
+
+# The Debian archive this machine's apt is configured with (deb822 .sources or one-line
+# .list entries), never a host name of ours: the security archive has no sid sources.
+machine_mirror() {
+  {
+    grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources | awk '{for (i = 2; i <= NF; i++) print $i}'
+    grep -hs '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list |
+      awk '{for (i = 2; i <= NF; i++) if ($i ~ /:\/\//) { print $i; break }}'
+  } | grep -v -- '-security' | head -1
+}
 
 works() { "$1" check >"$2" 2>&1; }
 
@@ -59,6 +68,12 @@ apt-get install -y -qq --no-install-recommends build-essential pkgconf libbsd-de
   libgnutls28-dev libnet1-dev libnftables-dev libnl-3-dev libprotobuf-c-dev libprotobuf-dev \
   protobuf-c-compiler protobuf-compiler uuid-dev python3-protobuf >&2
 
+MIRROR=${CRIU_APT_MIRROR:-$(machine_mirror)}
+if [ -z "$MIRROR" ]; then
+  say "no Debian archive in this machine's apt sources (set CRIU_APT_MIRROR to one)"
+  exit 1
+fi
+say "sources from $MIRROR (this machine's apt configuration)"
 APT="$OUT/apt"
 mkdir -p "$APT/lists/partial" "$APT/cache/archives/partial"
 echo "deb-src $MIRROR sid main" >"$APT/sources.list"
