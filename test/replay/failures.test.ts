@@ -3,7 +3,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { O } from '../../src/agent/model.js';
-import { ReplayError, parsePolicy, restore } from '../../src/agent/replay/index.js';
+import {
+  ReplayError,
+  ReplayRefusals,
+  parsePolicy,
+  refusalsOf,
+  restore,
+} from '../../src/agent/replay/index.js';
 import { checkpointOf, fileOf, liveTable, waitAsleep, trackRestored } from './support.js';
 
 const started = trackRestored();
@@ -47,6 +53,27 @@ describe('restore failures are precise and leave no process', () => {
     ]);
     const err = await restoreError(cp, ['sleep', '60'], { stdio: 'ignore' });
     expect(err.message).toBe(`fd 7 (${gone}): ENOENT`);
+    expect(err.targetPid).toBeUndefined();
+  });
+
+  test('every refused fd is named in one pass, before the target program exists', async () => {
+    const d = tmpdir();
+    const short = path.join(d, 'short');
+    fs.writeFileSync(short, '12');
+    const gone = path.join(d, 'gone.log');
+    const cp = checkpointOf([
+      { fd: 5, file: socket },
+      { fd: 7, file: fileOf('regular', gone, O.WRONLY, 0, { type: 'regular', size: 0 }) },
+      { fd: 9, file: fileOf('regular', short, O.RDONLY, 100, { type: 'regular', size: 200 }) },
+    ]);
+    const err = await restoreError(cp, ['sleep', '60'], { stdio: 'ignore' });
+    expect(err).toBeInstanceOf(ReplayRefusals);
+    expect(refusalsOf(err).map((e) => e.fd)).toEqual([5, 7, 9]);
+    expect(err.message).toMatch(
+      /^3 fds cannot be restored: fd 5 \(socket:\[4242\]\): .*; fd 7 \(.*gone\.log\): ENOENT; fd 9 \(.*short\): file is 2 bytes/,
+    );
+    // The first one still answers as a single ReplayError does.
+    expect([err.fd, err.path]).toEqual([5, 'socket:[4242]']);
     expect(err.targetPid).toBeUndefined();
   });
 

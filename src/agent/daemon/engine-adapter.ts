@@ -17,6 +17,7 @@ import { readImage, writeImage } from '../image/index.js';
 import { isFileType, type Checkpoint, type FileType, type ImageBinding } from '../model.js';
 import {
   ReplayError,
+  refusalsOf,
   handOff,
   planRestore,
   replayPolicy,
@@ -235,7 +236,13 @@ export class EngineAdapter implements NodeEngine {
       if (!(err instanceof ReplayError)) throw err;
       return {
         fdsReplayed: 0,
-        failures: [{ container, fd: err.fd ?? -1, path: err.path, message: err.message }],
+        // Every fd the plan refused, not only the first (the status bounds the list).
+        failures: refusalsOf(err).map((e) => ({
+          container,
+          fd: e.fd ?? -1,
+          path: e.path,
+          message: e.message,
+        })),
         durations: { replayMs: performance.now() - t0 },
       };
     };

@@ -19,7 +19,7 @@ import { planRestore, type Plan } from './plan.js';
 import { DEFAULT_POLICY, type RestorePolicy } from './policy.js';
 import { handOff } from './handoff.js';
 
-export { ReplayError } from './errors.js';
+export { ReplayError, ReplayRefusals, refusalsOf } from './errors.js';
 export {
   parsePolicy,
   replayPolicy,

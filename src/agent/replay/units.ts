@@ -11,7 +11,7 @@ import { fdLimit } from './limits.js';
 import { opsOf } from '../filetypes/index.js';
 import { canRestore } from './planners.js';
 import type { FileUnit, PipeUnit, RestoreUnit } from './types.js';
-import { ReplayError } from './errors.js';
+import { ReplayError, ReplayRefusals } from './errors.js';
 import { decide, type FdDecision, type RestorePolicy } from './policy.js';
 
 /** The lowest target fd of a unit: restore goes in this order (then retries). */
@@ -152,21 +152,22 @@ export function buildUnits(
   /** memfd inode (dev:ino) → the open file restored for it: a memfd is recreated once per open file. */
   const memfds = new Map<string, number>();
   const limit = fdLimit();
-  for (const rec of table.fds) {
+  /** One fd of the table into its unit; throws a ReplayError naming it when it cannot be restored. */
+  function addFd(rec: FileTableRecord['fds'][number]): void {
     const file = files.get(rec.file);
     if (!file) throw new ReplayError(rec.fd, `objref ${rec.file}`, 'file is not in the image');
     if (!Number.isInteger(rec.fd) || rec.fd < 0) throw new ReplayError(rec.fd, file.path, 'bad fd number');
     if (seenFds.has(rec.fd)) throw new ReplayError(rec.fd, file.path, 'fd listed twice');
     seenFds.add(rec.fd);
-    if (file.ignored) continue;
+    if (file.ignored) return;
     if (rec.fd >= limit)
       throw new ReplayError(rec.fd, file.path, `at or above the target's RLIMIT_NOFILE (${limit})`);
     const decision =
       policy.rules.length === 0 ? restoreAsIs(file) : decide(policy, rec.fd, file, rec.cloexec);
-    if (decision.action === 'skip') continue;
+    if (decision.action === 'skip') return;
     if (decision.action === 'inherit') {
       inherit.push(rec.fd);
-      continue;
+      return;
     }
     checkFlags(rec.fd, file);
     const devnull = decision.action === 'devnull';
@@ -198,6 +199,17 @@ export function buildUnits(
     }
     unit.targets.push({ fd: rec.fd, cloexec: rec.cloexec });
   }
+  const refused: ReplayError[] = [];
+  for (const rec of table.fds) {
+    try {
+      addFd(rec);
+    } catch (err) {
+      if (!(err instanceof ReplayError)) throw err;
+      refused.push(err);
+    }
+  }
+  // Every refused fd at once; a unit left half-built by a refusal is never planned.
+  if (refused.length > 0) throw new ReplayRefusals(refused);
   const units: RestoreUnit[] = [];
   const pipes = new Map<number, PipeUnit>();
   for (const unit of byKey.values()) {
