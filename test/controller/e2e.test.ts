@@ -95,6 +95,7 @@ describeKubectl('kubectl against the operator', () => {
   });
 
   it('a dry run of a pod with an fd it cannot restore: Checkpointable=False naming the CR field', async () => {
+    // Its kubectl waits are bounded (90 s, 60 s); under a loaded CI the whole may exceed 60 s.
     // The local plane runs the container's command on the host: an inotify fd, then sleep.
     const holder = 'import ctypes, time\nctypes.CDLL(None).inotify_init()\ntime.sleep(100000)\n';
     const manifest = [
@@ -152,7 +153,7 @@ describeKubectl('kubectl against the operator', () => {
       'jsonpath={.status.conditions[?(@.type=="Failed")].reason}',
     );
     expect(reasonOf.stdout).toBe('NoImage');
-  });
+  }, 180_000);
 
   it('checkpoints the sample pod and restores it into a new pod with the sample Restore', async () => {
     const apply = await kubectl('apply', '-f', 'deploy/samples/checkpoint.yaml');
