@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +19,7 @@ import {
   hasKubectl,
   warningsAbout,
 } from '../support/kubectl.js';
+import { until } from '../support/until.js';
 import { startTestOperator } from './support.js';
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));
@@ -40,6 +41,20 @@ function kubectl(...args: string[]): Promise<{ code: number; stdout: string; std
         resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
   });
+}
+
+/** True once a process whose argv holds `marker` has an inotify fd open; else undefined. */
+function holdsInotify(marker: string): true | undefined {
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(marker)) continue;
+      const fds = readdirSync(`/proc/${pid}/fd`);
+      if (fds.some((fd) => readlinkSync(`/proc/${pid}/fd/${fd}`) === 'anon_inode:inotify')) return true;
+    } catch {
+      // gone, or not ours to read: not the one
+    }
+  }
+  return undefined;
 }
 
 beforeAll(async () => {
@@ -97,23 +112,28 @@ describeKubectl('kubectl against the operator', () => {
   it('a dry run of a pod with an fd it cannot restore: Checkpointable=False naming the CR field', async () => {
     // Its kubectl waits are bounded (90 s, 60 s); under a loaded CI the whole may exceed 60 s.
     // The local plane runs the container's command on the host: an inotify fd, then sleep.
+    const marker = `fdckpt-e2e-watcher-${process.pid}`;
     const holder = 'import ctypes, time\nctypes.CDLL(None).inotify_init()\ntime.sleep(100000)\n';
-    const manifest = [
-      {
-        apiVersion: 'v1',
-        kind: 'Pod',
-        metadata: { name: 'watcher', namespace: 'default' },
-        spec: { containers: [{ name: 'app', image: 'busybox:1.36', command: ['python3', '-c', holder] }] },
+    const pod = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'watcher', namespace: 'default' },
+      spec: {
+        containers: [{ name: 'app', image: 'busybox:1.36', command: ['python3', '-c', holder, marker] }],
       },
-      {
-        apiVersion: 'fdckpt.io/v1alpha1',
-        kind: 'Checkpoint',
-        metadata: { name: 'watcher-check', namespace: 'default' },
-        spec: { podName: 'watcher', dryRun: true },
-      },
-    ];
+    };
     const path = join(work, 'watcher.json');
-    writeFileSync(path, JSON.stringify({ apiVersion: 'v1', kind: 'List', items: manifest }));
+    writeFileSync(path, JSON.stringify(pod));
+    expect((await kubectl('apply', '-f', path)).stderr).toBe('');
+    // The pod is Running from its first instruction: capture only once the fd exists.
+    await until('the pod holds its inotify fd', () => Promise.resolve(holdsInotify(marker)), 30_000);
+    const checkpoint = {
+      apiVersion: 'fdckpt.io/v1alpha1',
+      kind: 'Checkpoint',
+      metadata: { name: 'watcher-check', namespace: 'default' },
+      spec: { podName: 'watcher', dryRun: true },
+    };
+    writeFileSync(path, JSON.stringify(checkpoint));
     expect((await kubectl('apply', '-f', path)).stderr).toBe('');
     const wait = await kubectl(
       'wait',
