@@ -3,7 +3,7 @@
  * Failed condition, and one event per condition transition.
  */
 import type { Condition, ObjectMeta } from '../api/index.js';
-import { findCondition, setCondition } from '../api/index.js';
+import { CONDITIONS, findCondition, setCondition } from '../api/index.js';
 import type { EventRecorder } from './events.js';
 
 /**
@@ -17,11 +17,17 @@ export function withFailedCondition(
   observedGeneration: number | undefined,
   now: Date,
 ): Condition[] | undefined {
-  const ready = findCondition(conditions, 'Ready');
+  const ready = findCondition(conditions, CONDITIONS.Ready);
   if (!failed || !ready) return conditions;
   return setCondition(
     conditions,
-    { type: 'Failed', status: 'True', reason: ready.reason, message: ready.message, observedGeneration },
+    {
+      type: CONDITIONS.Failed,
+      status: 'True',
+      reason: ready.reason,
+      message: ready.message,
+      observedGeneration,
+    },
     now,
   );
 }
@@ -39,14 +45,14 @@ export function announceTransitions(
   after: readonly Condition[] | undefined,
   types: readonly string[],
 ): void {
-  const failed = findCondition(after, 'Failed')?.status === 'True';
-  for (const type of [...types, 'Failed']) {
+  const failed = findCondition(after, CONDITIONS.Failed)?.status === 'True';
+  for (const type of [...types, CONDITIONS.Failed]) {
     const old = before?.find((c) => c.type === type);
     const now = after?.find((c) => c.type === type);
     if (!now || (old && old.status === now.status && old.reason === now.reason)) continue;
     // Failed carries Ready's reason and message: one event, not two.
-    if (failed && type === 'Ready') continue;
-    const warn = (type === 'Failed' || type === 'InvalidSpec') && now.status === 'True';
+    if (failed && type === CONDITIONS.Ready) continue;
+    const warn = (type === CONDITIONS.Failed || type === CONDITIONS.InvalidSpec) && now.status === 'True';
     events.record(obj, warn ? 'Warning' : 'Normal', now.reason, `${type}=${now.status}: ${now.message}`);
   }
 }

@@ -11,6 +11,7 @@ import { preflightCgroup, FD_CLASSES } from '../../agent/collect/preflight.js';
 import { FILE_TYPES, isFileType, type FileType } from '../../agent/model.js';
 import { type Command, EXIT, type ParsedArgs, UsageError, noPositionals } from '../command.js';
 import { cgroupTarget, prepareFreezing } from '../cgroupTarget.js';
+import { withIgnoreHint } from '../problems.js';
 import { preflight as spec } from '../specs.js';
 
 const USAGE = spec.usage;
@@ -41,8 +42,9 @@ async function run(parsed: ParsedArgs): Promise<number> {
       (a, b) => order(a.class) - order(b.class) || a.pid - b.pid || a.fd - b.fd,
     );
     for (const v of rows) {
-      const hint = v.ignoreType ? ` (ignore it with --ignore-type ${v.ignoreType})` : '';
-      const why = v.reasons.length ? `  ${v.reasons.join('; ')}${hint}` : '';
+      const why = v.reasons.length
+        ? `  ${withIgnoreHint({ message: v.reasons.join('; '), ignoreType: v.ignoreType })}`
+        : '';
       process.stdout.write(`${v.class.padEnd(11)} pid ${v.pid} fd ${v.fd} ${v.type} ${v.path}${why}\n`);
     }
     const counts = FD_CLASSES.filter((c) => report.counts[c] > 0).map((c) => `${report.counts[c]} ${c}`);
