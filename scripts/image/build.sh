@@ -52,6 +52,7 @@ key=$(
     echo "gcc $(gcc -dumpfullversion) arch $arch recipe $recipe"
   } | sha256sum | cut -c1-16
 )
+[ -n "${FDCKPT_IMAGE_CACHE:-}${XDG_CACHE_HOME:-}${HOME:-}" ] || die "set HOME, XDG_CACHE_HOME or FDCKPT_IMAGE_CACHE (where the image cache lives)"
 cache=${FDCKPT_IMAGE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/fdckpt/image}
 dir="$cache/$key"
 
