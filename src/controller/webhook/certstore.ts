@@ -91,14 +91,23 @@ export async function patchCaBundle(
   configName: string,
   caPem: string,
 ): Promise<void> {
-  const config = await api.readMutatingWebhookConfiguration({ name: configName });
   const bundle = b64(caPem);
-  const webhooks = (config.webhooks ?? []).map((w) => ({
-    ...w,
-    clientConfig: { ...w.clientConfig, caBundle: bundle },
-  }));
-  if (JSON.stringify(webhooks) === JSON.stringify(config.webhooks ?? [])) return;
-  await api.replaceMutatingWebhookConfiguration({ name: configName, body: { ...config, webhooks } });
+  // Every controller replica patches the bundle at start-up: a 409 means another one
+  // wrote first, so read again and write ours on top of its version (bounded).
+  for (let attempt = 1; ; attempt++) {
+    const config = await api.readMutatingWebhookConfiguration({ name: configName });
+    const webhooks = (config.webhooks ?? []).map((w) => ({
+      ...w,
+      clientConfig: { ...w.clientConfig, caBundle: bundle },
+    }));
+    if (JSON.stringify(webhooks) === JSON.stringify(config.webhooks ?? [])) return;
+    try {
+      await api.replaceMutatingWebhookConfiguration({ name: configName, body: { ...config, webhooks } });
+      return;
+    } catch (err) {
+      if (httpStatus(err) !== 409 || attempt >= 5) throw err;
+    }
+  }
 }
 
 /**

@@ -1,0 +1,236 @@
+/**
+ * Real nodes: two kubelets v1.35.4 over Debian's containerd and runc (src/local/node),
+ * each in its own network and mount namespace, registered with the real control plane;
+ * fdckpt's image (scripts/image/build.sh) imported into both; `kubectl apply -k` of
+ * deploy/ as shipped with only the image overridden; then a Checkpoint of a real
+ * container, checked against the container's process on the host.
+ *
+ * The API server listens at the kubernetes Service's address (10.0.0.1:443), so only one
+ * such suite can run on a machine at a time: keep real-node tests in this file.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { AppsV1Api, CoreV1Api, CustomObjectsApi, type V1Pod } from '@kubernetes/client-node';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { adminKubeConfig, startCluster, type LocalCluster } from '../../src/local/cluster/cluster.js';
+import { startRealNode, type RealNode } from '../../src/local/node/node.js';
+import { KUBECTL } from '../support/kubectl.js';
+import { until } from '../support/until.js';
+
+const repo = resolve(import.meta.dirname, '..', '..');
+const TOOLS = ['containerd', 'ctr', 'runc', 'unshare', 'nsenter', 'setpriv', 'ip'];
+const CNI = ['/usr/lib/cni/bridge', '/usr/lib/cni/host-local', '/usr/lib/cni/loopback'];
+
+function missingPrerequisites(): string[] {
+  const missing: string[] = [];
+  for (const t of TOOLS) if (spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0) missing.push(t);
+  for (const f of CNI) if (!existsSync(f)) missing.push(f);
+  if (process.getuid?.() !== 0) missing.push('root');
+  if (!existsSync(KUBECTL)) missing.push(`kubectl (${KUBECTL})`);
+  return missing;
+}
+
+function suite(): typeof describe | typeof describe.skip {
+  const missing = missingPrerequisites();
+  if (missing.length === 0) return describe;
+  const message = `test prerequisite missing: ${missing.join(', ')} (scripts/node/ensure-node.sh installs containerd, runc and the CNI plugins; scripts/kube/build.sh the kubelet)`;
+  if (process.env['CI'] === 'true') throw new Error(message);
+  process.stderr.write(`real nodes: SKIPPED, ${message}\n`);
+  return describe.skip;
+}
+
+/** scripts/image/build.sh (cached per machine): the directory of fdckpt.tar and pause.tar. */
+function images(): string {
+  const r = spawnSync('bash', [join(repo, 'scripts', 'image', 'build.sh')], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`scripts/image/build.sh failed (${r.status}):\n${r.stderr}`);
+  return r.stdout.trim().split('\n').pop()!;
+}
+
+const work = mkdtempSync('/tmp/fdr-');
+let cluster: LocalCluster;
+const nodes: RealNode[] = [];
+let core: CoreV1Api;
+let kubeconfig: string;
+
+function kubectl(...args: string[]): string {
+  try {
+    return execFileSync(KUBECTL, ['--kubeconfig', kubeconfig, ...args], { encoding: 'utf8', stdio: 'pipe' });
+  } catch (e) {
+    throw new Error(`kubectl ${args.join(' ')}: ${(e as { stderr?: string }).stderr ?? String(e)}`);
+  }
+}
+
+const DEMO = [
+  // Five extra files and a pipe, then one line a second on stdout.
+  "const fs=require('fs'); for (let i=0;i<5;i++) fs.openSync('/etc/hostname','r');",
+  "const p=require('child_process'); console.log('demo up', process.pid);",
+  "setInterval(()=>console.log('tick'),1000)",
+].join(' ');
+
+function demoPod(name: string, node: string): V1Pod {
+  return {
+    metadata: { name, namespace: 'default' },
+    spec: {
+      nodeName: node,
+      terminationGracePeriodSeconds: 1,
+      containers: [
+        {
+          name: 'demo',
+          image: 'localhost/fdckpt:dev',
+          imagePullPolicy: 'Never',
+          command: ['node', '-e', DEMO],
+        },
+      ],
+    },
+  };
+}
+
+async function running(name: string): Promise<V1Pod> {
+  return until(
+    `pod ${name} running`,
+    async () => {
+      const p = await core.readNamespacedPod({ name, namespace: 'default' });
+      return p.status?.containerStatuses?.[0]?.state?.running ? p : undefined;
+    },
+    90_000,
+  );
+}
+
+suite()('real nodes (kubelet + containerd + runc)', () => {
+  beforeAll(async () => {
+    const dir = images();
+    cluster = await startCluster({ dataDir: join(work, 'cluster'), serviceAddress: true });
+    kubeconfig = cluster.adminKubeconfig;
+    core = adminKubeConfig(cluster).makeApiClient(CoreV1Api);
+    for (const index of [0, 1]) {
+      nodes.push(
+        await startRealNode({
+          name: `real-${index}`,
+          index,
+          dir: join(work, `n${index}`),
+          cluster,
+          images: [join(dir, 'pause.tar'), join(dir, 'fdckpt.tar')],
+          core,
+        }),
+      );
+    }
+  }, 600_000);
+
+  afterAll(async () => {
+    for (const n of nodes.reverse()) await n.stop().catch(() => undefined);
+    await cluster?.stop();
+    rmSync(work, { recursive: true, force: true });
+  }, 120_000);
+
+  it('registers two Ready nodes on containerd, each at its own address', async () => {
+    const list = await core.listNode();
+    const seen = list.items.map((n) => ({
+      name: n.metadata?.name,
+      runtime: n.status?.nodeInfo?.containerRuntimeVersion,
+      kubelet: n.status?.nodeInfo?.kubeletVersion,
+      ip: n.status?.addresses?.find((a) => a.type === 'InternalIP')?.address,
+    }));
+    expect(seen).toEqual([
+      { name: 'real-0', runtime: 'containerd://1.6.20', kubelet: 'v1.35.4', ip: '10.200.0.2' },
+      { name: 'real-1', runtime: 'containerd://1.6.20', kubelet: 'v1.35.4', ip: '10.200.1.2' },
+    ]);
+  });
+
+  it('runs a container whose logs and exec come from the kubelet', async () => {
+    await core.createNamespacedPod({ namespace: 'default', body: demoPod('plain', 'real-1') });
+    const pod = await running('plain');
+    expect(pod.status?.podIP).toMatch(/^10\.244\.1\.\d+$/);
+    expect(pod.status?.containerStatuses?.[0]?.containerID).toMatch(/^containerd:\/\/[0-9a-f]{64}$/);
+    await until('its first log lines', async () => (/demo up 1\n/.test(kubectl('logs', 'plain')) ? true : undefined));
+    // In its own PID namespace the program is PID 1; exec sees its fds.
+    const fds = kubectl('exec', 'plain', '--', 'node', '-e', "console.log(require('fs').readdirSync('/proc/1/fd').length)");
+    expect(Number(fds.trim())).toBeGreaterThanOrEqual(3 + 5);
+  });
+
+  it('installs deploy/ as shipped: the controller and one agent per node run as pods', async () => {
+    const overlay = join(work, 'overlay');
+    mkdirSync(overlay);
+    writeFileSync(
+      join(overlay, 'kustomization.yaml'),
+      [
+        'apiVersion: kustomize.config.k8s.io/v1beta1',
+        'kind: Kustomization',
+        'resources:',
+        `  - ${relative(overlay, join(repo, 'deploy'))}`,
+        'images:',
+        '  - { name: fdckpt, newName: localhost/fdckpt, newTag: dev }',
+        '',
+      ].join('\n'),
+    );
+    kubectl('apply', '-k', overlay);
+    const apps = adminKubeConfig(cluster).makeApiClient(AppsV1Api);
+    await until(
+      'controller Deployment available and agent DaemonSet ready on both nodes',
+      async () => {
+        const d = await apps.readNamespacedDeployment({ name: 'fdckpt-controller', namespace: 'fdckpt-system' });
+        const ds = await apps.readNamespacedDaemonSet({ name: 'fdckpt-agent', namespace: 'fdckpt-system' });
+        return d.status?.availableReplicas === 2 && ds.status?.numberReady === 2 ? true : undefined;
+      },
+      180_000,
+    );
+    const pods = await core.listNamespacedPod({ namespace: 'fdckpt-system' });
+    const agents = pods.items.filter((p) => p.metadata?.labels?.['app.kubernetes.io/name'] === 'fdckpt-agent');
+    expect(agents.map((p) => p.spec?.nodeName).sort()).toEqual(['real-0', 'real-1']);
+    // Both controller replicas start at once and race for the webhook's CA bundle:
+    // neither may crash on the other's write.
+    const restarts = pods.items.map((p) => `${p.metadata?.name}: ${p.status?.containerStatuses?.[0]?.restartCount}`);
+    expect(restarts.filter((r) => !r.endsWith(': 0'))).toEqual([]);
+  }, 240_000);
+
+  it('checkpoints a containerized pod found by its containerd cgroup: Ready, with the fds its process holds', async () => {
+    await core.createNamespacedPod({ namespace: 'default', body: demoPod('demo', 'real-0') });
+    const pod = await running('demo');
+    const custom = adminKubeConfig(cluster).makeApiClient(CustomObjectsApi);
+    const ref = { group: 'fdckpt.io', version: 'v1alpha1', namespace: 'default', plural: 'checkpoints' };
+    await custom.createNamespacedCustomObject({
+      ...ref,
+      body: {
+        apiVersion: 'fdckpt.io/v1alpha1',
+        kind: 'Checkpoint',
+        metadata: { name: 'demo' },
+        spec: { podName: 'demo', leakPolicy: 'Warn', afterCapture: 'LeaveRunning' },
+      },
+    });
+    type Status = {
+      phase?: string;
+      conditions?: { type: string; status: string; message?: string }[];
+      containers?: { name: string; pid: number; fds: number; processes: number }[];
+      image?: { node: string; path: string; size: number };
+      podUID?: string;
+    };
+    const status = await until(
+      'Checkpoint demo Ready',
+      async () => {
+        const cp = (await custom.getNamespacedCustomObject({ ...ref, name: 'demo' })) as { status?: Status };
+        if (cp.status?.phase === 'Failed') throw new Error(`Checkpoint failed: ${JSON.stringify(cp.status.conditions)}`);
+        return cp.status?.phase === 'Ready' ? cp.status : undefined;
+      },
+      90_000,
+    );
+    expect(status.podUID).toBe(pod.metadata?.uid);
+    expect(status.image?.node).toBe('real-0');
+    const [c] = status.containers ?? [];
+    expect(c?.name).toBe('demo');
+    expect(c?.processes).toBe(1);
+    // The PID is the host's (the agent runs with hostPID): a process in the container's
+    // cgroup, laid out by the kubelet and containerd under the node's cgroup root.
+    const cgroups = readFileSync(`/proc/${c!.pid}/cgroup`, 'utf8');
+    expect(cgroups).toContain(`/fdckpt-node0/kubepods/besteffort/pod${pod.metadata?.uid}/`);
+    expect(cgroups).toContain(pod.status?.containerStatuses?.[0]?.containerID?.replace('containerd://', ''));
+    expect(c?.fds).toBe(readdirSync(`/proc/${c!.pid}/fd`).length);
+    // The image is on node real-0's own /var/lib/fdckpt, not the host's.
+    const onHost = join(nodes[0]!.dataDir, relative('/var/lib/fdckpt', status.image!.path));
+    expect(statSync(onHost).size).toBe(status.image?.size);
+    // A capture with LeaveRunning leaves the container running and logging.
+    const before = kubectl('logs', 'demo').split('\n').length;
+    await until('more log lines after the capture', async () =>
+      kubectl('logs', 'demo').split('\n').length > before ? true : undefined,
+    );
+  }, 180_000);
+});
