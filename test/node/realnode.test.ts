@@ -11,7 +11,16 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { AppsV1Api, CoreV1Api, CustomObjectsApi, type V1Pod } from '@kubernetes/client-node';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { adminKubeConfig, startCluster, type LocalCluster } from '../../src/local/cluster/cluster.js';
 import { startRealNode, type RealNode } from '../../src/local/node/node.js';
@@ -142,9 +151,18 @@ suite()('real nodes (kubelet + containerd + runc)', () => {
     const pod = await running('plain');
     expect(pod.status?.podIP).toMatch(/^10\.244\.1\.\d+$/);
     expect(pod.status?.containerStatuses?.[0]?.containerID).toMatch(/^containerd:\/\/[0-9a-f]{64}$/);
-    await until('its first log lines', async () => (/demo up 1\n/.test(kubectl('logs', 'plain')) ? true : undefined));
+    await until('its first log lines', () =>
+      Promise.resolve(/demo up 1\n/.test(kubectl('logs', 'plain')) ? true : undefined),
+    );
     // In its own PID namespace the program is PID 1; exec sees its fds.
-    const fds = kubectl('exec', 'plain', '--', 'node', '-e', "console.log(require('fs').readdirSync('/proc/1/fd').length)");
+    const fds = kubectl(
+      'exec',
+      'plain',
+      '--',
+      'node',
+      '-e',
+      "console.log(require('fs').readdirSync('/proc/1/fd').length)",
+    );
     expect(Number(fds.trim())).toBeGreaterThanOrEqual(3 + 5);
   });
 
@@ -168,18 +186,25 @@ suite()('real nodes (kubelet + containerd + runc)', () => {
     await until(
       'controller Deployment available and agent DaemonSet ready on both nodes',
       async () => {
-        const d = await apps.readNamespacedDeployment({ name: 'fdckpt-controller', namespace: 'fdckpt-system' });
+        const d = await apps.readNamespacedDeployment({
+          name: 'fdckpt-controller',
+          namespace: 'fdckpt-system',
+        });
         const ds = await apps.readNamespacedDaemonSet({ name: 'fdckpt-agent', namespace: 'fdckpt-system' });
         return d.status?.availableReplicas === 2 && ds.status?.numberReady === 2 ? true : undefined;
       },
       180_000,
     );
     const pods = await core.listNamespacedPod({ namespace: 'fdckpt-system' });
-    const agents = pods.items.filter((p) => p.metadata?.labels?.['app.kubernetes.io/name'] === 'fdckpt-agent');
+    const agents = pods.items.filter(
+      (p) => p.metadata?.labels?.['app.kubernetes.io/name'] === 'fdckpt-agent',
+    );
     expect(agents.map((p) => p.spec?.nodeName).sort()).toEqual(['real-0', 'real-1']);
     // Both controller replicas start at once and race for the webhook's CA bundle:
     // neither may crash on the other's write.
-    const restarts = pods.items.map((p) => `${p.metadata?.name}: ${p.status?.containerStatuses?.[0]?.restartCount}`);
+    const restarts = pods.items.map(
+      (p) => `${p.metadata?.name}: ${p.status?.containerStatuses?.[0]?.restartCount}`,
+    );
     expect(restarts.filter((r) => !r.endsWith(': 0'))).toEqual([]);
   }, 240_000);
 
@@ -208,7 +233,8 @@ suite()('real nodes (kubelet + containerd + runc)', () => {
       'Checkpoint demo Ready',
       async () => {
         const cp = (await custom.getNamespacedCustomObject({ ...ref, name: 'demo' })) as { status?: Status };
-        if (cp.status?.phase === 'Failed') throw new Error(`Checkpoint failed: ${JSON.stringify(cp.status.conditions)}`);
+        if (cp.status?.phase === 'Failed')
+          throw new Error(`Checkpoint failed: ${JSON.stringify(cp.status.conditions)}`);
         return cp.status?.phase === 'Ready' ? cp.status : undefined;
       },
       90_000,
@@ -229,8 +255,8 @@ suite()('real nodes (kubelet + containerd + runc)', () => {
     expect(statSync(onHost).size).toBe(status.image?.size);
     // A capture with LeaveRunning leaves the container running and logging.
     const before = kubectl('logs', 'demo').split('\n').length;
-    await until('more log lines after the capture', async () =>
-      kubectl('logs', 'demo').split('\n').length > before ? true : undefined,
+    await until('more log lines after the capture', () =>
+      Promise.resolve(kubectl('logs', 'demo').split('\n').length > before ? true : undefined),
     );
   }, 180_000);
 });

@@ -15,6 +15,7 @@ import { credentialKubeconfigYaml } from '../kubeconfig.js';
 import { kubeBinary } from './binaries.js';
 import { get, startComponent, startOnFreePorts, waitReady, type Component } from './component.js';
 import { ClusterPki } from './pki.js';
+import { ensureServiceAddress, SERVICE_ADDRESS } from '../node/network.js';
 
 /** Options of {@link startCluster}. */
 export interface ClusterOptions {
@@ -29,6 +30,14 @@ export interface ClusterOptions {
    * etcd compaction ({@link LocalCluster.compact}) makes older resourceVersions 410 Gone.
    */
   watchCache?: boolean;
+  /**
+   * Serve the API at the kubernetes Service's own address, https://10.0.0.1:443, instead
+   * of a free port on loopback: real nodes (src/local/node) live in their own network
+   * namespaces and have no kube-proxy, so a pod's in-cluster client, which dials the
+   * Service's ClusterIP, must find the API server there. Only one such cluster can run on
+   * a machine at a time. Webhook calls then go to a Service's endpoints, not its ClusterIP.
+   */
+  serviceAddress?: boolean;
   /** Seconds a node may go without a heartbeat before it is marked NotReady (default 40). */
   nodeMonitorGraceSeconds?: number;
   log?: (line: string) => void;
@@ -36,7 +45,7 @@ export interface ClusterOptions {
 
 /** A running local cluster. */
 export interface LocalCluster {
-  /** The API server, https://127.0.0.1:PORT. */
+  /** The API server, https://127.0.0.1:PORT (https://10.0.0.1 with `serviceAddress`). */
   url: string;
   /** The cluster CA (PEM): it signed the API server's and every component's certificate. */
   caCert: string;
@@ -46,8 +55,11 @@ export interface LocalCluster {
   dataDir: string;
   /** A kubeconfig for node `name` (user system:node:NAME, group system:nodes). */
   nodeKubeconfig(name: string): string;
-  /** A serving certificate for node `name`'s kubelet on 127.0.0.1, trusted by the API server. */
-  kubeletServing(name: string): PemCert;
+  /**
+   * A serving certificate for node `name`'s kubelet on 127.0.0.1 and the given addresses,
+   * trusted by the API server.
+   */
+  kubeletServing(name: string, addresses?: readonly string[]): PemCert;
   /**
    * A kubeconfig (written to `path`) authenticating as ServiceAccount namespace/name with
    * a token from the TokenRequest API; the ServiceAccount must exist.
@@ -105,11 +117,15 @@ export async function startCluster(opts: ClusterOptions): Promise<LocalCluster> 
     running.push(etcd);
     log(`etcd on ${etcdUrl}`);
 
+    if (opts.serviceAddress) ensureServiceAddress();
     const started = await startOnFreePorts(
-      1,
-      ([apiPort], attempt) => {
-        const url = `https://127.0.0.1:${apiPort}`;
-        const apiArgs = apiServerArgs(pki, etcdUrl, apiPort!, opts.watchCache ?? true);
+      opts.serviceAddress ? 0 : 1,
+      ([freeApiPort], attempt) => {
+        const at = opts.serviceAddress
+          ? { host: SERVICE_ADDRESS, port: 443 }
+          : { host: '127.0.0.1', port: freeApiPort! };
+        const url = `https://${at.host}:${at.port}`;
+        const apiArgs = apiServerArgs(pki, etcdUrl, at, opts.watchCache ?? true);
         const component = startComponent(
           'kube-apiserver',
           kubeBinary('kube-apiserver'),
@@ -175,7 +191,7 @@ export async function startCluster(opts: ClusterOptions): Promise<LocalCluster> 
           cn: `system:node:${name}`,
           o: ['system:nodes'],
         }),
-      kubeletServing: (name) => pki.kubeletServing(name),
+      kubeletServing: (name, addresses) => pki.kubeletServing(name, addresses),
       async serviceAccountKubeconfig(namespace, name, path) {
         const kc = new KubeConfig();
         kc.loadFromFile(adminKubeconfig);
@@ -238,7 +254,12 @@ function etcdArgs(dir: string, port: number, peer: number): string[] {
   ];
 }
 
-function apiServerArgs(pki: ClusterPki, etcdUrl: string, port: number, watchCache: boolean): string[] {
+function apiServerArgs(
+  pki: ClusterPki,
+  etcdUrl: string,
+  at: { host: string; port: number },
+  watchCache: boolean,
+): string[] {
   const serving = pki.apiServerServing();
   const kubeletClient = pki.client('apiserver-kubelet-client', {
     cn: 'kube-apiserver-kubelet-client',
@@ -246,9 +267,9 @@ function apiServerArgs(pki: ClusterPki, etcdUrl: string, port: number, watchCach
   });
   return [
     `--etcd-servers=${etcdUrl}`,
-    '--bind-address=127.0.0.1',
-    '--advertise-address=127.0.0.1',
-    `--secure-port=${port}`,
+    `--bind-address=${at.host}`,
+    `--advertise-address=${at.host}`,
+    `--secure-port=${at.port}`,
     `--tls-cert-file=${serving.cert}`,
     `--tls-private-key-file=${serving.key}`,
     `--client-ca-file=${pki.caFile}`,
@@ -267,6 +288,9 @@ function apiServerArgs(pki: ClusterPki, etcdUrl: string, port: number, watchCach
     // loopback endpoint would not pass validation anyway.
     '--endpoint-reconciler-type=none',
     `--watch-cache=${watchCache}`,
+    // Without kube-proxy a Service's ClusterIP leads nowhere: admission webhooks are called
+    // at their Service's endpoints (a pod's address on a real node).
+    ...(at.host === SERVICE_ADDRESS ? ['--enable-aggregator-routing=true'] : []),
     '--profiling=false',
   ];
 }

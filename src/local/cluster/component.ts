@@ -95,13 +95,25 @@ function tailOf(file: string, lines: number): string {
     .trim();
 }
 
-/** Starts `bin args…`, appending its stdout and stderr to `logFile`. */
-export function startComponent(name: string, bin: string, args: string[], logFile: string): Component {
+/**
+ * Starts `bin args…`, appending its stdout and stderr to `logFile`. `enter` is a command
+ * prefix that runs it elsewhere (a real node's `nsenter --target PID --mount --net --`);
+ * the death signal is set before it, so that it survives the prefix's exec.
+ */
+export function startComponent(
+  name: string,
+  bin: string,
+  args: string[],
+  logFile: string,
+  enter: readonly string[] = [],
+): Component {
   if (!existsSync(bin)) throw new Error(`${name}: ${bin} does not exist (scripts/kube/build.sh builds it)`);
   const fd = openSync(logFile, 'a');
   let child: ChildProcess;
   try {
-    child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', bin, ...args], { stdio: ['ignore', fd, fd] });
+    child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', ...enter, bin, ...args], {
+      stdio: ['ignore', fd, fd],
+    });
   } finally {
     closeSync(fd);
   }

@@ -72,9 +72,13 @@ export class ClusterPki {
     );
   }
 
-  /** A serving certificate for a kubelet on 127.0.0.1 (the API server verifies it with the CA). */
-  kubeletServing(nodeName: string): PemCert {
-    return issue(this.ca, { subject: nodeName, days: DAYS, serves: ['127.0.0.1', 'localhost', nodeName] });
+  /**
+   * A serving certificate for a kubelet on 127.0.0.1 and on `addresses` (a real node's
+   * own address); the API server verifies it with the CA.
+   */
+  kubeletServing(nodeName: string, addresses: readonly string[] = []): PemCert {
+    const serves = ['127.0.0.1', 'localhost', nodeName, ...addresses];
+    return issue(this.ca, { subject: nodeName, days: DAYS, serves });
   }
 
   /** A client certificate for `subject`, written as `<file>.crt/.key`; returns the PEMs. */

@@ -49,7 +49,8 @@ export function nodeAddresses(index: number): NodeAddresses {
 }
 
 function ip(args: string[], enter?: number): string {
-  const argv = enter === undefined ? ['ip', ...args] : ['nsenter', `--net=/proc/${enter}/ns/net`, 'ip', ...args];
+  const argv =
+    enter === undefined ? ['ip', ...args] : ['nsenter', `--net=/proc/${enter}/ns/net`, 'ip', ...args];
   try {
     return execFileSync(argv[0]!, argv.slice(1), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (e) {

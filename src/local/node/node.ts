@@ -19,7 +19,7 @@ import type { Component } from '../cluster/component.js';
 import type { LocalCluster } from '../cluster/cluster.js';
 import { containerdPaths, importImage, startContainerd, type ContainerdPaths } from './containerd.js';
 import { cgroupHierarchies, nodeCgroupRoot, startKubelet } from './kubelet.js';
-import { connectNode, disconnectNode, nodeAddresses, type NodeAddresses } from './network.js';
+import { connectNode, disconnectNode, type NodeAddresses } from './network.js';
 
 /** Host paths each node sees its own directory at (bind mounts in its mount namespace). */
 const NODE_BINDS = [
@@ -65,7 +65,9 @@ export interface RealNode {
 function startHolder(dir: string): ChildProcess {
   const script = [
     'set -e',
-    ...NODE_BINDS.map((b) => `mkdir -p ${b.at} '${join(dir, b.own)}' && mount --bind '${join(dir, b.own)}' ${b.at}`),
+    ...NODE_BINDS.map(
+      (b) => `mkdir -p ${b.at} '${join(dir, b.own)}' && mount --bind '${join(dir, b.own)}' ${b.at}`,
+    ),
     // A new network namespace does not forward; this node routes for its pods.
     'echo 1 > /proc/sys/net/ipv4/ip_forward',
     `touch '${join(dir, 'holder.ready')}'`,
@@ -74,12 +76,29 @@ function startHolder(dir: string): ChildProcess {
   if (dir.includes("'")) throw new Error(`${dir}: a node directory may not contain a quote`);
   return spawn(
     'setpriv',
-    ['--pdeathsig', 'KILL', '--', 'unshare', '--mount', '--net', '--propagation', 'slave', '--', 'sh', '-c', script],
+    [
+      '--pdeathsig',
+      'KILL',
+      '--',
+      'unshare',
+      '--mount',
+      '--net',
+      '--propagation',
+      'slave',
+      '--',
+      'sh',
+      '-c',
+      script,
+    ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
 }
 
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+async function waitFor<T>(
+  what: string,
+  timeoutMs: number,
+  probe: () => Promise<T | undefined> | T | undefined,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await probe();
@@ -104,7 +123,8 @@ function pidsUnder(dir: string): number[] {
 
 function removeTree(dir: string): void {
   if (!existsSync(dir)) return;
-  for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) removeTree(join(dir, e.name));
+  for (const e of readdirSync(dir, { withFileTypes: true }))
+    if (e.isDirectory()) removeTree(join(dir, e.name));
   try {
     rmdirSync(dir);
   } catch {
@@ -173,7 +193,7 @@ export async function startRealNode(o: RealNodeOptions): Promise<RealNode> {
     await cleanupNode(o.index, o.dir);
   };
   try {
-    await waitFor('node namespaces', 10_000, async () => {
+    await waitFor('node namespaces', 10_000, () => {
       if (holder.exitCode !== null) throw new Error(`node holder exited: ${holderErr}`);
       return existsSync(join(o.dir, 'holder.ready')) ? true : undefined;
     });
