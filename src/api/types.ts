@@ -159,7 +159,10 @@ export interface PolicyRule {
   to?: string;
   /** A regular file now shorter than the saved offset is accepted. */
   allowSizeChange?: boolean;
-  /** A path that now names another file (device and inode) than at capture is accepted. */
+  /**
+   * A path that now names another file (device and inode) than at capture is accepted.
+   * Unset: false into the captured pod, true into another pod (docs/replay.md).
+   */
   allowFileChange?: boolean;
 }
 

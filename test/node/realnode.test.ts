@@ -17,6 +17,7 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  readlinkSync,
   rmSync,
   statSync,
   writeFileSync,
@@ -61,6 +62,8 @@ let cluster: LocalCluster;
 const nodes: RealNode[] = [];
 let core: CoreV1Api;
 let kubeconfig: string;
+/** The demo's inheritable fds at capture. */
+let saved: Record<string, string> = {};
 
 function kubectl(...args: string[]): string {
   try {
@@ -70,11 +73,16 @@ function kubectl(...args: string[]): string {
   }
 }
 
+/**
+ * The demo program: five files on /etc/hostname at offset 3 without close-on-exec (what
+ * a restore replays into a fresh program by default; Node opens everything close-on-exec,
+ * so koffi clears the flag), then a line a second on stdout.
+ */
 const DEMO = [
-  // Five extra files and a pipe, then one line a second on stdout.
-  "const fs=require('fs'); for (let i=0;i<5;i++) fs.openSync('/etc/hostname','r');",
-  "const p=require('child_process'); console.log('demo up', process.pid);",
-  "setInterval(()=>console.log('tick'),1000)",
+  "import fs from 'node:fs'; import koffi from 'koffi';",
+  "const fcntl = koffi.load('libc.so.6').func('int fcntl(int, int, int)');",
+  "for (let i = 0; i < 5; i++) { const fd = fs.openSync('/etc/hostname', 'r'); fs.readSync(fd, Buffer.alloc(3), 0, 3, null); fcntl(fd, 2, 0); }",
+  "console.log('demo up', process.pid); setInterval(() => console.log('tick'), 1000);",
 ].join(' ');
 
 function demoPod(name: string, node: string): V1Pod {
@@ -88,11 +96,53 @@ function demoPod(name: string, node: string): V1Pod {
           name: 'demo',
           image: 'localhost/fdckpt:dev',
           imagePullPolicy: 'Never',
-          command: ['node', '-e', DEMO],
+          workingDir: '/opt/fdckpt',
+          command: ['node', '--input-type=module', '-e', DEMO],
         },
       ],
     },
   };
+}
+
+/** The fds of a host process that survive exec, as `fd -> target@offset`. */
+function inheritable(pid: number): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    if (Number(fd) < 3) continue;
+    let info: string;
+    let target: string;
+    try {
+      info = readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8');
+      target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+    } catch {
+      continue; // closed meanwhile
+    }
+    const flags = parseInt(/^flags:\s+([0-7]+)/m.exec(info)![1]!, 8);
+    if (flags & 0o2000000) continue; // O_CLOEXEC
+    out[fd] = `${target}@${/^pos:\s+(\d+)/m.exec(info)![1]}`;
+  }
+  return out;
+}
+
+/** What fds 0-2 of a host process are (pipes to its container's shim). */
+function stdioOf(pid: number): string[] {
+  return [0, 1, 2].map((fd) => readlinkSync(`/proc/${pid}/fd/${fd}`));
+}
+
+/** The host PID of the program in pod `uid`'s container `cid` (hostPID view). */
+function programPid(uid: string, containerId: string): number {
+  const cid = containerId.replace('containerd://', '');
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const cg = readFileSync(`/proc/${name}/cgroup`, 'utf8');
+      const argv = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0');
+      if (cg.includes(`pod${uid}/${cid}`) && argv[0] === 'node') return Number(name);
+    } catch {
+      // gone
+    }
+  }
+  throw new Error(`no node process in container ${cid} of pod ${uid}`);
 }
 
 async function running(name: string): Promise<V1Pod> {
@@ -250,6 +300,8 @@ suite()('real nodes (kubelet + containerd + runc)', () => {
     expect(cgroups).toContain(`/fdckpt-node0/kubepods/besteffort/pod${pod.metadata?.uid}/`);
     expect(cgroups).toContain(pod.status?.containerStatuses?.[0]?.containerID?.replace('containerd://', ''));
     expect(c?.fds).toBe(readdirSync(`/proc/${c!.pid}/fd`).length);
+    saved = inheritable(c!.pid);
+    expect(Object.values(saved).filter((v) => v === '/etc/hostname@3')).toHaveLength(5);
     // The image is on node real-0's own /var/lib/fdckpt, not the host's.
     const onHost = join(nodes[0]!.dataDir, relative('/var/lib/fdckpt', status.image!.path));
     expect(statSync(onHost).size).toBe(status.image?.size);
@@ -259,4 +311,105 @@ suite()('real nodes (kubelet + containerd + runc)', () => {
       Promise.resolve(kubectl('logs', 'demo').split('\n').length > before ? true : undefined),
     );
   }, 180_000);
+
+  async function create(plural: string, body: Record<string, unknown>): Promise<void> {
+    await adminKubeConfig(cluster)
+      .makeApiClient(CustomObjectsApi)
+      .createNamespacedCustomObject({
+        group: 'fdckpt.io',
+        version: 'v1alpha1',
+        namespace: 'default',
+        plural,
+        body: { apiVersion: 'fdckpt.io/v1alpha1', ...body },
+      });
+  }
+
+  /** Waits for `kind/name` Ready; throws with its conditions when it fails. */
+  async function ready(plural: string, name: string, timeoutMs = 120_000): Promise<Record<string, unknown>> {
+    const custom = adminKubeConfig(cluster).makeApiClient(CustomObjectsApi);
+    return until(
+      `${plural}/${name} done`,
+      async () => {
+        const o = (await custom.getNamespacedCustomObject({
+          group: 'fdckpt.io',
+          version: 'v1alpha1',
+          namespace: 'default',
+          plural,
+          name,
+        })) as { status?: { phase?: string; conditions?: unknown } };
+        const phase = o.status?.phase;
+        if (phase === 'Failed') throw new Error(`${plural}/${name} Failed: ${JSON.stringify(o.status)}`);
+        return phase === 'Ready' || phase === 'Succeeded' ? (o.status) : undefined;
+      },
+      timeoutMs,
+    );
+  }
+
+  /** The restored program holds the saved table; its fds 0-2 and its logs are its own. */
+  async function expectRestored(podName: string, node: string, sourceStdio: string[]): Promise<void> {
+    const pod = await running(podName);
+    expect(pod.spec?.nodeName).toBe(node);
+    const pid = programPid(pod.metadata!.uid!, pod.status!.containerStatuses![0]!.containerID!);
+    const got = inheritable(pid);
+    for (const [fd, what] of Object.entries(saved)) expect(`${fd} ${got[fd]}`).toBe(`${fd} ${what}`);
+    // Its stdout is its own container's pipe to its shim, not the source's.
+    const stdio = stdioOf(pid);
+    for (const fd of [0, 1, 2]) expect(stdio[fd]).not.toBe(sourceStdio[fd]);
+    await until(`kubectl logs ${podName} shows its own start`, () =>
+      Promise.resolve(/demo up 1\n(tick\n)+/.test(kubectl('logs', podName)) ? true : undefined),
+    );
+    // kubectl exec sees the replayed fds under the program's own /proc (PID 1 there).
+    const inside = kubectl(
+      'exec',
+      podName,
+      '--',
+      'node',
+      '-e',
+      `const fs = require('fs'); console.log(${JSON.stringify(Object.keys(saved))}.map((fd) => fs.readlinkSync('/proc/1/fd/' + fd)).join(' '))`,
+    );
+    expect(inside.trim()).toBe(
+      Object.keys(saved)
+        .map(() => '/etc/hostname')
+        .join(' '),
+    );
+  }
+
+  it('restores the checkpoint into a new container on the same node', async () => {
+    const source = await running('demo');
+    const sourcePid = programPid(source.metadata!.uid!, source.status!.containerStatuses![0]!.containerID!);
+    await create('restores', {
+      kind: 'Restore',
+      metadata: { name: 'demo' },
+      spec: { checkpointName: 'demo', target: { newPod: { name: 'demo-restored' } } },
+    });
+    const status = await ready('restores', 'demo');
+    expect(status['restoredPod']).toBe('demo-restored');
+    expect(status['fdsReplayed']).toBe(Object.keys(saved).length);
+    await expectRestored('demo-restored', 'real-0', stdioOf(sourcePid));
+  }, 180_000);
+
+  it('migrates a container to the other node: image sent between agents, source deleted', async () => {
+    await core.createNamespacedPod({ namespace: 'default', body: demoPod('mover', 'real-0') });
+    const source = await running('mover');
+    await until('mover up', () =>
+      Promise.resolve(/demo up/.test(kubectl('logs', 'mover')) ? true : undefined),
+    );
+    const sourcePid = programPid(source.metadata!.uid!, source.status!.containerStatuses![0]!.containerID!);
+    saved = inheritable(sourcePid);
+    const sourceStdio = stdioOf(sourcePid);
+    expect(Object.keys(saved)).toHaveLength(5);
+    await create('migrations', {
+      kind: 'Migration',
+      metadata: { name: 'mover' },
+      spec: { podName: 'mover', targetNode: 'real-1', leakPolicy: 'Warn' },
+    });
+    const status = await ready('migrations', 'mover', 180_000);
+    const target = String(status['targetPod']);
+    await until('source pod deleted', async () =>
+      (await core.listNamespacedPod({ namespace: 'default' })).items.some((p) => p.metadata?.name === 'mover')
+        ? undefined
+        : true,
+    );
+    await expectRestored(target, 'real-1', sourceStdio);
+  }, 240_000);
 });

@@ -16,7 +16,13 @@ import * as yaml from 'js-yaml';
 import { decodeCheckpoint, encodeCheckpoint } from '../../src/agent/image/index.js';
 import type { Checkpoint } from '../../src/agent/model.js';
 import { O } from '../../src/agent/model.js';
-import { DEFAULT_POLICY, ReplayError, parsePolicy, planRestore } from '../../src/agent/replay/index.js';
+import {
+  DEFAULT_POLICY,
+  ReplayError,
+  parsePolicy,
+  planRestore,
+  replayPolicy,
+} from '../../src/agent/replay/index.js';
 import type { RestorePolicy } from '../../src/agent/replay/index.js';
 import { fdckpt } from '../support/cli.js';
 
@@ -99,6 +105,26 @@ describe('restore opens only the file the image saw', () => {
     const shadow = imageOf('/etc/shadow', { dev: before.dev, ino: before.ino });
     shadow.files[0]!.flags = O.RDWR;
     expect(refusal(shadow).message).toMatch(/^fd 4 \(\/etc\/shadow\): another file than at capture/);
+  });
+
+  it('into another container (a new pod, a migration) another dev:ino is expected; symlinks and a stricter rule still refuse', () => {
+    // In a new container every file is another inode: its own overlay root, the kubelet's
+    // per-pod /etc/hostname. Found on a real node (test/node/realnode.test.ts).
+    const file = join(dir, 'hostname');
+    writeFileSync(file, 'pod-a');
+    const cp = imageOf(file);
+    renameSync(file, `${file}.old`);
+    writeFileSync(file, 'pod-b');
+    const inNewPod = replayPolicy('all', DEFAULT_POLICY, { newContainer: true });
+    expect(planRestore(cp, inNewPod, 10).fds).toBe(1);
+    expect(refusal(cp, replayPolicy('all', DEFAULT_POLICY)).message).toMatch(
+      /another file than at capture/,
+    );
+    const strict = parsePolicy(yaml.dump({ rules: [{ path: `${dir}/*`, allowFileChange: false }] }));
+    expect(refusal(cp, { ...strict, newContainer: true }).message).toMatch(/another file than at capture/);
+    const link = join(dir, 'hostname-link');
+    symlinkSync(file, link);
+    expect(refusal(imageOf(link), inNewPod).message).toMatch(/is now a symlink/);
   });
 
   it('the same file, unchanged, is still planned', () => {

@@ -229,7 +229,10 @@ export class EngineAdapter implements NodeEngine {
     checkBinding(path, cp.header.binding, req.binding);
     // The Restore's rules first, then those of its fds mode (the container keeps its own stdio).
     const listenFds = req.listenFds ?? false;
-    const policy = replayPolicy(MODES[req.fds], { rules: req.policy.rules } as RestorePolicy, { listenFds });
+    const policy = replayPolicy(MODES[req.fds], { rules: req.policy.rules } as RestorePolicy, {
+      listenFds,
+      newContainer: req.newContainer ?? false,
+    });
     const t0 = performance.now();
     const failed = (container: string, err: unknown): RestoreIntoOutcome => {
       killAll(held);

@@ -70,6 +70,8 @@ export interface RestoreIntoRequest {
   listenFds?: boolean;
   /** The replay engine's per-fd policy, as the Restore spec gives it. */
   policy: { rules: PolicyRule[] };
+  /** The target pod is not the captured one (RestorePolicy.newContainer). */
+  newContainer?: boolean;
 }
 
 export interface RestoreIntoOutcome {

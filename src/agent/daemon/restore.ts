@@ -158,6 +158,8 @@ export class AgentRestoreReconciler implements Reconciler {
         fds: restore.spec.fds ?? 'Program',
         listenFds: restore.spec.listenFds ?? false,
         policy: { rules: restore.spec.policy?.rules ?? [] },
+        // Files in another pod are other inodes even when they are the same files.
+        newContainer: pod.uid !== ckpt.status?.podUID,
       });
     } catch (err) {
       if (err instanceof NotReadyError) {

@@ -47,6 +47,14 @@ export interface PolicyRule {
 /** A restore policy: rules in order. */
 export interface RestorePolicy {
   rules: PolicyRule[];
+  /**
+   * The target is another container than the one captured (a new pod, a migration): its
+   * files are other inodes by construction (its own overlay root, the kubelet's per-pod
+   * /etc/hostname, /etc/hosts, /etc/resolv.conf), so a rule that does not set
+   * `allowFileChange` accepts another device and inode. The other checks (absolute,
+   * normalized, not a symlink, same file type, size) still apply.
+   */
+  newContainer?: boolean;
 }
 
 /** What the policy decided for one fd. */
@@ -96,10 +104,13 @@ const MODE_RULES: Record<ReplayMode, readonly PolicyRule[]> = {
 export function replayPolicy(
   mode: ReplayMode,
   user: RestorePolicy = DEFAULT_POLICY,
-  options: { listenFds?: boolean } = {},
+  options: { listenFds?: boolean; newContainer?: boolean } = {},
 ): RestorePolicy {
   const handoff: PolicyRule[] = options.listenFds ? [{ listening: true, action: 'fail' }] : [];
-  return { rules: [...user.rules, ...handoff, ...MODE_RULES[mode]] };
+  return {
+    rules: [...user.rules, ...handoff, ...MODE_RULES[mode]],
+    ...(options.newContainer ? { newContainer: true } : {}),
+  };
 }
 
 /** Whether a file is a listening socket (what `listening: true` matches). */
@@ -234,7 +245,8 @@ function matches(rule: PolicyRule, fd: number, file: FileRecord, cloexec: boolea
 /** The decision for `fd` (pointing at `file`): the first matching rule, else restore-or-fail. */
 export function decide(policy: RestorePolicy, fd: number, file: FileRecord, cloexec = false): FdDecision {
   const rule = policy.rules.find((r) => matches(r, fd, file, cloexec));
-  if (!rule) return { action: 'fail', allowSizeChange: false, allowFileChange: false, path: file.path };
+  const fileChange = policy.newContainer ?? false;
+  if (!rule) return { action: 'fail', allowSizeChange: false, allowFileChange: fileChange, path: file.path };
   let path = file.path;
   if (rule.action === 'remap') {
     const from = rule.from!.endsWith('/') ? rule.from!.slice(0, -1) : rule.from!;
@@ -244,7 +256,7 @@ export function decide(policy: RestorePolicy, fd: number, file: FileRecord, cloe
   return {
     action: rule.action,
     allowSizeChange: rule.allowSizeChange ?? false,
-    allowFileChange: rule.allowFileChange ?? false,
+    allowFileChange: rule.allowFileChange ?? fileChange,
     path,
   };
 }

@@ -112,8 +112,9 @@ function checkRestorable(fd: number, file: FileRecord): void {
     throw new ReplayError(fd, file.path, `${why} (policy skip or devnull can replace it)`);
 }
 
-function restoreAsIs(file: FileRecord): FdDecision {
-  return { action: 'fail', allowSizeChange: false, allowFileChange: false, path: file.path };
+function restoreAsIs(file: FileRecord, policy: RestorePolicy): FdDecision {
+  const allowFileChange = policy.newContainer ?? false;
+  return { action: 'fail', allowSizeChange: false, allowFileChange, path: file.path };
 }
 
 /** The table of process `pid` in `cp` (default: the first process). */
@@ -163,7 +164,7 @@ export function buildUnits(
     if (rec.fd >= limit)
       throw new ReplayError(rec.fd, file.path, `at or above the target's RLIMIT_NOFILE (${limit})`);
     const decision =
-      policy.rules.length === 0 ? restoreAsIs(file) : decide(policy, rec.fd, file, rec.cloexec);
+      policy.rules.length === 0 ? restoreAsIs(file, policy) : decide(policy, rec.fd, file, rec.cloexec);
     if (decision.action === 'skip') return;
     if (decision.action === 'inherit') {
       inherit.push(rec.fd);
