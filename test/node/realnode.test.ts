@@ -10,7 +10,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { AppsV1Api, CoreV1Api, CustomObjectsApi, type V1Pod } from '@kubernetes/client-node';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -25,6 +25,7 @@ import {
 import { join, relative, resolve } from 'node:path';
 import { adminKubeConfig, startCluster, type LocalCluster } from '../../src/local/cluster/cluster.js';
 import { startRealNode, type RealNode } from '../../src/local/node/node.js';
+import { MIGRATE_ON_DRAIN } from '../../src/api/index.js';
 import { KUBECTL } from '../support/kubectl.js';
 import { until } from '../support/until.js';
 
@@ -339,7 +340,7 @@ suite()('real nodes (kubelet + containerd + runc)', () => {
         })) as { status?: { phase?: string; conditions?: unknown } };
         const phase = o.status?.phase;
         if (phase === 'Failed') throw new Error(`${plural}/${name} Failed: ${JSON.stringify(o.status)}`);
-        return phase === 'Ready' || phase === 'Succeeded' ? (o.status) : undefined;
+        return phase === 'Ready' || phase === 'Succeeded' ? o.status : undefined;
       },
       timeoutMs,
     );
@@ -354,18 +355,32 @@ suite()('real nodes (kubelet + containerd + runc)', () => {
     for (const [fd, what] of Object.entries(saved)) expect(`${fd} ${got[fd]}`).toBe(`${fd} ${what}`);
     // Its stdout is its own container's pipe to its shim, not the source's.
     const stdio = stdioOf(pid);
-    for (const fd of [0, 1, 2]) expect(stdio[fd]).not.toBe(sourceStdio[fd]);
-    await until(`kubectl logs ${podName} shows its own start`, () =>
-      Promise.resolve(/demo up 1\n(tick\n)+/.test(kubectl('logs', podName)) ? true : undefined),
-    );
-    // kubectl exec sees the replayed fds under the program's own /proc (PID 1 there).
+    // (No stdin: fd 0 is /dev/null in both.)
+    expect(stdio[0]).toBe('/dev/null');
+    for (const fd of [1, 2]) {
+      expect(stdio[fd]).toMatch(/^pipe:\[\d+\]$/);
+      expect(stdio[fd]).not.toBe(sourceStdio[fd]);
+    }
+    await until(`kubectl logs ${podName} shows its own start`, () => {
+      const logs = kubectl('logs', podName);
+      if (!/demo up \d+\n(tick\n)+/.test(logs))
+        throw new Error(`logs so far: ${JSON.stringify(logs.slice(-300))}`);
+      return Promise.resolve(true);
+    });
+    // kubectl exec sees the replayed fds under the program's own /proc (its PID in the
+    // container's PID namespace: the last of NSpid).
+    const nspid = /^NSpid:(.*)$/m
+      .exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]!
+      .trim()
+      .split(/\s+/)
+      .pop();
     const inside = kubectl(
       'exec',
       podName,
       '--',
       'node',
       '-e',
-      `const fs = require('fs'); console.log(${JSON.stringify(Object.keys(saved))}.map((fd) => fs.readlinkSync('/proc/1/fd/' + fd)).join(' '))`,
+      `const fs = require('fs'); console.log(${JSON.stringify(Object.keys(saved))}.map((fd) => fs.readlinkSync('/proc/${nspid}/fd/' + fd)).join(' '))`,
     );
     expect(inside.trim()).toBe(
       Object.keys(saved)
@@ -411,5 +426,56 @@ suite()('real nodes (kubelet + containerd + runc)', () => {
         : true,
     );
     await expectRestored(target, 'real-1', sourceStdio);
+  }, 240_000);
+
+  it('kubectl drain moves an annotated pod held by its PodDisruptionBudget to the other node', async () => {
+    const body = demoPod('drained', 'real-1');
+    body.metadata = {
+      ...body.metadata,
+      labels: { app: 'drained' },
+      annotations: { [MIGRATE_ON_DRAIN]: 'true' },
+    };
+    await core.createNamespacedPod({ namespace: 'default', body });
+    const source = await running('drained');
+    await until('drained up', () =>
+      Promise.resolve(/demo up/.test(kubectl('logs', 'drained')) ? true : undefined),
+    );
+    const sourcePid = programPid(source.metadata!.uid!, source.status!.containerStatuses![0]!.containerID!);
+    saved = inheritable(sourcePid);
+    const sourceStdio = stdioOf(sourcePid);
+    // The budget refuses the eviction: the pod leaves its node only by migration.
+    kubectl('create', 'poddisruptionbudget', 'drained', '--selector=app=drained', '--max-unavailable=0');
+    // drain cordons, retries the refused eviction, and ends once the Migration deleted the pod.
+    const drain = await new Promise<{ status: number | null; out: string }>((done) => {
+      const child = spawn(KUBECTL, [
+        '--kubeconfig',
+        kubeconfig,
+        'drain',
+        'real-1',
+        '--pod-selector=app=drained',
+        '--ignore-daemonsets',
+        // A bare pod has no controller to recreate it: drain refuses it without --force.
+        '--force',
+        '--timeout=150s',
+      ]);
+      let out = '';
+      child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+      child.stderr.on('data', (c: Buffer) => (out += c.toString()));
+      child.on('exit', (status) => done({ status, out }));
+    });
+    expect(`exit ${drain.status}: ${drain.out}`).toMatch(/^exit 0: /);
+    const custom = adminKubeConfig(cluster).makeApiClient(CustomObjectsApi);
+    const list = (await custom.listNamespacedCustomObject({
+      group: 'fdckpt.io',
+      version: 'v1alpha1',
+      namespace: 'default',
+      plural: 'migrations',
+    })) as { items: { metadata: { name: string }; spec: { podName: string } }[] };
+    const m = list.items.find((x) => x.spec.podName === 'drained');
+    expect(m?.metadata.name).toMatch(/^drain-drained-/);
+    const status = await ready('migrations', m!.metadata.name, 60_000);
+    expect(status['targetNode']).toBe('real-0');
+    await expectRestored(String(status['targetPod']), 'real-0', sourceStdio);
+    kubectl('uncordon', 'real-1');
   }, 240_000);
 });

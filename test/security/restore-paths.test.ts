@@ -117,9 +117,7 @@ describe('restore opens only the file the image saw', () => {
     writeFileSync(file, 'pod-b');
     const inNewPod = replayPolicy('all', DEFAULT_POLICY, { newContainer: true });
     expect(planRestore(cp, inNewPod, 10).fds).toBe(1);
-    expect(refusal(cp, replayPolicy('all', DEFAULT_POLICY)).message).toMatch(
-      /another file than at capture/,
-    );
+    expect(refusal(cp, replayPolicy('all', DEFAULT_POLICY)).message).toMatch(/another file than at capture/);
     const strict = parsePolicy(yaml.dump({ rules: [{ path: `${dir}/*`, allowFileChange: false }] }));
     expect(refusal(cp, { ...strict, newContainer: true }).message).toMatch(/another file than at capture/);
     const link = join(dir, 'hostname-link');
