@@ -26,6 +26,7 @@ import { join, relative, resolve } from 'node:path';
 import { adminKubeConfig, startCluster, type LocalCluster } from '../../src/local/cluster/cluster.js';
 import { startRealNode, type RealNode } from '../../src/local/node/node.js';
 import { MIGRATE_ON_DRAIN } from '../../src/api/index.js';
+import { findPodCgroup, isFrozen, listTasks } from '../../src/agent/cgroup/index.js';
 import { KUBECTL } from '../support/kubectl.js';
 import { until } from '../support/until.js';
 
@@ -138,7 +139,7 @@ function programPid(uid: string, containerId: string): number {
     try {
       const cg = readFileSync(`/proc/${name}/cgroup`, 'utf8');
       const argv = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0');
-      if (cg.includes(`pod${uid}/${cid}`) && argv[0] === 'node') return Number(name);
+      if (cg.includes(`pod${uid}/${cid}`) && /(^|\/)node$/.test(argv[0]!)) return Number(name);
     } catch {
       // gone
     }
@@ -403,15 +404,21 @@ suite()('real nodes (kubelet + containerd + runc)', () => {
     await expectRestored('demo-restored', 'real-0', stdioOf(sourcePid));
   }, 180_000);
 
-  it('migrates a container to the other node: image sent between agents, source deleted', async () => {
-    await core.createNamespacedPod({ namespace: 'default', body: demoPod('mover', 'real-0') });
-    const source = await running('mover');
-    await until('mover up', () =>
-      Promise.resolve(/demo up/.test(kubectl('logs', 'mover')) ? true : undefined),
+  /** Starts a demo pod, waits for its first line, saves its table; returns its stdio. */
+  async function startDemo(body: V1Pod): Promise<string[]> {
+    const name = body.metadata!.name!;
+    await core.createNamespacedPod({ namespace: 'default', body });
+    const source = await running(name);
+    await until(`${name} up`, () =>
+      Promise.resolve(/demo up/.test(kubectl('logs', name)) ? true : undefined),
     );
-    const sourcePid = programPid(source.metadata!.uid!, source.status!.containerStatuses![0]!.containerID!);
-    saved = inheritable(sourcePid);
-    const sourceStdio = stdioOf(sourcePid);
+    const pid = programPid(source.metadata!.uid!, source.status!.containerStatuses![0]!.containerID!);
+    saved = inheritable(pid);
+    return stdioOf(pid);
+  }
+
+  it('migrates a container to the other node: image sent between agents, source deleted', async () => {
+    const sourceStdio = await startDemo(demoPod('mover', 'real-0'));
     expect(Object.keys(saved)).toHaveLength(5);
     await create('migrations', {
       kind: 'Migration',
@@ -435,14 +442,7 @@ suite()('real nodes (kubelet + containerd + runc)', () => {
       labels: { app: 'drained' },
       annotations: { [MIGRATE_ON_DRAIN]: 'true' },
     };
-    await core.createNamespacedPod({ namespace: 'default', body });
-    const source = await running('drained');
-    await until('drained up', () =>
-      Promise.resolve(/demo up/.test(kubectl('logs', 'drained')) ? true : undefined),
-    );
-    const sourcePid = programPid(source.metadata!.uid!, source.status!.containerStatuses![0]!.containerID!);
-    saved = inheritable(sourcePid);
-    const sourceStdio = stdioOf(sourcePid);
+    const sourceStdio = await startDemo(body);
     // The budget refuses the eviction: the pod leaves its node only by migration.
     kubectl('create', 'poddisruptionbudget', 'drained', '--selector=app=drained', '--max-unavailable=0');
     // drain cordons, retries the refused eviction, and ends once the Migration deleted the pod.
@@ -478,4 +478,76 @@ suite()('real nodes (kubelet + containerd + runc)', () => {
     await expectRestored(String(status['targetPod']), 'real-0', sourceStdio);
     kubectl('uncordon', 'real-1');
   }, 240_000);
+
+  it('the agent pod force-deleted while the pod is frozen for capture: the pod is thawed and keeps running', async () => {
+    // About 18000 fds over four processes: the capture takes long enough to be cut off.
+    const spawnChild =
+      "spawn(process.execPath, ['-e', open + 'setInterval(() => {}, 1000)'], { stdio: 'inherit' })";
+    const program = [
+      "const { spawn } = require('child_process');",
+      "const open = \"for (let i = 0; i < 4500; i++) require('fs').openSync('/dev/null', 'r');\";",
+      `eval(open); for (let i = 0; i < 3; i++) ${spawnChild};`,
+      "console.log('big up'); setInterval(() => {}, 1000);",
+    ].join(' ');
+    const body = demoPod('big', 'real-0');
+    body.spec!.containers[0]!.command = ['node', '-e', program];
+    await core.createNamespacedPod({ namespace: 'default', body });
+    const pod = await running('big');
+    await until('big up', () => Promise.resolve(/big up/.test(kubectl('logs', 'big')) ? true : undefined));
+    const cg = findPodCgroup(pod.metadata!.uid!).pod;
+    const procsBefore = listTasks(cg).pids.length;
+    // The program, its three children, and the pod's sandbox (pause).
+    expect(procsBefore).toBe(5);
+    await create('checkpoints', {
+      kind: 'Checkpoint',
+      metadata: { name: 'big' },
+      spec: { podName: 'big', leakPolicy: 'Warn', afterCapture: 'LeaveRunning' },
+    });
+    await until('the pod frozen for capture', () => Promise.resolve(isFrozen(cg) ? true : undefined), 60_000);
+    const agents = await core.listNamespacedPod({
+      namespace: 'fdckpt-system',
+      labelSelector: 'app.kubernetes.io/name=fdckpt-agent',
+      fieldSelector: 'spec.nodeName=real-0',
+    });
+    const agent = agents.items[0]!;
+    // SIGKILL first, so that the agent cannot thaw on its way out; then the pod goes, and
+    // the DaemonSet's new agent (another container) must find the freeze in the node's
+    // journal under /var/lib/fdckpt.
+    process.kill(
+      programPid(agent.metadata!.uid!, agent.status!.containerStatuses![0]!.containerID!),
+      'SIGKILL',
+    );
+    kubectl(
+      '-n',
+      'fdckpt-system',
+      'delete',
+      'pod',
+      agent.metadata!.name!,
+      '--grace-period=0',
+      '--force',
+      '--wait=false',
+    );
+    await until('the pod thawed', () => Promise.resolve(isFrozen(cg) ? undefined : true), 90_000);
+    expect(listTasks(cg).pids).toHaveLength(procsBefore);
+    const p = await core.readNamespacedPod({ name: 'big', namespace: 'default' });
+    expect(p.status?.containerStatuses?.[0]?.restartCount).toBe(0);
+    // The DaemonSet's new agent takes the Checkpoint up again and ends it one way or the other.
+    const done = await until(
+      'Checkpoint big finished',
+      async () => {
+        const cp = (await adminKubeConfig(cluster).makeApiClient(CustomObjectsApi).getNamespacedCustomObject({
+          group: 'fdckpt.io',
+          version: 'v1alpha1',
+          namespace: 'default',
+          plural: 'checkpoints',
+          name: 'big',
+        })) as { status?: { phase?: string } };
+        const phase = cp.status?.phase;
+        return phase === 'Ready' || phase === 'Failed' ? phase : undefined;
+      },
+      150_000,
+    );
+    expect(['Ready', 'Failed']).toContain(done);
+    expect(isFrozen(cg)).toBe(false);
+  }, 300_000);
 });
