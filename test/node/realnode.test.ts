@@ -9,73 +9,37 @@
  * such suite can run on a machine at a time: keep real-node tests in this file.
  */
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
-import { AppsV1Api, CoreV1Api, CustomObjectsApi, type V1Pod } from '@kubernetes/client-node';
-import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import type { V1Pod } from '@kubernetes/client-node';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { adminKubeConfig, startCluster, type LocalCluster } from '../../src/local/cluster/cluster.js';
-import { startRealNode, type RealNode } from '../../src/local/node/node.js';
 import { MIGRATE_ON_DRAIN } from '../../src/api/index.js';
 import { findPodCgroup, isFrozen, listTasks } from '../../src/agent/cgroup/index.js';
 import { KUBECTL } from '../support/kubectl.js';
-import { demoPod, images, inheritable, programPid, repo, stdioOf, suite } from './support.js';
 import { until } from '../support/until.js';
+import { startRealCluster, type RealCluster } from './cluster.js';
+import { demoPod, inheritable, programPid, stdioOf, suite } from './support.js';
 
 const work = mkdtempSync('/tmp/fdr-');
-let cluster: LocalCluster;
-const nodes: RealNode[] = [];
-let core: CoreV1Api;
-let kubeconfig: string;
+let rc: RealCluster;
 /** The demo's inheritable fds at capture. */
 let saved: Record<string, string> = {};
 
-function kubectl(...args: string[]): string {
-  try {
-    return execFileSync(KUBECTL, ['--kubeconfig', kubeconfig, ...args], { encoding: 'utf8', stdio: 'pipe' });
-  } catch (e) {
-    throw new Error(`kubectl ${args.join(' ')}: ${(e as { stderr?: string }).stderr ?? String(e)}`);
-  }
-}
-
-async function running(name: string): Promise<V1Pod> {
-  return until(
-    `pod ${name} running`,
-    async () => {
-      const p = await core.readNamespacedPod({ name, namespace: 'default' });
-      return p.status?.containerStatuses?.[0]?.state?.running ? p : undefined;
-    },
-    90_000,
-  );
-}
+const kubectl = (...args: string[]): string => rc.kubectl(...args);
+const running = (name: string): Promise<V1Pod> => rc.running(name);
 
 suite()('real nodes (kubelet + containerd + runc)', () => {
   beforeAll(async () => {
-    const dir = images();
-    cluster = await startCluster({ dataDir: join(work, 'cluster'), serviceAddress: true });
-    kubeconfig = cluster.adminKubeconfig;
-    core = adminKubeConfig(cluster).makeApiClient(CoreV1Api);
-    for (const index of [0, 1]) {
-      nodes.push(
-        await startRealNode({
-          name: `real-${index}`,
-          index,
-          dir: join(work, `n${index}`),
-          cluster,
-          images: [join(dir, 'pause.tar'), join(dir, 'fdckpt.tar')],
-          core,
-        }),
-      );
-    }
-  }, 600_000);
+    rc = await startRealCluster(work);
+  }, 900_000);
 
   afterAll(async () => {
-    for (const n of nodes.reverse()) await n.stop().catch(() => undefined);
-    await cluster?.stop();
+    await rc?.stop();
     rmSync(work, { recursive: true, force: true });
   }, 120_000);
 
   it('registers two Ready nodes on containerd, each at its own address', async () => {
-    const list = await core.listNode();
+    const list = await rc.core.listNode();
     const seen = list.items.map((n) => ({
       name: n.metadata?.name,
       runtime: n.status?.nodeInfo?.containerRuntimeVersion,
@@ -89,7 +53,7 @@ suite()('real nodes (kubelet + containerd + runc)', () => {
   });
 
   it('runs a container whose logs and exec come from the kubelet', async () => {
-    await core.createNamespacedPod({ namespace: 'default', body: demoPod('plain', 'real-1') });
+    await rc.core.createNamespacedPod({ namespace: 'default', body: demoPod('plain', 'real-1') });
     const pod = await running('plain');
     expect(pod.status?.podIP).toMatch(/^10\.244\.1\.\d+$/);
     expect(pod.status?.containerStatuses?.[0]?.containerID).toMatch(/^containerd:\/\/[0-9a-f]{64}$/);
@@ -109,35 +73,8 @@ suite()('real nodes (kubelet + containerd + runc)', () => {
   });
 
   it('installs deploy/ as shipped: the controller and one agent per node run as pods', async () => {
-    const overlay = join(work, 'overlay');
-    mkdirSync(overlay);
-    writeFileSync(
-      join(overlay, 'kustomization.yaml'),
-      [
-        'apiVersion: kustomize.config.k8s.io/v1beta1',
-        'kind: Kustomization',
-        'resources:',
-        `  - ${relative(overlay, join(repo, 'deploy'))}`,
-        'images:',
-        '  - { name: fdckpt, newName: localhost/fdckpt, newTag: dev }',
-        '',
-      ].join('\n'),
-    );
-    kubectl('apply', '-k', overlay);
-    const apps = adminKubeConfig(cluster).makeApiClient(AppsV1Api);
-    await until(
-      'controller Deployment available and agent DaemonSet ready on both nodes',
-      async () => {
-        const d = await apps.readNamespacedDeployment({
-          name: 'fdckpt-controller',
-          namespace: 'fdckpt-system',
-        });
-        const ds = await apps.readNamespacedDaemonSet({ name: 'fdckpt-agent', namespace: 'fdckpt-system' });
-        return d.status?.availableReplicas === 2 && ds.status?.numberReady === 2 ? true : undefined;
-      },
-      180_000,
-    );
-    const pods = await core.listNamespacedPod({ namespace: 'fdckpt-system' });
+    await rc.installDeploy();
+    const pods = await rc.core.listNamespacedPod({ namespace: 'fdckpt-system' });
     const agents = pods.items.filter(
       (p) => p.metadata?.labels?.['app.kubernetes.io/name'] === 'fdckpt-agent',
     );
@@ -151,9 +88,9 @@ suite()('real nodes (kubelet + containerd + runc)', () => {
   }, 240_000);
 
   it('checkpoints a containerized pod found by its containerd cgroup: Ready, with the fds its process holds', async () => {
-    await core.createNamespacedPod({ namespace: 'default', body: demoPod('demo', 'real-0') });
+    await rc.core.createNamespacedPod({ namespace: 'default', body: demoPod('demo', 'real-0') });
     const pod = await running('demo');
-    const custom = adminKubeConfig(cluster).makeApiClient(CustomObjectsApi);
+    const custom = rc.custom;
     const ref = { group: 'fdckpt.io', version: 'v1alpha1', namespace: 'default', plural: 'checkpoints' };
     await custom.createNamespacedCustomObject({
       ...ref,
@@ -195,7 +132,7 @@ suite()('real nodes (kubelet + containerd + runc)', () => {
     saved = inheritable(c!.pid);
     expect(Object.values(saved).filter((v) => v === '/etc/hostname@3')).toHaveLength(5);
     // The image is on node real-0's own /var/lib/fdckpt, not the host's.
-    const onHost = join(nodes[0]!.dataDir, relative('/var/lib/fdckpt', status.image!.path));
+    const onHost = join(rc.nodes[0]!.dataDir, relative('/var/lib/fdckpt', status.image!.path));
     expect(statSync(onHost).size).toBe(status.image?.size);
     // A capture with LeaveRunning leaves the container running and logging.
     const before = kubectl('logs', 'demo').split('\n').length;
@@ -203,39 +140,6 @@ suite()('real nodes (kubelet + containerd + runc)', () => {
       Promise.resolve(kubectl('logs', 'demo').split('\n').length > before ? true : undefined),
     );
   }, 180_000);
-
-  async function create(plural: string, body: Record<string, unknown>): Promise<void> {
-    await adminKubeConfig(cluster)
-      .makeApiClient(CustomObjectsApi)
-      .createNamespacedCustomObject({
-        group: 'fdckpt.io',
-        version: 'v1alpha1',
-        namespace: 'default',
-        plural,
-        body: { apiVersion: 'fdckpt.io/v1alpha1', ...body },
-      });
-  }
-
-  /** Waits for `kind/name` Ready; throws with its conditions when it fails. */
-  async function ready(plural: string, name: string, timeoutMs = 120_000): Promise<Record<string, unknown>> {
-    const custom = adminKubeConfig(cluster).makeApiClient(CustomObjectsApi);
-    return until(
-      `${plural}/${name} done`,
-      async () => {
-        const o = (await custom.getNamespacedCustomObject({
-          group: 'fdckpt.io',
-          version: 'v1alpha1',
-          namespace: 'default',
-          plural,
-          name,
-        })) as { status?: { phase?: string; conditions?: unknown } };
-        const phase = o.status?.phase;
-        if (phase === 'Failed') throw new Error(`${plural}/${name} Failed: ${JSON.stringify(o.status)}`);
-        return phase === 'Ready' || phase === 'Succeeded' ? o.status : undefined;
-      },
-      timeoutMs,
-    );
-  }
 
   /** The restored program holds the saved table; its fds 0-2 and its logs are its own. */
   async function expectRestored(podName: string, node: string, sourceStdio: string[]): Promise<void> {
@@ -283,12 +187,12 @@ suite()('real nodes (kubelet + containerd + runc)', () => {
   it('restores the checkpoint into a new container on the same node', async () => {
     const source = await running('demo');
     const sourcePid = programPid(source.metadata!.uid!, source.status!.containerStatuses![0]!.containerID!);
-    await create('restores', {
+    await rc.create('restores', {
       kind: 'Restore',
       metadata: { name: 'demo' },
       spec: { checkpointName: 'demo', target: { newPod: { name: 'demo-restored' } } },
     });
-    const status = await ready('restores', 'demo');
+    const status = await rc.ready('restores', 'demo');
     expect(status['restoredPod']).toBe('demo-restored');
     expect(status['fdsReplayed']).toBe(Object.keys(saved).length);
     await expectRestored('demo-restored', 'real-0', stdioOf(sourcePid));
@@ -297,7 +201,7 @@ suite()('real nodes (kubelet + containerd + runc)', () => {
   /** Starts a demo pod, waits for its first line, saves its table; returns its stdio. */
   async function startDemo(body: V1Pod): Promise<string[]> {
     const name = body.metadata!.name!;
-    await core.createNamespacedPod({ namespace: 'default', body });
+    await rc.core.createNamespacedPod({ namespace: 'default', body });
     const source = await running(name);
     await until(`${name} up`, () =>
       Promise.resolve(/demo up/.test(kubectl('logs', name)) ? true : undefined),
@@ -310,15 +214,17 @@ suite()('real nodes (kubelet + containerd + runc)', () => {
   it('migrates a container to the other node: image sent between agents, source deleted', async () => {
     const sourceStdio = await startDemo(demoPod('mover', 'real-0'));
     expect(Object.keys(saved)).toHaveLength(5);
-    await create('migrations', {
+    await rc.create('migrations', {
       kind: 'Migration',
       metadata: { name: 'mover' },
       spec: { podName: 'mover', targetNode: 'real-1', leakPolicy: 'Warn' },
     });
-    const status = await ready('migrations', 'mover', 180_000);
+    const status = await rc.ready('migrations', 'mover', 180_000);
     const target = String(status['targetPod']);
     await until('source pod deleted', async () =>
-      (await core.listNamespacedPod({ namespace: 'default' })).items.some((p) => p.metadata?.name === 'mover')
+      (await rc.core.listNamespacedPod({ namespace: 'default' })).items.some(
+        (p) => p.metadata?.name === 'mover',
+      )
         ? undefined
         : true,
     );
@@ -339,7 +245,7 @@ suite()('real nodes (kubelet + containerd + runc)', () => {
     const drain = await new Promise<{ status: number | null; out: string }>((done) => {
       const child = spawn(KUBECTL, [
         '--kubeconfig',
-        kubeconfig,
+        rc.kubeconfig,
         'drain',
         'real-1',
         '--pod-selector=app=drained',
@@ -354,7 +260,7 @@ suite()('real nodes (kubelet + containerd + runc)', () => {
       child.on('exit', (status) => done({ status, out }));
     });
     expect(`exit ${drain.status}: ${drain.out}`).toMatch(/^exit 0: /);
-    const custom = adminKubeConfig(cluster).makeApiClient(CustomObjectsApi);
+    const custom = rc.custom;
     const list = (await custom.listNamespacedCustomObject({
       group: 'fdckpt.io',
       version: 'v1alpha1',
@@ -363,7 +269,7 @@ suite()('real nodes (kubelet + containerd + runc)', () => {
     })) as { items: { metadata: { name: string }; spec: { podName: string } }[] };
     const m = list.items.find((x) => x.spec.podName === 'drained');
     expect(m?.metadata.name).toMatch(/^drain-drained-/);
-    const status = await ready('migrations', m!.metadata.name, 60_000);
+    const status = await rc.ready('migrations', m!.metadata.name, 60_000);
     expect(status['targetNode']).toBe('real-0');
     await expectRestored(String(status['targetPod']), 'real-0', sourceStdio);
     kubectl('uncordon', 'real-1');
@@ -381,20 +287,20 @@ suite()('real nodes (kubelet + containerd + runc)', () => {
     ].join(' ');
     const body = demoPod('big', 'real-0');
     body.spec!.containers[0]!.command = ['node', '-e', program];
-    await core.createNamespacedPod({ namespace: 'default', body });
+    await rc.core.createNamespacedPod({ namespace: 'default', body });
     const pod = await running('big');
     await until('big up', () => Promise.resolve(/big up/.test(kubectl('logs', 'big')) ? true : undefined));
     const cg = findPodCgroup(pod.metadata!.uid!).pod;
     const procsBefore = listTasks(cg).pids.length;
     // The program, its three children, and the pod's sandbox (pause).
     expect(procsBefore).toBe(5);
-    await create('checkpoints', {
+    await rc.create('checkpoints', {
       kind: 'Checkpoint',
       metadata: { name: 'big' },
       spec: { podName: 'big', leakPolicy: 'Warn', afterCapture: 'LeaveRunning' },
     });
     await until('the pod frozen for capture', () => Promise.resolve(isFrozen(cg) ? true : undefined), 60_000);
-    const agents = await core.listNamespacedPod({
+    const agents = await rc.core.listNamespacedPod({
       namespace: 'fdckpt-system',
       labelSelector: 'app.kubernetes.io/name=fdckpt-agent',
       fieldSelector: 'spec.nodeName=real-0',
@@ -419,13 +325,13 @@ suite()('real nodes (kubelet + containerd + runc)', () => {
     );
     await until('the pod thawed', () => Promise.resolve(isFrozen(cg) ? undefined : true), 90_000);
     expect(listTasks(cg).pids).toHaveLength(procsBefore);
-    const p = await core.readNamespacedPod({ name: 'big', namespace: 'default' });
+    const p = await rc.core.readNamespacedPod({ name: 'big', namespace: 'default' });
     expect(p.status?.containerStatuses?.[0]?.restartCount).toBe(0);
     // The DaemonSet's new agent takes the Checkpoint up again and ends it one way or the other.
     const done = await until(
       'Checkpoint big finished',
       async () => {
-        const cp = (await adminKubeConfig(cluster).makeApiClient(CustomObjectsApi).getNamespacedCustomObject({
+        const cp = (await rc.custom.getNamespacedCustomObject({
           group: 'fdckpt.io',
           version: 'v1alpha1',
           namespace: 'default',

@@ -94,18 +94,58 @@ export function stdioOf(pid: number): string[] {
   return [0, 1, 2].map((fd) => readlinkSync(`/proc/${pid}/fd/${fd}`));
 }
 
-/** The host PID of the program in pod `uid`'s container `cid` (hostPID view). */
+/**
+ * The host PID of the program of pod `uid`'s container `cid` (hostPID view): the
+ * container's first process, the one whose parent (the containerd shim) is outside it;
+ * in a restored container that is the launcher's waiter (fdckpt-hold), and the program
+ * is its child, exec'd by the held process.
+ */
 export function programPid(uid: string, containerId: string): number {
   const cid = containerId.replace('containerd://', '');
+  const inside = new Map<number, number>();
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     try {
-      const cg = readFileSync(`/proc/${name}/cgroup`, 'utf8');
-      const argv = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0');
-      if (cg.includes(`pod${uid}/${cid}`) && /(^|\/)node$/.test(argv[0]!)) return Number(name);
+      if (!readFileSync(`/proc/${name}/cgroup`, 'utf8').includes(`pod${uid}/${cid}`)) continue;
+      inside.set(Number(name), parentOf(Number(name)));
     } catch {
       // gone
     }
   }
-  throw new Error(`no node process in container ${cid} of pod ${uid}`);
+  const first = [...inside].filter(([, ppid]) => !inside.has(ppid)).map(([pid]) => pid);
+  if (first.length !== 1)
+    throw new Error(`container ${cid} of pod ${uid}: first processes ${JSON.stringify(first)}`);
+  const top = first[0]!;
+  if (readFileSync(`/proc/${top}/comm`, 'utf8').trim() !== 'fdckpt-hold') return top;
+  const held = [...inside].filter(([, ppid]) => ppid === top).map(([pid]) => pid);
+  if (held.length !== 1)
+    throw new Error(`launcher ${top} of container ${cid}: children ${JSON.stringify(held)}`);
+  return held[0]!;
+}
+
+function parentOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // comm may hold spaces and parentheses: the fields start after its last ')'.
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+}
+
+/** The inodes of the listening TCP and unix sockets in process `pid`'s network namespace. */
+export function listeningSockets(pid: number): Set<string> {
+  const out = new Set<string>();
+  const rows = (file: string): string[][] => {
+    try {
+      return readFileSync(`/proc/${pid}/net/${file}`, 'utf8')
+        .trim()
+        .split('\n')
+        .slice(1)
+        .map((l) => l.trim().split(/\s+/));
+    } catch {
+      return [];
+    }
+  };
+  // tcp: st 0A is LISTEN; the inode is the tenth column.
+  for (const f of ['tcp', 'tcp6']) for (const r of rows(f)) if (r[3] === '0A') out.add(r[9]!);
+  // unix: Flags 00010000 is __SO_ACCEPTCON (listening); the inode is the seventh column.
+  for (const r of rows('unix')) if (r[3] === '00010000') out.add(r[6]!);
+  return out;
 }

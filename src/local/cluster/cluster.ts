@@ -15,7 +15,7 @@ import { credentialKubeconfigYaml } from '../kubeconfig.js';
 import { kubeBinary } from './binaries.js';
 import { get, startComponent, startOnFreePorts, waitReady, type Component } from './component.js';
 import { ClusterPki } from './pki.js';
-import { ensureServiceAddress, SERVICE_ADDRESS } from '../node/network.js';
+import { ensureServiceAddress, holdServiceAddress, SERVICE_ADDRESS } from '../node/network.js';
 
 /** Options of {@link startCluster}. */
 export interface ClusterOptions {
@@ -34,8 +34,9 @@ export interface ClusterOptions {
    * Serve the API at the kubernetes Service's own address, https://10.0.0.1:443, instead
    * of a free port on loopback: real nodes (src/local/node) live in their own network
    * namespaces and have no kube-proxy, so a pod's in-cluster client, which dials the
-   * Service's ClusterIP, must find the API server there. Only one such cluster can run on
-   * a machine at a time. Webhook calls then go to a Service's endpoints, not its ClusterIP.
+   * Service's ClusterIP, must find the API server there. Only one such cluster runs on a
+   * machine at a time: a second one waits (up to 10 minutes) for the first to stop.
+   * Webhook calls then go to a Service's endpoints, not its ClusterIP.
    */
   serviceAddress?: boolean;
   /** Seconds a node may go without a heartbeat before it is marked NotReady (default 40). */
@@ -74,6 +75,8 @@ export interface LocalCluster {
 }
 
 const READY_MS = 90_000;
+/** How long a service-address cluster waits for another one on the machine to stop. */
+const SERVICE_ADDRESS_WAIT_MS = 10 * 60_000;
 
 /** Starts etcd, kube-apiserver and (by default) kube-controller-manager and kube-scheduler. */
 export async function startCluster(opts: ClusterOptions): Promise<LocalCluster> {
@@ -90,9 +93,12 @@ export async function startCluster(opts: ClusterOptions): Promise<LocalCluster> 
     key: admin.key,
   });
   const running: Component[] = [];
+  let releaseServiceAddress: (() => void) | undefined;
   const stop = async (): Promise<void> => {
     for (const c of [...running].reverse()) await c.stop();
     running.length = 0;
+    releaseServiceAddress?.();
+    releaseServiceAddress = undefined;
   };
   const log = (l: string): void => opts.log?.(`cluster: ${l}`);
   // Each attempt logs to its own file, so that a retry's error shows only its own lines.
@@ -117,7 +123,10 @@ export async function startCluster(opts: ClusterOptions): Promise<LocalCluster> 
     running.push(etcd);
     log(`etcd on ${etcdUrl}`);
 
-    if (opts.serviceAddress) ensureServiceAddress();
+    if (opts.serviceAddress) {
+      releaseServiceAddress = await holdServiceAddress(SERVICE_ADDRESS_WAIT_MS);
+      ensureServiceAddress();
+    }
     const started = await startOnFreePorts(
       opts.serviceAddress ? 0 : 1,
       ([freeApiPort], attempt) => {

@@ -12,8 +12,10 @@
  * API server at that address itself. Everything here shells out to iproute2, as any node
  * setup script would.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 /** The kubernetes Service's ClusterIP (first address of --service-cluster-ip-range). */
 export const SERVICE_ADDRESS = '10.0.0.1';
@@ -57,6 +59,39 @@ function ip(args: string[], enter?: number): string {
     const stderr = (e as { stderr?: string }).stderr?.trim();
     throw new Error(`${argv.join(' ')}: ${stderr || String(e)}`);
   }
+}
+
+/** Where {@link holdServiceAddress} takes its lock (a file every process on the machine sees). */
+export const SERVICE_ADDRESS_LOCK = join(tmpdir(), 'fdckpt-service-address.lock');
+
+/**
+ * Takes the machine's one service-address cluster (10.0.0.1:443 and node indexes 0-7)
+ * for this process, waiting up to `timeoutMs` while another process holds it (two test
+ * suites with real nodes, run by two jest workers, wait for each other instead of
+ * failing on the port). An flock(1) child holds the kernel lock; it ends, and the lock
+ * goes, when `release` closes its stdin or when this process dies, however it dies.
+ */
+export function holdServiceAddress(timeoutMs: number, lock = SERVICE_ADDRESS_LOCK): Promise<() => void> {
+  const seconds = String(Math.max(1, Math.ceil(timeoutMs / 1000)));
+  const holder = spawn('flock', ['-x', '-w', seconds, lock, 'sh', '-c', 'echo held; exec cat'], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    holder.on('error', (e) => reject(new Error(`flock (util-linux) for ${lock}: ${e.message}`)));
+    holder.stdout.on('data', (b: Buffer) => {
+      out += String(b);
+      if (out.startsWith('held\n')) resolve(() => holder.stdin.end());
+    });
+    holder.on('exit', (code) => {
+      if (!out.startsWith('held\n'))
+        reject(
+          new Error(
+            `another cluster on ${SERVICE_ADDRESS} held ${lock} for ${seconds} s (flock exit ${code})`,
+          ),
+        );
+    });
+  });
 }
 
 /** Puts 10.0.0.1/32 on the host's loopback unless it is there already. */
