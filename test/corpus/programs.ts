@@ -34,14 +34,19 @@ const PG_BIN = (): string => {
   return `/usr/lib/postgresql/${versions.at(-1) ?? 'NONE'}/bin`;
 };
 
-/** Sends `request` over TCP to 127.0.0.1:`port` and resolves with what came back once `done` says so. */
-export function tcpAsk(port: number, request: string, done: (text: string) => boolean): Promise<string> {
+/** Sends `request` over TCP to `host`:`port` and resolves with what came back once `done` says so. */
+export function tcpAsk(
+  port: number,
+  request: string,
+  done: (text: string) => boolean,
+  host = '127.0.0.1',
+): Promise<string> {
   return new Promise((resolve, reject) => {
-    const c = net.connect(port, '127.0.0.1');
+    const c = net.connect(port, host);
     let text = '';
     const timer = setTimeout(() => {
       c.destroy();
-      reject(new Error(`no full answer from port ${port}: ${JSON.stringify(text.slice(0, 200))}`));
+      reject(new Error(`no full answer from ${host}:${port}: ${JSON.stringify(text.slice(0, 200))}`));
     }, 5000);
     c.on('connect', () => c.write(request));
     c.on('data', (b) => {
