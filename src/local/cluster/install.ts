@@ -1,7 +1,7 @@
 /**
  * Installing fdckpt into a local cluster the way a user installs it into theirs: the
- * built kubectl applies crds/ and deploy/'s namespace, RBAC and webhook configuration as
- * shipped, and the controller and agents then run with tokens
+ * built kubectl applies crds/ and deploy/'s namespace, RBAC, admission policies and
+ * webhook configuration as shipped, and the controller and agents then run with tokens
  * of the ServiceAccounts those files create — so the cluster, not the harness, says what
  * they may do. Each agent's token is bound to a pod on its node, as a kubelet projects it.
  */
@@ -23,6 +23,7 @@ const DEPLOY_ACCESS = [
   'rbac-controller.yaml',
   'rbac-agent.yaml',
   'rbac-migration.yaml',
+  'agent-admission.yaml',
   'webhook.yaml',
 ];
 
@@ -103,8 +104,8 @@ function errCode(e: unknown): number | undefined {
  * only sleeps, so that a process kubelet has something to run), and the node itself, with
  * its own credentials, asks for a token bound to that pod. NodeRestriction lets a node do
  * that only for pods on it; the API server writes the pod's node into the token and hands
- * it to admission as userInfo.extra `authentication.kubernetes.io/node-name`. The
- * token dies with the pod.
+ * it to admission as userInfo.extra `authentication.kubernetes.io/node-name`, which
+ * deploy/agent-admission.yaml holds the agent to. The token dies with the pod.
  */
 export async function agentKubeconfig(cluster: LocalCluster, node: string, path: string): Promise<string> {
   const admin = new KubeConfig();
@@ -174,8 +175,8 @@ export async function agentKubeconfig(cluster: LocalCluster, node: string, path:
 }
 
 /**
- * Applies deploy/'s namespace, RBAC and webhook configuration (and crds/ unless told not
- * to), then mints a token for the controller's ServiceAccount; each
+ * Applies deploy/'s namespace, RBAC, admission policies and webhook configuration (and
+ * crds/ unless told not to), then mints a token for the controller's ServiceAccount; each
  * agent's is minted when asked for, bound to a pod on its node.
  */
 export async function installOperator(
