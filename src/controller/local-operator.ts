@@ -54,7 +54,6 @@ export async function startLocalOperator(
   const log = options.log ?? ((component: string): Logger => jsonLogger(component, { level }));
   // Installed as a user installs it; each component then runs as its own ServiceAccount.
   const credentials = await installOperator(info.cluster, info.kubeconfigPath);
-  const agentKc = loadKubeConfig(credentials.agent);
   const controller = await startController({
     kc: loadKubeConfig(credentials.controller),
     log: log('controller'),
@@ -66,9 +65,10 @@ export async function startLocalOperator(
     webhook: localWebhookOptions(),
   });
   const agents = await Promise.all(
-    info.nodes.map((node) =>
+    info.nodes.map(async (node) =>
       startAgent({
-        kc: agentKc,
+        // Its own node's token: the admission policies hold each agent to its node.
+        kc: loadKubeConfig(await credentials.agent(node.name)),
         nodeName: node.name,
         dataDir: node.storageDir,
         engine: new EngineAdapter({ dataDir: node.storageDir }),

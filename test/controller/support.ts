@@ -247,7 +247,7 @@ export async function startTestOperator(
       : {}),
   });
   const agent = await startAgent({
-    kc: loadKubeConfig(credentials.agent),
+    kc: loadKubeConfig(await credentials.agent(node.name)),
     nodeName: node.name,
     dataDir: node.storageDir,
     engine: new EngineAdapter({ dataDir: node.storageDir }),

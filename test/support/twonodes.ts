@@ -78,7 +78,6 @@ export async function startTwoNodes(
     startOperator: async (info) => {
       // deploy/'s RBAC as shipped; the controller and the agents run as their ServiceAccounts.
       const credentials = await installOperator(info.cluster, info.kubeconfigPath);
-      const kc = loadKubeConfig(credentials.agent);
       controller = await startController({
         kc: loadKubeConfig(credentials.controller),
         log: testLogger('controller'),
@@ -91,7 +90,7 @@ export async function startTwoNodes(
         if (i === options.agentProcess) {
           agentProcess = await startAgentProcess({
             root: repoRoot(),
-            kubeconfigPath: credentials.agent,
+            kubeconfigPath: await credentials.agent(node.name),
             node: node.name,
             dataDir: node.storageDir,
           });
@@ -99,7 +98,8 @@ export async function startTwoNodes(
         }
         agents.push(
           await startAgent({
-            kc,
+            // Each agent with a token bound to a pod on its own node (deploy/agent-admission.yaml).
+            kc: loadKubeConfig(await credentials.agent(node.name)),
             nodeName: node.name,
             dataDir: node.storageDir,
             engine: new EngineAdapter({ dataDir: node.storageDir }),

@@ -66,6 +66,8 @@ export interface LocalCluster {
    * a token from the TokenRequest API; the ServiceAccount must exist.
    */
   serviceAccountKubeconfig(namespace: string, name: string, path: string): Promise<string>;
+  /** A kubeconfig (written to `path`) authenticating as `user` with a bearer token. */
+  tokenKubeconfig(user: string, token: string, namespace: string, path: string): string;
   /** Stops and starts kube-apiserver again (every watch ends; etcd keeps the state). */
   restartApiServer(): Promise<void>;
   /** Compacts etcd at its current revision (older resourceVersions become 410 Gone). */
@@ -211,13 +213,12 @@ export async function startCluster(opts: ClusterOptions): Promise<LocalCluster> 
         });
         const token = tr.status?.token;
         if (!token) throw new Error(`TokenRequest for ${namespace}/${name} returned no token`);
-        writeFileSync(
-          path,
-          credentialKubeconfigYaml(url, pki.ca.cert, `${namespace}:${name}`, { token }, namespace),
-          {
-            mode: 0o600,
-          },
-        );
+        return cluster.tokenKubeconfig(`${namespace}:${name}`, token, namespace, path);
+      },
+      tokenKubeconfig(user, token, namespace, path) {
+        writeFileSync(path, credentialKubeconfigYaml(url, pki.ca.cert, user, { token }, namespace), {
+          mode: 0o600,
+        });
         return path;
       },
       async restartApiServer() {

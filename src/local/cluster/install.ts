@@ -1,12 +1,14 @@
 /**
  * Installing fdckpt into a local cluster the way a user installs it into theirs: the
- * built kubectl applies crds/ and deploy/'s namespace, RBAC and webhook configuration as
- * shipped, and the controller and agents then run with tokens of the ServiceAccounts
- * those files create — so the cluster, not the harness, says what they may do.
+ * built kubectl applies crds/ and deploy/'s namespace, RBAC, admission policies and
+ * webhook configuration as shipped, and the controller and agents then run with tokens
+ * of the ServiceAccounts those files create — so the cluster, not the harness, says what
+ * they may do. Each agent's token is bound to a pod on its node, as a kubelet projects it.
  */
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import type { LocalCluster } from './cluster.js';
 import { checkoutRoot, kubeBinary } from './binaries.js';
 
@@ -21,6 +23,7 @@ const DEPLOY_ACCESS = [
   'rbac-controller.yaml',
   'rbac-agent.yaml',
   'rbac-migration.yaml',
+  'agent-admission.yaml',
   'webhook.yaml',
 ];
 
@@ -80,12 +83,101 @@ export async function installCrds(kubeconfig: string): Promise<void> {
 /** Kubeconfigs of the operator's two ServiceAccounts. */
 export interface OperatorCredentials {
   controller: string;
-  agent: string;
+  /** A kubeconfig for the agent of `node`, with a token bound to its pod there ({@link agentKubeconfig}). */
+  agent(node: string): Promise<string>;
+}
+
+/** The pod that stands for node `node`'s agent on the local plane. */
+export function agentPodName(node: string): string {
+  return `fdckpt-agent-${node}`;
+}
+
+function errCode(e: unknown): number | undefined {
+  const c = (e as { code?: unknown }).code;
+  return typeof c === 'number' ? c : undefined;
 }
 
 /**
- * Applies deploy/'s namespace, RBAC and webhook configuration (and crds/ unless told not
- * to), then mints a token for each of the operator's ServiceAccounts.
+ * A kubeconfig (written to `path`) for node `node`'s agent, made as a kubelet makes the
+ * token it projects into the agent's pod: a Pod of the agent ServiceAccount bound to the
+ * node stands for the agent (the agent runs in the caller's process; the pod's container
+ * only sleeps, so that a process kubelet has something to run), and the node itself, with
+ * its own credentials, asks for a token bound to that pod. NodeRestriction lets a node do
+ * that only for pods on it; the API server writes the pod's node into the token and hands
+ * it to admission as userInfo.extra `authentication.kubernetes.io/node-name`, which
+ * deploy/agent-admission.yaml holds the agent to. The token dies with the pod.
+ */
+export async function agentKubeconfig(cluster: LocalCluster, node: string, path: string): Promise<string> {
+  const admin = new KubeConfig();
+  admin.loadFromFile(cluster.adminKubeconfig);
+  const core = admin.makeApiClient(CoreV1Api);
+  const name = agentPodName(node);
+  const namespace = OPERATOR_NAMESPACE;
+  let pod: V1Pod;
+  try {
+    pod = await core.createNamespacedPod({
+      namespace,
+      body: {
+        metadata: {
+          name,
+          namespace,
+          labels: { 'app.kubernetes.io/part-of': 'fdckpt', 'app.kubernetes.io/component': 'agent-identity' },
+        },
+        spec: {
+          nodeName: node,
+          serviceAccountName: AGENT_SERVICE_ACCOUNT,
+          terminationGracePeriodSeconds: 1,
+          tolerations: [{ operator: 'Exists' }],
+          containers: [{ name: 'identity', image: 'local', command: ['sleep', 'infinity'] }],
+        },
+      },
+    });
+  } catch (e) {
+    if (errCode(e) !== 409) throw e;
+    pod = await core.readNamespacedPod({ name, namespace });
+  }
+  const asNode = new KubeConfig();
+  // The node's identity (system:node:NODE), in a certificate of its own: the kubelet's files stay as they are.
+  asNode.loadFromFile(
+    cluster.pki.clientKubeconfig(
+      join(cluster.dataDir, `node-${node}-tokens.kubeconfig`),
+      cluster.url,
+      `node-${node}-tokens`,
+      {
+        cn: `system:node:${node}`,
+        o: ['system:nodes'],
+      },
+    ),
+  );
+  const nodeCore = asNode.makeApiClient(CoreV1Api);
+  const request = {
+    name: AGENT_SERVICE_ACCOUNT,
+    namespace,
+    body: {
+      spec: {
+        audiences: [],
+        expirationSeconds: 24 * 3600,
+        boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name, uid: pod.metadata?.uid },
+      },
+    },
+  };
+  // The Node authorizer learns of the new pod from its informer, a moment after the create.
+  for (let i = 0; ; i++) {
+    try {
+      const token = (await nodeCore.createNamespacedServiceAccountToken(request)).status?.token;
+      if (!token) throw new Error(`TokenRequest for the agent pod ${namespace}/${name} returned no token`);
+      return cluster.tokenKubeconfig(`${namespace}:${AGENT_SERVICE_ACCOUNT}@${node}`, token, namespace, path);
+    } catch (e) {
+      if (errCode(e) !== 403 || i >= 100) throw e;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+/**
+ * Applies deploy/'s namespace, RBAC, admission policies and webhook configuration (and
+ * crds/ unless told not to), then mints a token for the controller's ServiceAccount; each
+ * agent's is minted when asked for, bound to a pod on its node.
  */
 export async function installOperator(
   cluster: LocalCluster,
@@ -106,10 +198,6 @@ export async function installOperator(
       CONTROLLER_SERVICE_ACCOUNT,
       join(dir, 'fdckpt-controller.kubeconfig'),
     ),
-    agent: await cluster.serviceAccountKubeconfig(
-      OPERATOR_NAMESPACE,
-      AGENT_SERVICE_ACCOUNT,
-      join(dir, 'fdckpt-agent.kubeconfig'),
-    ),
+    agent: (node) => agentKubeconfig(cluster, node, join(dir, `fdckpt-agent-${node}.kubeconfig`)),
   };
 }
