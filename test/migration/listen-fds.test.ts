@@ -2,13 +2,15 @@
  * Socket handoff in pods, on the local control plane with two nodes (process kubelets,
  * the real agents and controller): a socket-activation-aware server is migrated with
  * the Migration's spec.listenFds, and the replacement resumes on its saved listener,
- * which it finds at fd 3 with LISTEN_FDS and LISTEN_PID (its own pid) in the
- * environment it was exec'd with (/proc/PID/environ), and binds nothing.
+ * which it finds at fd 3 with LISTEN_FDS, LISTEN_PID (its own pid) and
+ * LISTEN_FDNAMES (the saved fd number) in the environment it was exec'd with
+ * (/proc/PID/environ), and binds nothing. A Restore with listenFds into a new pod
+ * does the same.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { readFileSync, readlinkSync } from 'node:fs';
 import net from 'node:net';
-import type { Restore } from '../../src/api/index.js';
+import type { Checkpoint, Restore } from '../../src/api/index.js';
 import { findPodCgroup, listTasks } from '../../src/agent/cgroup/index.js';
 import type { TwoNodes } from '../support/twonodes.js';
 import { fdTable, finished, kubectl, podGone, startTwoNodes, until } from '../support/twonodes.js';
@@ -137,7 +139,7 @@ describe('socket handoff in pods', () => {
     })) as Restore;
     expect(restore.spec.listenFds).toBe(true);
     const pid = await serverOf(m.status?.targetPod ?? '');
-    expect(listenEnv(pid)).toMatchObject({ LISTEN_FDS: '1', LISTEN_PID: String(pid) });
+    expect(listenEnv(pid)).toEqual({ LISTEN_FDS: '1', LISTEN_PID: String(pid), LISTEN_FDNAMES: 'fd7' });
     const table = fdTable(pid);
     expect(table['3']).toMatch(/^socket:/);
     expect(table['7']).toBeUndefined();
@@ -147,6 +149,47 @@ describe('socket handoff in pods', () => {
       const a = await ask(port);
       return a.startsWith(`${pid} `) ? a : undefined;
     });
-    expect(answer.split(' ').slice(0, 3)).toEqual([String(pid), '1', String(pid)]);
+    expect(answer).toBe(`${pid} 1 ${pid} fd7\n`);
+  }, 120_000);
+
+  it('a Restore with listenFds into a new pod: LISTEN_FDS, LISTEN_PID and LISTEN_FDNAMES', async () => {
+    const [n1] = t.cp.nodes.map((n) => n.name);
+    const port = await freePort();
+    await serverPod('api', n1!, port);
+    await serverOf('api');
+    await kubectl(
+      t,
+      'apiVersion: fdckpt.io/v1alpha1\nkind: Checkpoint\nmetadata: {name: api, namespace: default}\nspec: {podName: api}\n',
+      'apply',
+      '-f',
+      '-',
+    );
+    const get = (plural: string): Promise<unknown> =>
+      t.c.custom.getNamespacedCustomObject({
+        group: 'fdckpt.io',
+        version: 'v1alpha1',
+        namespace: 'default',
+        plural,
+        name: 'api',
+      });
+    await until('checkpoint api Ready', async () =>
+      ((await get('checkpoints')) as Checkpoint).status?.phase === 'Ready' ? true : undefined,
+    );
+    await kubectl(
+      t,
+      'apiVersion: fdckpt.io/v1alpha1\nkind: Restore\nmetadata: {name: api, namespace: default}\n' +
+        `spec: {checkpointName: api, target: {newPod: {name: api-copy, nodeName: ${n1!}}}, listenFds: true}\n`,
+      'apply',
+      '-f',
+      '-',
+    );
+    const r = await until('restore api done', async () => {
+      const x = (await get('restores')) as Restore;
+      return x.status?.phase === 'Ready' || x.status?.phase === 'Failed' ? x : undefined;
+    });
+    expect(r.status?.phase).toBe('Ready');
+    const pid = await serverOf('api-copy');
+    expect(listenEnv(pid)).toEqual({ LISTEN_FDS: '1', LISTEN_PID: String(pid), LISTEN_FDNAMES: 'fd7' });
+    expect(fdTable(pid)['3']).toMatch(/^socket:/);
   }, 120_000);
 });

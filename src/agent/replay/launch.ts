@@ -46,7 +46,7 @@ export interface LaunchOptions {
   stdio?: 'inherit' | 'ignore';
   /** Seconds the held process waits for the restorer before giving up (exit 125). */
   timeoutSeconds?: number;
-  /** Socket handoff: run the launcher with --listen-fds (it sets LISTEN_FDS/LISTEN_PID at release). */
+  /** Socket handoff: run the launcher with --listen-fds (it sets LISTEN_FDS/PID/FDNAMES at release). */
   listenFds?: boolean;
   /** Variables added to the environment CMD is started with. */
   env?: Record<string, string>;
