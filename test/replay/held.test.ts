@@ -17,6 +17,7 @@ import { replayIntoHeld } from '../../src/agent/daemon/held.js';
 import type { Checkpoint } from '../../src/agent/model.js';
 import { DEFAULT_POLICY, handOff, planRestore, replayPolicy } from '../../src/agent/replay/index.js';
 import { launchHeld, type HeldProcess } from '../../src/agent/replay/launch.js';
+import { waitSettled } from '../../src/agent/replay/settle.js';
 import { until } from '../support/until.js';
 import { PYTHON } from './support.js';
 
@@ -107,6 +108,8 @@ describe('replayIntoHeld (the agent releasing a pod launcher)', () => {
     replayIntoHeld(h.pid, planRestore(cp, policy));
     expect(fs.readlinkSync(`/proc/${h.pid}/exe`)).toBe(fs.realpathSync('/bin/sleep'));
     expect(listenEnv(h.pid)).toEqual({});
+    // sleep's dynamic loader opens its libraries at fd 3 for a moment after the exec.
+    await waitSettled(h.pid);
     expect(fs.existsSync(`/proc/${h.pid}/fd/3`)).toBe(false);
   });
 
