@@ -1,7 +1,7 @@
 /*
  * fdckpt-hold: the launcher that replay restores a file table into.
  *
- *   fdckpt-hold [--timeout SECONDS] [--listen-fds] -- CMD [ARGS...]
+ *   fdckpt-hold [--timeout SECONDS] [--listen-fds] [--exec FILE] -- CMD [ARGS...]
  *
  * It forks. The child (the "held" process) blocks until SIGUSR1 arrives (or the
  * timeout passes: exit 125), then execs CMD; the restorer, which has seized the
@@ -13,6 +13,11 @@
  * reaps its children with waitpid and would swallow the ptrace stops. The held
  * process is the restorer's grandchild; the waiter is its child and carries the
  * exit status back. See docs/adr/0003-replay-launcher.md.
+ *
+ * --exec FILE: exec FILE with CMD ARGS... as its whole argv (CMD is argv[0]), as the
+ * shell's `exec -a CMD FILE` does. For a multi-call binary (busybox run as `sh`) the
+ * program is chosen by argv[0], which must stay what it was, while the file exec'd is
+ * the recorded executable: argv[0] alone may name another program here, or none.
  *
  * --listen-fds (socket handoff): the restorer sends SIGUSR1 with sigqueue(3), its
  * value the number N of listening sockets it will put at fds 3..3+N-1. The held
@@ -52,7 +57,7 @@ static void forward(int sig) {
 }
 
 static int usage(void) {
-	fprintf(stderr, "usage: fdckpt-hold [--timeout SECONDS] [--listen-fds] -- CMD [ARGS...]\n");
+	fprintf(stderr, "usage: fdckpt-hold [--timeout SECONDS] [--listen-fds] [--exec FILE] -- CMD [ARGS...]\n");
 	return 2;
 }
 
@@ -94,7 +99,8 @@ static void listen_env(int n, int names_fd) {
 	free(names);
 }
 
-static void hold_and_exec(char **cmd, long timeout, int names_fd, int report, const sigset_t *oldmask) {
+static void hold_and_exec(const char *file, char **cmd, long timeout, int names_fd, int report,
+			  const sigset_t *oldmask) {
 	sigset_t usr1;
 	siginfo_t info;
 	struct timespec ts = {.tv_sec = timeout, .tv_nsec = 0};
@@ -110,14 +116,15 @@ static void hold_and_exec(char **cmd, long timeout, int names_fd, int report, co
 	}
 	sigprocmask(SIG_SETMASK, oldmask, NULL);
 	if (names_fd >= 0) listen_env(info.si_code == SI_QUEUE ? info.si_value.sival_int : 0, names_fd);
-	execvp(cmd[0], cmd);
-	fprintf(stderr, "fdckpt-hold: exec %s: %s\n", cmd[0], strerror(errno));
+	execvp(file ? file : cmd[0], cmd);
+	fprintf(stderr, "fdckpt-hold: exec %s: %s\n", file ? file : cmd[0], strerror(errno));
 	_exit(127);
 }
 
 int main(int argc, char **argv) {
 	long timeout = 30;
 	int listen_fds = 0;
+	const char *file = NULL;
 	int names_fd = -1;
 	int report;
 	int i = 1;
@@ -125,15 +132,18 @@ int main(int argc, char **argv) {
 	char line[32];
 	int status, len;
 
-	if (i + 1 < argc && strcmp(argv[i], "--timeout") == 0) {
-		char *end;
-		timeout = strtol(argv[i + 1], &end, 10);
-		if (*end || timeout <= 0) return usage();
-		i += 2;
-	}
-	if (i < argc && strcmp(argv[i], "--listen-fds") == 0) {
-		listen_fds = 1;
-		i++;
+	for (; i < argc && strcmp(argv[i], "--") != 0; i++) {
+		if (i + 1 < argc && strcmp(argv[i], "--timeout") == 0) {
+			char *end;
+			timeout = strtol(argv[++i], &end, 10);
+			if (*end || timeout <= 0) return usage();
+		} else if (strcmp(argv[i], "--listen-fds") == 0) {
+			listen_fds = 1;
+		} else if (i + 1 < argc && strcmp(argv[i], "--exec") == 0 && argv[i + 1][0] != 0) {
+			file = argv[++i];
+		} else {
+			return usage();
+		}
 	}
 	if (i >= argc || strcmp(argv[i], "--") != 0 || i + 1 >= argc) return usage();
 	/* Decided before the memfd exists: it may take fd 3 when fd 3 is closed (in a pod). */
@@ -155,7 +165,7 @@ int main(int argc, char **argv) {
 		perror("fdckpt-hold: fork");
 		return 126;
 	}
-	if (child == 0) hold_and_exec(argv + i + 1, timeout, names_fd, report, &oldmask);
+	if (child == 0) hold_and_exec(file, argv + i + 1, timeout, names_fd, report, &oldmask);
 	if (names_fd >= 0) close(names_fd);
 
 	/* In a pod nobody listens on fd 3 (the agent finds the held child by its cgroup):
