@@ -73,6 +73,12 @@ export interface MigrationSpec {
   /** The Restore's per-fd replay policy. */
   policy?: { rules?: PolicyRule[] };
   fds?: RestoreFds;
+  /**
+   * The Restore's socket handoff: the saved listening sockets go to fds 3… of the
+   * replacement with LISTEN_FDS, LISTEN_PID and LISTEN_FDNAMES set (its launcher gets
+   * --listen-fds, in a new pod and in an owner's replacement alike).
+   */
+  listenFds?: boolean;
   /** Roll back when the target has not replayed this long after capture. Default 300. */
   timeoutSeconds?: number;
 }
@@ -174,6 +180,8 @@ export function validateMigrationSpec(spec: MigrationSpec | undefined): string[]
   if (spec.fds !== undefined && !RESTORE_FDS.includes(spec.fds)) {
     errors.push(`spec.fds: ${JSON.stringify(spec.fds)} is not one of ${RESTORE_FDS.join(', ')}`);
   }
+  if (spec.listenFds !== undefined && typeof spec.listenFds !== 'boolean')
+    errors.push('spec.listenFds: must be true or false');
   checkPolicyBounds(errors, spec.policy?.rules);
   (spec.policy?.rules ?? []).forEach((rule, i) => {
     if (!POLICY_ACTIONS.includes(rule.action)) {

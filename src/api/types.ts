@@ -181,8 +181,9 @@ export interface RestoreSpec {
   /** Which fds are replayed (see RestoreFds). Default Program. */
   fds?: RestoreFds;
   /**
-   * Socket handoff: the saved listening sockets go to fds 3… with LISTEN_FDS and
-   * LISTEN_PID set (the launcher must run with --listen-fds; a new pod gets it).
+   * Socket handoff: the saved listening sockets go to fds 3… with LISTEN_FDS,
+   * LISTEN_PID and LISTEN_FDNAMES set (the launcher must run with --listen-fds; a new
+   * pod gets it).
    */
   listenFds?: boolean;
 }

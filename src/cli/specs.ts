@@ -94,7 +94,8 @@ export const restore: CommandSpec = {
   },
   afterDashes: 'command',
   notes: [
-    'CMD defaults to the saved argv of the process. Once CMD runs, restore exits with its status',
+    "CMD defaults to the saved argv of the process (exec'd from its recorded executable, argv[0] kept,",
+    'when argv[0] names another file here). Once CMD runs, restore exits with its status',
     '(128+N when killed by signal N); before that: 1 failed, 2 usage, 3 refused by the plan (nothing ran).',
   ],
 };

@@ -162,6 +162,7 @@ export async function createRestoreFor(
             target,
             ...(mig.spec.policy ? { policy: mig.spec.policy } : {}),
             fds: mig.spec.fds ?? 'Program',
+            ...(mig.spec.listenFds ? { listenFds: true } : {}),
           },
         },
       }) as Promise<Restore>,

@@ -12,7 +12,7 @@ import {
 } from '../../src/api/index.js';
 import type { MigrationPhase } from '../../src/api/index.js';
 
-type Schema = { properties?: Record<string, Schema>; enum?: string[] };
+type Schema = { properties?: Record<string, Schema>; enum?: string[]; type?: string };
 const crd = yaml.load(
   readFileSync(new URL('../../crds/migrations.fdckpt.io.yaml', import.meta.url), 'utf8'),
 ) as {
@@ -36,6 +36,7 @@ describe('Migration CRD', () => {
     });
     const root = crd.spec.versions[0]!.schema.openAPIV3Schema.properties!;
     expect(root['spec']!.properties!['leakPolicy']!.enum).toEqual([...LEAK_POLICIES]);
+    expect(root['spec']!.properties!['listenFds']).toMatchObject({ type: 'boolean' });
     const phases: MigrationPhase[] = [
       'Pending',
       'Checkpointing',
@@ -57,12 +58,14 @@ describe('Migration CRD', () => {
         targetNode: '',
         leakPolicy: 'Sometimes' as never,
         timeoutSeconds: 0,
+        listenFds: 'yes' as never,
         policy: { rules: [{ action: 'explode' as never }] },
       }),
     ).toEqual([
       'spec.podName: "Bad Pod" is not a pod name',
       'spec.targetNode: "" is not a node name',
       'spec.leakPolicy: "Sometimes" is not one of Fail, Warn, Ignore',
+      'spec.listenFds: must be true or false',
       'spec.policy.rules[0].action: "explode" is not one of fail, skip, devnull, remap, inherit',
       'spec.timeoutSeconds: 0 is not a positive integer',
     ]);

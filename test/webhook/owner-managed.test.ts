@@ -188,8 +188,8 @@ async function ownerRecreates(name: string): Promise<V1Pod> {
   return createPod(applyPatch(pod, ops));
 }
 
-async function throughCapture(): Promise<void> {
-  await createMigration(h, 'm1', { podName: 'web-abc', targetNode: 'n2' });
+async function throughCapture(spec: { listenFds?: boolean } = {}): Promise<void> {
+  await createMigration(h, 'm1', { podName: 'web-abc', targetNode: 'n2', ...spec });
   await mig.reconcile('default/m1');
   await ckpts.reconcile('default/m1');
   await agentCaptured(h, 'm1');
@@ -298,6 +298,27 @@ describe('owner-managed pods through the webhook', () => {
     // Still the ReplicaSet's pod.
     const target = await h.core.readNamespacedPod({ name: 'web-def', namespace: 'default' });
     expect(target.metadata?.ownerReferences).toEqual([RS]);
+  });
+
+  it('listenFds: the replacement runs the launcher with --listen-fds and its Restore hands off', async () => {
+    await throughCapture({ listenFds: true });
+    await kubeletConfirmsDeletion(h, 'web-abc');
+    const replacement = await ownerRecreates('web-def');
+    expect(replacement.spec?.containers[0]?.command).toEqual([
+      HOLD,
+      '--timeout',
+      '600',
+      '--listen-fds',
+      '--',
+      'sleep',
+      '1000',
+    ]);
+    await setPodPhase(h, 'web-def', 'Running');
+    await mig.reconcile('default/m1');
+    expect((await h.restores.get('default', 'm1')).spec).toMatchObject({
+      target: { podName: 'web-def' },
+      listenFds: true,
+    });
   });
 
   it('a failed replay deletes the replacement so that the owner starts the workload afresh', async () => {

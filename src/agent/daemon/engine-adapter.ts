@@ -21,6 +21,7 @@ import {
   handOff,
   planRestore,
   replayPolicy,
+  type Handoff,
   type Plan,
   type ReplayMode,
   type RestorePolicy,
@@ -250,8 +251,8 @@ export class EngineAdapter implements NodeEngine {
       };
     };
     const plans: Plan[] = [];
-    /** Per container: how many listening sockets socket handoff passes (undefined: no handoff). */
-    const counts: (number | undefined)[] = [];
+    /** Per container: what socket handoff tells the program (undefined: no handoff). */
+    const handoffs: (Handoff | undefined)[] = [];
     for (const [i, c] of req.pod.containers.entries()) {
       // Paths are checked where the program will open them: in its container's root.
       const view = rootView(held[i]!);
@@ -259,7 +260,7 @@ export class EngineAdapter implements NodeEngine {
         const source = req.sourcePids[c.name];
         const handoff = listenFds ? handOff(cp, policy, source) : undefined;
         plans.push(planRestore(handoff?.cp ?? cp, policy, source, view));
-        counts.push(handoff?.count);
+        handoffs.push(handoff);
       } catch (err) {
         return failed(c.name, err);
       } finally {
@@ -269,7 +270,7 @@ export class EngineAdapter implements NodeEngine {
     let fds = 0;
     for (const [i, c] of req.pod.containers.entries()) {
       try {
-        replayIntoHeld(held[i]!, plans[i]!, counts[i]);
+        replayIntoHeld(held[i]!, plans[i]!, handoffs[i]);
       } catch (err) {
         return failed(c.name, err);
       }

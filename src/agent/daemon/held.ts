@@ -6,22 +6,14 @@
  * does for a launcher it spawned itself.
  */
 import { readProcStat } from '../linux/procstat.js';
-import {
-  PTRACE_EVENT_EXEC,
-  PTRACE_O,
-  killPid,
-  ptraceCont,
-  ptraceSeize,
-  sigqueuePid,
-} from '../linux/ptrace.js';
+import { PTRACE_EVENT_EXEC, PTRACE_O, killPid, ptraceCont, ptraceSeize } from '../linux/ptrace.js';
 import { waitPid } from '../linux/wait.js';
 import { runPlan } from '../replay/inject.js';
-import type { Plan } from '../replay/index.js';
+import { releaseHeld, type ListenRelease, type Plan } from '../replay/index.js';
 import { NotReadyError } from './engine.js';
 
 const SIGKILL = 9;
 const SIGTRAP = 5;
-const SIGUSR1 = 10;
 const LAUNCHER_COMM = 'fdckpt-hold';
 
 /** The held process among `pids`: an fdckpt-hold whose parent is the fdckpt-hold waiter. */
@@ -48,13 +40,13 @@ export function findHeldLauncher(pids: readonly number[]): number {
 
 /**
  * Seize the held pid, let it exec, replay the plan; on any failure kill it (never
- * half-restored). `listenFds`: handed-off sockets, sent as the release signal's value.
+ * half-restored). `listen`: socket handoff's LISTEN_FDS (the release signal's value)
+ * and LISTEN_FDNAMES (written into the launcher's names memfd first; replay/release.ts).
  */
-export function replayIntoHeld(pid: number, plan: Plan, listenFds?: number): void {
+export function replayIntoHeld(pid: number, plan: Plan, listen?: ListenRelease): void {
   try {
     ptraceSeize(pid, PTRACE_O.TRACEEXEC | PTRACE_O.EXITKILL);
-    if (listenFds === undefined) killPid(pid, SIGUSR1);
-    else sigqueuePid(pid, SIGUSR1, listenFds);
+    releaseHeld(pid, listen);
     for (;;) {
       const st = waitPid(pid);
       if (st.kind === 'exited') throw new Error(`launcher pid ${pid} exited with ${st.code} before exec`);

@@ -167,6 +167,13 @@ export function preadAll(fd: number, size: number): Buffer {
   return buf.subarray(0, done);
 }
 
+export const MFD_CLOEXEC = 1;
+
+/** memfd_create(2): an anonymous file in memory, named `name` in /proc/PID/fd links. */
+export function memfdCreate(name: string, flags: number): number {
+  return sys('memfd_create', `memfd ${name}`, ['void *', Buffer.from(`${name}\0`)], ['uint', flags]);
+}
+
 const F_GET_SEALS = 1034;
 
 /** fcntl(F_GET_SEALS): F_SEAL_* bits (a memfd made without MFD_ALLOW_SEALING shows F_SEAL_SEAL). */

@@ -4,10 +4,14 @@
  * process title (redis: "redis-server *:56379" followed by 40 empty strings;
  * postgres and nginx: "postgres: checkpointer", "nginx: master process …"): a
  * command built from it execs nothing, or the wrong thing. So a rewritten title
- * is refused with what to do, and a trusted argv whose argv[0] no longer resolves
- * (relative to the old cwd, a name off PATH) runs the recorded executable.
+ * is refused with what to do. A trusted argv runs as it was exec'd: the recorded
+ * executable (/proc/PID/exe) with argv[0] kept, unless argv[0] resolves here to that
+ * same file anyway. argv[0] alone may name another program here or none (relative
+ * to the old cwd, a name off PATH), and the executable alone is not the program
+ * either when it is a multi-call binary: busybox run as `sh` picks its applet by
+ * argv[0]'s name, and run as `busybox -c …` it is no shell at all.
  */
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, realpathSync } from 'node:fs';
 import { delimiter, isAbsolute, join } from 'node:path';
 import type { ProcessRecord } from '../model.js';
 
@@ -37,31 +41,53 @@ function executable(path: string): boolean {
   }
 }
 
-/** Whether execvp(argv0) would find a program, as the launcher runs it (in `cwd`). */
-function resolvable(argv0: string, cwd: string): boolean {
-  if (argv0 === '') return false;
-  if (argv0.includes('/')) return executable(isAbsolute(argv0) ? argv0 : join(cwd, argv0));
+/** The file execvp(argv0) would run, as the launcher runs it (in `cwd`), or undefined. */
+function resolve(argv0: string, cwd: string): string | undefined {
+  if (argv0 === '') return undefined;
+  if (argv0.includes('/')) {
+    const file = isAbsolute(argv0) ? argv0 : join(cwd, argv0);
+    return executable(file) ? file : undefined;
+  }
   return (process.env['PATH'] ?? '/usr/local/bin:/usr/bin:/bin')
     .split(delimiter)
-    .some((dir) => dir !== '' && executable(join(dir, argv0)));
+    .filter((dir) => dir !== '')
+    .map((dir) => join(dir, argv0))
+    .find(executable);
+}
+
+function sameFile(a: string, b: string): boolean {
+  try {
+    return realpathSync(a) === realpathSync(b);
+  } catch {
+    return false;
+  }
+}
+
+/** A command to restore into: `argv` as the program gets it, exec'd from `file` when given. */
+export interface SavedCommand {
+  argv: string[];
+  /** The file to exec when it is not what argv[0] resolves to (fdckpt-hold --exec). */
+  file?: string;
 }
 
 /**
- * The command for `proc`: its argv when it can be trusted (argv[0] replaced by the
- * recorded executable when it does not resolve here), else an Error saying why and
- * asking for the command.
+ * The command for `proc`: its argv when it can be trusted, exec'd from the recorded
+ * executable when argv[0] does not resolve here to that same file; else an Error
+ * saying why and asking for the command.
  */
-export function commandOf(proc: ProcessRecord): string[] {
+export function commandOf(proc: ProcessRecord): SavedCommand {
   const what = `process ${proc.pid} (${proc.comm})`;
   const ask = `give the command after --${proc.exe ? `, e.g. -- ${proc.exe} ARGS...` : ''}`;
   if (proc.argv.length === 0) throw new Error(`${what}: the image holds no argv: ${ask}`);
-  const found = resolvable(proc.argv[0]!, process.cwd());
-  const why = rewrittenTitle(proc.argv, found);
+  const found = resolve(proc.argv[0]!, process.cwd());
+  const why = rewrittenTitle(proc.argv, found !== undefined);
   if (why !== undefined)
     throw new Error(`${what}: its saved argv is a rewritten process title (${why}), not a command: ${ask}`);
-  if (found) return [...proc.argv];
-  const exe = proc.exe?.replace(/ \(deleted\)$/, '');
-  if (exe !== undefined && exe === proc.exe && executable(exe)) return [exe, ...proc.argv.slice(1)];
+  // A "(deleted)" executable was replaced or removed since: no file to run as it was.
+  const exe = proc.exe !== undefined && !proc.exe.endsWith(' (deleted)') ? proc.exe : undefined;
+  if (found !== undefined && (exe === undefined || sameFile(found, exe))) return { argv: [...proc.argv] };
+  if (exe !== undefined && executable(exe)) return { argv: [...proc.argv], file: exe };
+  if (found !== undefined) return { argv: [...proc.argv] };
   throw new Error(
     `${what}: argv[0] ${JSON.stringify(proc.argv[0])} is not found here` +
       `${proc.exe ? ` and its executable ${proc.exe} is not either` : ''}: ${ask}`,

@@ -3,7 +3,7 @@
  * sockets go to fds 3, 4, … in the order of their saved fd numbers, without
  * close-on-exec, and the program is told with LISTEN_FDS=N, LISTEN_PID (set by
  * fdckpt-hold --listen-fds, the only one that knows the pid before exec) and
- * LISTEN_FDNAMES. A program that supports it resumes on its old sockets instead
+ * LISTEN_FDNAMES (passed to the launcher at its release: release.ts). A program that supports it resumes on its old sockets instead
  * of binding new ones.
  */
 import type { Checkpoint, FdRecord } from '../model.js';

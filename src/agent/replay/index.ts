@@ -3,14 +3,7 @@
  * See docs/replay.md for the design.
  */
 import type { Checkpoint } from '../model.js';
-import {
-  PTRACE_EVENT_EXEC,
-  PTRACE_O,
-  killPid,
-  ptraceCont,
-  ptraceSeize,
-  sigqueuePid,
-} from '../linux/ptrace.js';
+import { PTRACE_EVENT_EXEC, PTRACE_O, killPid, ptraceCont, ptraceSeize } from '../linux/ptrace.js';
 import { waitPid } from '../linux/wait.js';
 import { ReplayError } from './errors.js';
 import { runPlan, type InjectStats } from './inject.js';
@@ -18,6 +11,7 @@ import { launchHeld, type HeldProcess, type LaunchOptions } from './launch.js';
 import { planRestore, type Plan } from './plan.js';
 import { DEFAULT_POLICY, type RestorePolicy } from './policy.js';
 import { handOff } from './handoff.js';
+import { releaseHeld, type ListenRelease } from './release.js';
 
 export { ReplayError, ReplayRefusals, refusalsOf } from './errors.js';
 export {
@@ -31,10 +25,10 @@ export {
 export { planRestore, type Plan } from './plan.js';
 export { handOff, LISTEN_FDS_START, type Handoff } from './handoff.js';
 export { waitSettled } from './settle.js';
+export { releaseHeld, type ListenRelease } from './release.js';
 
 const SIGKILL = 9;
 const SIGTRAP = 5;
-const SIGUSR1 = 10;
 
 /** Options for restore(). */
 export interface RestoreOptions extends LaunchOptions {
@@ -74,13 +68,12 @@ function msSince(t0: bigint): number {
 }
 
 /**
- * Lets the held process exec and waits for its exec stop. `listenFds`: the number of
- * handed-off sockets, sent as the signal's value (fdckpt-hold --listen-fds reads it).
+ * Lets the held process exec and waits for its exec stop. `listen`: socket handoff's
+ * LISTEN_FDS and LISTEN_FDNAMES, passed with the release (see release.ts).
  */
-export function releaseToExec(pid: number, listenFds?: number): void {
+export function releaseToExec(pid: number, listen?: ListenRelease): void {
   ptraceSeize(pid, PTRACE_O.TRACEEXEC | PTRACE_O.EXITKILL);
-  if (listenFds === undefined) killPid(pid, SIGUSR1);
-  else sigqueuePid(pid, SIGUSR1, listenFds);
+  releaseHeld(pid, listen);
   for (;;) {
     const st = waitPid(pid);
     if (st.kind === 'exited')
@@ -132,12 +125,8 @@ export async function restore(
   // until the plan exists), which hides its spawn time. A failed check discards it.
   let t0 = process.hrtime.bigint();
   const policy = options.policy ?? DEFAULT_POLICY;
-  // Handoff is decided first: its socket names go into the launcher's environment.
   const handoff = options.listenFds ? handOff(cp, policy, options.pid) : undefined;
-  const launching = launchHeld(
-    cmd,
-    handoff ? { ...options, env: { ...options.env, LISTEN_FDNAMES: handoff.names.join(':') } } : options,
-  );
+  const launching = launchHeld(cmd, options);
   launching.catch(() => undefined); // awaited below on both paths
   let plan: Plan;
   try {
@@ -152,7 +141,7 @@ export async function restore(
   timings.launch = msSince(t0);
   try {
     t0 = process.hrtime.bigint();
-    releaseToExec(held.pid, handoff?.count);
+    releaseToExec(held.pid, handoff);
     timings.exec = msSince(t0);
     const stats = runPlan(held.pid, plan, options.batch ?? true);
     timings.inject = stats.ms;

@@ -46,8 +46,13 @@ export interface LaunchOptions {
   stdio?: 'inherit' | 'ignore';
   /** Seconds the held process waits for the restorer before giving up (exit 125). */
   timeoutSeconds?: number;
-  /** Socket handoff: run the launcher with --listen-fds (it sets LISTEN_FDS/LISTEN_PID at release). */
+  /** Socket handoff: run the launcher with --listen-fds (it sets LISTEN_FDS/PID/FDNAMES at release). */
   listenFds?: boolean;
+  /**
+   * The file to exec, when it is not what cmd[0] resolves to: cmd is then the whole
+   * argv, argv[0] included (fdckpt-hold --exec; a multi-call binary run by another name).
+   */
+  file?: string;
   /** Variables added to the environment CMD is started with. */
   env?: Record<string, string>;
 }
@@ -64,6 +69,7 @@ export async function launchHeld(cmd: readonly string[], options: LaunchOptions 
     '--timeout',
     String(options.timeoutSeconds ?? 30),
     ...(options.listenFds ? ['--listen-fds'] : []),
+    ...(options.file === undefined ? [] : ['--exec', options.file]),
   ];
   const env = options.env ? { ...process.env, ...options.env } : process.env;
   const waiter = spawn(hold, [...args, '--', ...cmd], { stdio, env });

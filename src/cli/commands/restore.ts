@@ -8,7 +8,8 @@
  * --listen-fds: socket handoff — the saved listening sockets go to fds 3… with
  * LISTEN_FDS, LISTEN_PID and LISTEN_FDNAMES set, as socket activation expects.
  *
- * Starts CMD (default: the saved argv of the process) with the file table of
+ * Starts CMD (default: the saved argv of the process, exec'd from its recorded
+ * executable with argv[0] kept when argv[0] names another file here) with the file table of
  * process PID from the image (default: its first process) replayed into it, runs it in the foreground and exits with its
  * exit status (128+N when it is killed by signal N). Any restore failure kills
  * CMD before it runs a single instruction and exits 1 naming the fd.
@@ -16,6 +17,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Checkpoint } from '../../agent/model.js';
+import type { SavedCommand } from '../../agent/replay/command.js';
 import { type Command, EXIT, type ParsedArgs, UsageError, intFlag, single } from '../command.js';
 import { restore as spec } from '../specs.js';
 
@@ -23,7 +25,7 @@ import { restore as spec } from '../specs.js';
 const FORWARDED = ['SIGTERM', 'SIGHUP'] as const;
 
 /** The saved command of the process (replay/command.ts: never a rewritten process title). */
-async function savedCommand(cp: Checkpoint, pid: number | undefined): Promise<string[]> {
+async function savedCommand(cp: Checkpoint, pid: number | undefined): Promise<SavedCommand> {
   const proc = pid === undefined ? cp.processes[0] : cp.processes.find((p) => p.pid === pid);
   if (!proc) throw new UsageError('the image holds no such process: give --pid or the command after --');
   const { commandOf } = await import('../../agent/replay/command.js');
@@ -76,8 +78,10 @@ export const command: Command = {
     const pid = pidFlag === undefined ? undefined : intFlag(pidFlag, 'pid');
     const cp = await readImage(image);
     const timeoutSeconds = timeoutFlag === undefined ? undefined : intFlag(timeoutFlag, 'timeout');
-    const cmd =
-      parsed.booleans.has('dry-run') || parsed.rest.length > 0 ? parsed.rest : await savedCommand(cp, pid);
+    const cmd: SavedCommand =
+      parsed.booleans.has('dry-run') || parsed.rest.length > 0
+        ? { argv: parsed.rest }
+        : await savedCommand(cp, pid);
     let restored;
     try {
       if (parsed.booleans.has('dry-run')) {
@@ -86,7 +90,8 @@ export const command: Command = {
         process.stdout.write(`restorable: ${plan.fds} fds, ${plan.count} syscalls\n`);
         return EXIT.ok;
       }
-      restored = await restore(cp, cmd, {
+      restored = await restore(cp, cmd.argv, {
+        ...(cmd.file === undefined ? {} : { file: cmd.file }),
         stdio: 'inherit',
         policy,
         batch: !parsed.booleans.has('no-batch'),

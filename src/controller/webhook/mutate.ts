@@ -45,12 +45,16 @@ function recordedCommands(ckpt: Checkpoint): Map<string, string[]> {
   }
 }
 
-/** The pod spec with the launcher in front of every captured container, pinned to `node`. */
+/**
+ * The pod spec with the launcher in front of every captured container, pinned to `node`.
+ * `listenFds`: the Migration's socket handoff (only the launcher can set LISTEN_PID).
+ */
 export function replacementSpec(
   spec: V1PodSpec,
   ckpt: Checkpoint,
   node: string,
   launcher: LauncherOptions,
+  listenFds = false,
 ): V1PodSpec {
   const next = structuredClone(spec);
   const inject = launcher.hostPath === undefined;
@@ -68,7 +72,14 @@ export function replacementSpec(
     if (argv.length === 0) return c;
     const out: V1Container = {
       ...c,
-      command: [path, '--timeout', String(launcher.timeoutSeconds ?? 600), '--', ...argv],
+      command: [
+        path,
+        '--timeout',
+        String(launcher.timeoutSeconds ?? 600),
+        ...(listenFds ? ['--listen-fds'] : []),
+        '--',
+        ...argv,
+      ],
       args: [],
     };
     if (inject) out.volumeMounts = [...(c.volumeMounts ?? []), mount];
@@ -97,7 +108,13 @@ export function replacementPatch(
   ckpt: Checkpoint,
   launcher: LauncherOptions,
 ): JsonPatchOp[] {
-  const spec = replacementSpec(pod.spec ?? { containers: [] }, ckpt, mig.status?.targetNode ?? '', launcher);
+  const spec = replacementSpec(
+    pod.spec ?? { containers: [] },
+    ckpt,
+    mig.status?.targetNode ?? '',
+    launcher,
+    mig.spec.listenFds ?? false,
+  );
   return [
     { op: 'replace', path: '/spec', value: spec },
     {
