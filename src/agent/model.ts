@@ -61,6 +61,19 @@ export interface ProcessRecord {
   table: number;
 }
 
+/**
+ * Bytes left in an image file instead of memory (a large memfd's contents): where they
+ * are, and their SHA-256 as read while the reader checked the image's checksum. Whoever
+ * reads them again (replay, a writer) checks that hash: the file may have changed since.
+ */
+export interface StoredBytes {
+  readonly image: string;
+  /** Byte offset in the image file. */
+  readonly offset: number;
+  readonly length: number;
+  sha256: Buffer;
+}
+
 /** Type-specific state, a discriminated union keyed on `type`. */
 export type FileData =
   | { type: 'regular'; size: number }
@@ -99,8 +112,11 @@ export type FileData =
       size: number;
       /** F_SEAL_* bits (F_GET_SEALS). */
       seals: number;
-      /** The whole contents; absent when the memfd was larger than capture copies. */
-      contents?: Buffer;
+      /**
+       * The whole contents; absent when the memfd was larger than capture copies.
+       * Read from an image file, large contents stay there (StoredBytes).
+       */
+      contents?: Buffer | StoredBytes;
     }
   | { type: 'signalfd'; sigmask: bigint }
   | {

@@ -3,11 +3,12 @@
  * checkpoints/status, so neither the image server nor the deletion of a
  * Checkpoint may act on it as given. The server serves only the regular file
  * the agent itself wrote for that Checkpoint, inside its data directory; a
- * path outside it does not keep the Checkpoint in Deleting.
+ * path outside it does not keep the Checkpoint in Deleting. And the file there must be
+ * an image bound to that Checkpoint (namespace, name, uid): another Checkpoint's image
+ * planted at its path is refused by the server, not only by the fetching agent.
  */
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import {
   existsSync,
   mkdirSync,
@@ -29,6 +30,7 @@ import { startTransferServer } from '../../src/agent/transfer/server.js';
 import type { RunningTransferServer } from '../../src/agent/transfer/server.js';
 import { CheckpointReconciler } from '../../src/controller/checkpoint.js';
 import { MemoryEventRecorder } from '../../src/controller/events.js';
+import { bindingOf, writeBoundImage, type Binding } from '../support/bound-image.js';
 import type { Harness } from '../controller/support.js';
 import { createCheckpoint, makePod, startHarness } from '../controller/support.js';
 
@@ -103,13 +105,44 @@ function hostFile(): string {
 describe('the image server serves only the Checkpoint’s own image', () => {
   it('serves the image at the path the agent writes for the Checkpoint', async () => {
     const path = imagePathFor(data, ckpt);
-    mkdirSync(dirname(path), { recursive: true });
-    const content = randomBytes(2048).toString('hex');
-    writeFileSync(path, content);
+    const content = await writeBoundImage(path, bindingOf(ckpt));
     await claim(path);
     const got = await fetchC1();
     expect(got.code).toBe(200);
-    expect(got.body).toBe(content);
+    expect(got.body).toBe(content.toString());
+  });
+
+  it('refuses another Checkpoint’s image planted at the path, by its header binding (409)', async () => {
+    const path = imagePathFor(data, ckpt);
+    const c2 = await createCheckpoint(h, 'c2', { podName: 'src' });
+    const refusals: [string, Binding | undefined, string][] = [
+      ['c2’s image', bindingOf(c2), `bound to checkpoint default/c2 (uid ${c2.metadata.uid ?? ''})`],
+      // A Checkpoint deleted and made again with the same name has another uid.
+      [
+        'an older c1’s image',
+        { ...bindingOf(ckpt), uid: 'old-uid' },
+        'bound to checkpoint default/c1 (uid old-uid)',
+      ],
+      ['an unbound image (the CLI’s)', undefined, 'an image bound to no Checkpoint'],
+    ];
+    for (const [what, binding, logged] of refusals) {
+      errors.length = 0;
+      await writeBoundImage(path, binding);
+      await claim(path);
+      const got = await fetchC1();
+      expect([what, got.code]).toEqual([what, 409]);
+      expect(got.body).toBe(
+        `the image on this node at the path of checkpoint default/c1 is not bound to it (uid ${ckpt.metadata.uid ?? ''})\n`,
+      );
+      expect(errors.join('\n')).toContain(logged);
+    }
+    // Not an image at all: refused as well, and its bytes are not sent.
+    writeFileSync(path, 'root:$6$secret-hash:19000:0:99999:7:::\n');
+    await claim(path);
+    const got = await fetchC1();
+    expect(got.code).toBe(409);
+    expect(got.body).not.toContain('root:');
+    expect(errors.join('\n')).toContain('not an fdckpt image');
   });
 
   it('refuses a host file named in status.image.path (/etc/shadow, a file outside the data dir)', async () => {

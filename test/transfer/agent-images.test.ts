@@ -39,6 +39,7 @@ import { startTransferServer } from '../../src/agent/transfer/server.js';
 import type { RunningTransferServer } from '../../src/agent/transfer/server.js';
 import { MemoryEventRecorder } from '../../src/controller/events.js';
 import { silentLogger } from '../../src/controller/runtime/log.js';
+import { bindingOf, writeBoundImage } from '../support/bound-image.js';
 import type { Harness } from '../controller/support.js';
 import { createCheckpoint, makePod, startHarness } from '../controller/support.js';
 
@@ -47,6 +48,7 @@ let dir: string;
 let server: RunningTransferServer;
 let ckpt: Checkpoint;
 let digest: string;
+let size: number;
 let identity: TransferIdentity;
 
 beforeEach(async () => {
@@ -58,8 +60,9 @@ beforeEach(async () => {
   // Where the source agent itself writes it: the only path its server serves.
   const path = imagePathFor(join(dir, 'a'), ckpt);
   mkdirSync(dirname(path), { recursive: true });
-  const data = randomBytes(300_000);
-  writeFileSync(path, data);
+  // A real image bound to c1: the server reads its header.
+  const data = await writeBoundImage(path, bindingOf(ckpt), randomBytes(300_000));
+  size = data.length;
   digest = createHash('sha256').update(data).digest('hex');
   ckpt = await h.checkpoints.replaceStatus({
     ...ckpt,
@@ -112,8 +115,10 @@ describe('image fetch between agents', () => {
     await secret('t'.repeat(64));
     const logged: string[] = [];
     const got = await localImage({ ...target(), log: (m) => logged.push(m) }, ckpt);
-    expect(got.transfer).toEqual({ bytes: 300_000, attempts: 1 });
-    expect(logged).toEqual([expect.stringMatching(/300000 bytes .* 300000 received in 1 attempt/)]);
+    expect(got.transfer).toEqual({ bytes: size, attempts: 1 });
+    expect(logged).toEqual([
+      expect.stringMatching(new RegExp(`${size} bytes .* ${size} received in 1 attempt`)),
+    ]);
     expect(got.path.startsWith(join(dir, 'b', 'images', 'default'))).toBe(true);
     expect(createHash('sha256').update(readFileSync(got.path)).digest('hex')).toBe(digest);
     // Same node: no transfer at all.

@@ -15,11 +15,17 @@ const MFD_CLOEXEC = 1;
 const MFD_ALLOW_SEALING = 2;
 const F_ADD_SEALS = 1033;
 /**
- * Contents above this are not copied (the image would carry them, and the
- * replay plan is written into the target's memory): such a memfd is refused
+ * Contents above this are not copied (capture holds them in memory while the
+ * processes are frozen, and the image carries them): such a memfd is refused
  * at capture, naming its size, unless it is ignored.
  */
 export const MEMFD_CONTENTS_LIMIT = 64 << 20;
+/**
+ * Contents up to this go in the plan (one write step); larger ones, and those left in
+ * the image file, are written by the agent between two steps (a fill: replay/fill.ts),
+ * so that the plan, and the agent's memory, do not grow with them.
+ */
+export const MEMFD_INLINE_BYTES = 64 << 10;
 /** The status flags F_SETFL can set on a memfd (it is always opened O_RDWR|O_LARGEFILE). */
 const MEMFD_SETFL = O.APPEND | O.NONBLOCK | O.NOATIME | O.DIRECT | O.ASYNC;
 
@@ -33,8 +39,9 @@ function restoreMemfd(unit: RestoreUnitOf<'memfd'>, ctx: PlanContext): 'done' {
   // Always sealable, then the saved seals: F_SEAL_SEAL alone reproduces a memfd made without sealing.
   const flags = MFD_ALLOW_SEALING | (cloexec ? MFD_CLOEXEC : 0);
   b.add('memfd_create', [b.addPath(name), flags], tmp, owner);
-  if (contents.length > 0)
+  if (Buffer.isBuffer(contents) && contents.length > 0 && contents.length <= MEMFD_INLINE_BYTES)
     b.add('write', [tmp, b.addData(contents), contents.length], contents.length, owner);
+  else if (contents.length > 0) b.addFill(tmp, contents, owner);
   // A file that grew by ftruncate past its written bytes (or shrank while copied) gets its size back.
   if (size !== contents.length) b.add('ftruncate', [tmp, size], 0, owner);
   if (seals !== 0) b.add('fcntl', [tmp, F_ADD_SEALS, seals], 0, owner);

@@ -4,6 +4,7 @@
  * Both sides name the field they handle, so a bad value is reported as
  * `field pos: ...` by the record loop.
  */
+import type { StoredBytes } from '../model.js';
 import { RecordViolation } from './errors.js';
 
 const MAX_U32 = 0xffff_ffff;
@@ -23,23 +24,70 @@ function bad(field: string, why: string): RecordViolation {
   return new RecordViolation(`field ${field}: ${why}`);
 }
 
-/** Builds one record payload in a growing buffer. */
+/** Where bytes handed out as they are (not copied into the buffer) go in the output. */
+interface External {
+  /** Offset in the buffer they precede. */
+  at: number;
+  bytes: Buffer | StoredBytes;
+}
+
+/**
+ * Builds record payloads in a growing buffer. Large contents are not copied into it
+ * (`external`): they are handed out by `drain` in their place, as they are.
+ */
 export class ByteWriter {
   private buf = Buffer.allocUnsafe(256);
   private len = 0;
+  private externals: External[] = [];
+  private externalBytes = 0;
 
-  /** The bytes written so far (a view, valid until the next write). */
+  /** The bytes in the buffer (a view, valid until the next write). */
   bytes(): Buffer {
     return this.buf.subarray(0, this.len);
   }
 
+  /** Bytes in the buffer: offsets for patchU32. */
   get length(): number {
     return this.len;
+  }
+
+  /** Bytes of output so far, external ones included. */
+  get size(): number {
+    return this.len + this.externalBytes;
   }
 
   /** Forgets the bytes written, keeping the buffer for reuse. */
   reset(): void {
     this.len = 0;
+    this.externals = [];
+    this.externalBytes = 0;
+  }
+
+  /**
+   * The output so far, in order: copies of the buffered bytes and the external
+   * bytes themselves; then forgets it (reset).
+   */
+  drain(): (Buffer | StoredBytes)[] {
+    const parts: (Buffer | StoredBytes)[] = [];
+    let from = 0;
+    for (const e of this.externals) {
+      if (e.at > from) parts.push(Buffer.from(this.buf.subarray(from, e.at)));
+      parts.push(e.bytes);
+      from = e.at;
+    }
+    if (this.len > from) parts.push(Buffer.from(this.buf.subarray(from, this.len)));
+    this.reset();
+    return parts;
+  }
+
+  /** u32 length, then the bytes, not copied: `drain` hands them out in their place. */
+  external(field: string, v: Buffer | StoredBytes): void {
+    if (!Buffer.isBuffer(v) && !Number.isSafeInteger((v as Partial<StoredBytes> | undefined)?.length))
+      throw bad(field, 'is neither a Buffer nor stored bytes');
+    this.u32(field, v.length);
+    if (v.length === 0) return;
+    this.externals.push({ at: this.len, bytes: v });
+    this.externalBytes += v.length;
   }
 
   /** Overwrites a u32 written earlier (a record length, known only at the end). */
@@ -137,38 +185,74 @@ export class ByteWriter {
   }
 }
 
+/**
+ * A record payload left in the image file (a large record): the reader reads
+ * it through a window, and leaves large contents there (StoredBytes).
+ */
+export interface PayloadSpan {
+  readonly image: string;
+  /** File offset of the payload's first byte. */
+  readonly offset: number;
+  readonly length: number;
+  /** `n` bytes at payload offset `at`, in a fresh buffer. */
+  read(at: number, n: number): Buffer;
+  /** The byte ranges left in the file; their hashes are set when the span is hashed. */
+  readonly stored: StoredBytes[];
+}
+
+/** How much of a span is read at a time for its small fields. */
+const WINDOW_BYTES = 64 * 1024;
+
 /** Reads one record payload; every read names its field and checks bounds first. */
 export class ByteReader {
   private at = 0;
+  /** The payload, or the window of a span read last. */
+  private buf: Buffer;
+  /** Payload offset of buf[0]. */
+  private base = 0;
+  private readonly total: number;
 
-  constructor(private readonly buf: Buffer) {}
+  constructor(private readonly src: Buffer | PayloadSpan) {
+    this.buf = Buffer.isBuffer(src) ? src : Buffer.alloc(0);
+    this.total = src.length;
+  }
 
   /** Bytes not read yet. */
   get remaining(): number {
-    return this.buf.length - this.at;
+    return this.total - this.at;
   }
 
+  /** Index in `buf` of the next `n` bytes. */
   private take(field: string, n: number): number {
     if (n > this.remaining) throw bad(field, `needs ${n} bytes, only ${this.remaining} left in the record`);
     const at = this.at;
     this.at += n;
-    return at;
+    if (at + n > this.base + this.buf.length) {
+      // Only a span gets here: a Buffer payload is one window of all its bytes.
+      this.buf = (this.src as PayloadSpan).read(at, Math.min(Math.max(n, WINDOW_BYTES), this.total - at));
+      this.base = at;
+    }
+    return at - this.base;
   }
 
   u8(field: string): number {
-    return this.buf[this.take(field, 1)]!;
+    const at = this.take(field, 1); // first: it may move the window
+    return this.buf[at]!;
   }
 
   u16(field: string): number {
-    return this.buf.readUInt16LE(this.take(field, 2));
+    const at = this.take(field, 2);
+    return this.buf.readUInt16LE(at);
   }
 
   u32(field: string): number {
-    return this.buf.readUInt32LE(this.take(field, 4));
+    const at = this.take(field, 4);
+    return this.buf.readUInt32LE(at);
   }
 
   i32(field: string): number {
-    return this.buf.readInt32LE(this.take(field, 4));
+    const at = this.take(field, 4);
+    return this.buf.readInt32LE(at);
   }
 
   u64n(field: string): number {
@@ -187,7 +271,8 @@ export class ByteReader {
   }
 
   u64(field: string): bigint {
-    return this.buf.readBigUInt64LE(this.take(field, 8));
+    const at = this.take(field, 8);
+    return this.buf.readBigUInt64LE(at);
   }
 
   bool(field: string): boolean {
@@ -210,6 +295,25 @@ export class ByteReader {
     const n = this.u32(field);
     const at = this.take(field, n);
     return Buffer.from(this.buf.subarray(at, at + n));
+  }
+
+  /**
+   * Like blob; in a span, the bytes are not read but left in the image file
+   * (StoredBytes, hashed with the span), so their size costs no memory.
+   */
+  contents(field: string): Buffer | StoredBytes {
+    if (Buffer.isBuffer(this.src)) return this.blob(field);
+    const n = this.u32(field);
+    if (n > this.remaining) throw bad(field, `needs ${n} bytes, only ${this.remaining} left in the record`);
+    const stored = {
+      image: this.src.image,
+      offset: this.src.offset + this.at,
+      length: n,
+      sha256: Buffer.alloc(0),
+    };
+    this.at += n;
+    this.src.stored.push(stored);
+    return stored;
   }
 
   str(field: string): string {

@@ -2,13 +2,22 @@
  * The image reader: strict, record by record, never trusting a length
  * before checking it against the bytes that remain. The parsing logic is
  * one generator that asks for byte counts; decodeCheckpoint feeds it from a
- * Buffer and readImage from a file, 64 KiB at a time. Nothing is returned
+ * Buffer and readImage from a file, 64 KiB at a time (a record over 1 MiB is
+ * parsed in place, its memfd contents left in the file: StoredBytes). Nothing is returned
  * until the trailer's checksum and every cross-record rule have passed.
  */
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
+import { readSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import type { Checkpoint, FileRecord, FileTableRecord, ImageHeader, ProcessRecord } from '../model.js';
-import { ByteReader } from './bytes.js';
+import type {
+  Checkpoint,
+  FileRecord,
+  FileTableRecord,
+  ImageHeader,
+  ProcessRecord,
+  StoredBytes,
+} from '../model.js';
+import { ByteReader, type PayloadSpan } from './bytes.js';
 import { ImageFormatError, RecordViolation, type ImageLocation } from './errors.js';
 import { codecById } from './filedata/index.js';
 import {
@@ -35,7 +44,7 @@ class CheckpointBuilder {
   private readonly tables: FileTableRecord[] = [];
   private readonly files: FileRecord[] = [];
 
-  record(kind: Exclude<RecordKind, 'trailer'>, payload: Buffer, where: ImageLocation): void {
+  record(kind: Exclude<RecordKind, 'trailer'>, payload: Buffer | PayloadSpan, where: ImageLocation): void {
     try {
       this.rules.begin(kind);
       const r = new ByteReader(payload);
@@ -174,9 +183,23 @@ export interface DecodedImage {
   version: number;
 }
 
-function* decodeSteps(source: string, size: number): Generator<number, DecodedImage, Buffer> {
+/**
+ * What the reader asks its feeder for: the next `n` bytes; or (`span`) the next `n`
+ * bytes as a PayloadSpan, left in the file; or (`hash`) a span's bytes fed to `into`
+ * and to each of the span's stored ranges' own hashes.
+ */
+type Need = number | { span: number } | { hash: PayloadSpan; into: Hash };
+
+/** Records above this are read as spans (only from a file): the rest are read whole. */
+const SPAN_BYTES = 1 << 20;
+
+function* decodeSteps(
+  source: string,
+  size: number,
+  spans: boolean,
+): Generator<Need, DecodedImage, Buffer | PayloadSpan> {
   if (size < PREAMBLE_BYTES) {
-    const head: Buffer = yield size;
+    const head = (yield size) as Buffer;
     if (!MAGIC.subarray(0, Math.min(size, MAGIC.length)).equals(head.subarray(0, MAGIC.length))) {
       throw new ImageFormatError({ source, offset: 0 }, 'bad magic: not an fdckpt image');
     }
@@ -185,7 +208,7 @@ function* decodeSteps(source: string, size: number): Generator<number, DecodedIm
       `truncated: ${size} bytes, shorter than the ${PREAMBLE_BYTES}-byte preamble`,
     );
   }
-  const pre: Buffer = yield PREAMBLE_BYTES;
+  const pre = (yield PREAMBLE_BYTES) as Buffer;
   if (!pre.subarray(0, MAGIC.length).equals(MAGIC)) {
     const got = pre.subarray(0, MAGIC.length).toString('hex');
     throw new ImageFormatError({ source, offset: 0 }, `bad magic ${got}: not an fdckpt image`);
@@ -215,7 +238,7 @@ function* decodeSteps(source: string, size: number): Generator<number, DecodedIm
         `truncated record header: ${left} bytes left, a header is ${RECORD_HEADER_BYTES}`,
       );
     }
-    const head: Buffer = yield RECORD_HEADER_BYTES;
+    const head = (yield RECORD_HEADER_BYTES) as Buffer;
     const type = head.readUInt32LE(0);
     const length = head.readUInt32LE(4);
     const kind = recordKind(type);
@@ -230,8 +253,16 @@ function* decodeSteps(source: string, size: number): Generator<number, DecodedIm
         `truncated: length ${length} runs past the end of the image (${rest} bytes left)`,
       );
     }
-    const payload: Buffer = length === 0 ? Buffer.alloc(0) : yield length;
     at += RECORD_HEADER_BYTES + length;
+    if (kind !== 'trailer' && spans && length > SPAN_BYTES) {
+      // A large record (a memfd's contents) is parsed in place; its bytes are hashed after.
+      hash.update(head);
+      const span = (yield { span: length }) as PayloadSpan;
+      builder.record(kind, span, where);
+      yield { hash: span, into: hash };
+      continue;
+    }
+    const payload = (length === 0 ? Buffer.alloc(0) : yield length) as Buffer;
     if (kind === 'trailer') {
       checkDigest(payload, hash.digest(), where);
       const cp = builder.finish(where);
@@ -264,11 +295,11 @@ function checkDigest(stored: Buffer, actual: Buffer, where: ImageLocation): void
  * messages.
  */
 export function decodeCheckpoint(buf: Buffer, source = 'image'): Checkpoint {
-  const steps = decodeSteps(source, buf.length);
+  const steps = decodeSteps(source, buf.length, false);
   let at = 0;
   let step = steps.next();
   while (!step.done) {
-    const n = step.value;
+    const n = step.value as number; // no spans asked for: only byte counts
     step = steps.next(buf.subarray(at, at + n));
     at += n;
   }
@@ -295,6 +326,19 @@ class ChunkedReader {
     return out;
   }
 
+  /** The next `n` bytes as a span: nothing read but the small fields the parser asks for. */
+  span(n: number): FileSpan {
+    const buffered = this.buf.length - this.at;
+    const span = new FileSpan(this.fh.fd, this.path, this.offset - buffered, n);
+    if (n <= buffered) this.at += n;
+    else {
+      this.offset += n - buffered;
+      this.buf = Buffer.alloc(0);
+      this.at = 0;
+    }
+    return span;
+  }
+
   /** A fresh buffer each time: views handed out earlier stay valid. */
   private async refill(n: number): Promise<void> {
     const kept = this.buf.length - this.at;
@@ -303,12 +347,7 @@ class ChunkedReader {
     let filled = kept;
     while (filled < n) {
       const { bytesRead } = await this.fh.read(next, filled, next.length - filled, this.offset);
-      if (bytesRead === 0) {
-        throw new ImageFormatError(
-          { source: this.path, offset: this.offset },
-          'truncated: the file shrank while being read',
-        );
-      }
+      if (bytesRead === 0) throw shrank(this.path, this.offset);
       filled += bytesRead;
       this.offset += bytesRead;
     }
@@ -317,18 +356,78 @@ class ChunkedReader {
   }
 }
 
+function shrank(path: string, offset: number): ImageFormatError {
+  return new ImageFormatError({ source: path, offset }, 'truncated: the file shrank while being read');
+}
+
+/** A large record's payload in the image file, read where the parser needs it. */
+class FileSpan implements PayloadSpan {
+  readonly stored: StoredBytes[] = [];
+
+  constructor(
+    private readonly fd: number,
+    readonly image: string,
+    readonly offset: number,
+    readonly length: number,
+  ) {}
+
+  /** Synchronous: the parser is; it reads a record's few small fields, a window at a time. */
+  read(at: number, n: number): Buffer {
+    const out = Buffer.allocUnsafe(n);
+    for (let filled = 0; filled < n;) {
+      const got = readSync(this.fd, out, filled, n - filled, this.offset + at + filled);
+      if (got === 0) throw shrank(this.image, this.offset + at + filled);
+      filled += got;
+    }
+    return out;
+  }
+
+  /** Feeds every byte to `into`, and each stored range's bytes to its own hash, one chunk at a time. */
+  async hash(fh: FileHandle, into: Hash): Promise<void> {
+    const own = this.stored.map((s) => ({ s, h: createHash('sha256') }));
+    const chunk = Buffer.allocUnsafe(Math.min(SPAN_HASH_BYTES, this.length));
+    for (let done = 0; done < this.length;) {
+      const want = Math.min(chunk.length, this.length - done);
+      const { bytesRead } = await fh.read(chunk, 0, want, this.offset + done);
+      if (bytesRead === 0) throw shrank(this.image, this.offset + done);
+      const bytes = chunk.subarray(0, bytesRead);
+      into.update(bytes);
+      const from = this.offset + done;
+      for (const { s, h } of own) {
+        const lo = Math.max(from, s.offset);
+        const hi = Math.min(from + bytesRead, s.offset + s.length);
+        if (lo < hi) h.update(bytes.subarray(lo - from, hi - from));
+      }
+      done += bytesRead;
+    }
+    for (const { s, h } of own) s.sha256 = h.digest();
+  }
+}
+
+const SPAN_HASH_BYTES = 1 << 20;
+
 /**
  * Reads and validates the image file at `path`, streaming it record by record; also
- * gives the image's own format version (for `inspect`).
+ * gives the image's own format version (for `inspect`). A large memfd's contents
+ * are not read into memory: they come back as StoredBytes of this file, with the
+ * hash of their bytes as the image's checksum was checked.
  */
 export async function readImageFile(path: string): Promise<DecodedImage> {
   const fh = await open(path, 'r');
   try {
     const { size } = await fh.stat();
     const reader = new ChunkedReader(fh, path);
-    const steps = decodeSteps(path, size);
+    const steps = decodeSteps(path, size, true);
     let step = steps.next();
-    while (!step.done) step = steps.next(await reader.read(step.value));
+    while (!step.done) {
+      const need = step.value;
+      if (typeof need === 'number') step = steps.next(await reader.read(need));
+      else if ('span' in need) step = steps.next(reader.span(need.span));
+      else {
+        await (need.hash as FileSpan).hash(fh, need.into);
+        step = steps.next(Buffer.alloc(0));
+      }
+    }
     return step.value;
   } finally {
     await fh.close();

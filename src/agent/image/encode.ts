@@ -1,13 +1,14 @@
 /**
  * The image writer. Records are produced one at a time into 64 KiB chunks
  * and hashed as they go, so a large checkpoint is never held as one string;
+ * a memfd's contents are not copied into the chunks but written as they are;
  * writeImage streams the chunks to a temporary file and renames it into
  * place, so a reader never sees a half-written image.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { isFileType, type Checkpoint, type FileRecord } from '../model.js';
+import { isFileType, type Checkpoint, type FileRecord, type StoredBytes } from '../model.js';
 import { ByteWriter } from './bytes.js';
 import { ImageFormatError, RecordViolation } from './errors.js';
 import { codecOf } from './filedata/index.js';
@@ -21,6 +22,7 @@ import {
   type RecordKind,
 } from './format.js';
 import { ImageRules } from './rules.js';
+import { isStored, storedChunks } from './stored.js';
 
 const CHUNK_BYTES = 64 * 1024;
 
@@ -38,31 +40,34 @@ class RecordEmitter {
   record(kind: RecordKind, fill: (w: ByteWriter) => void): void {
     this.records++;
     const start = this.w.length;
+    // Where the record starts in the output: external bytes before it count, though not buffered.
+    const startSize = this.w.size;
     try {
       if (kind !== 'trailer') this.rules.begin(kind);
       this.w.u32('type', RECORD[kind]);
       this.w.u32('length', 0);
       fill(this.w);
-      this.w.patchU32(start + 4, this.w.length - start - RECORD_HEADER_BYTES);
+      this.w.patchU32(start + 4, this.w.size - startSize - RECORD_HEADER_BYTES);
     } catch (err) {
       if (!(err instanceof RecordViolation)) throw err;
-      const where = { source: this.source, offset: this.flushed + start, record: this.records, kind };
+      const where = { source: this.source, offset: this.flushed + startSize, record: this.records, kind };
       throw new ImageFormatError(where, err.message);
     }
   }
 
   /** Where the next record will start, for rules that remember a location. */
   next(kind: RecordKind): { source: string; offset: number; record: number; kind: RecordKind } {
-    return { source: this.source, offset: this.flushed + this.w.length, record: this.records + 1, kind };
+    return { source: this.source, offset: this.flushed + this.w.size, record: this.records + 1, kind };
   }
 
-  /** Takes the bytes written so far as one chunk when `force` or when enough have piled up. */
-  take(force: boolean): Buffer | undefined {
-    if (this.w.length === 0 || (!force && this.w.length < CHUNK_BYTES)) return undefined;
-    const chunk = Buffer.from(this.w.bytes());
-    this.flushed += chunk.length;
-    this.w.reset();
-    return chunk;
+  /**
+   * Takes what was written so far when `force` or when enough has piled up: buffered
+   * bytes as copies, large contents as they are (in memory, or left in an image file).
+   */
+  take(force: boolean): (Buffer | StoredBytes)[] {
+    if (this.w.size === 0 || (!force && this.w.size < CHUNK_BYTES)) return [];
+    this.flushed += this.w.size;
+    return this.w.drain();
   }
 }
 
@@ -109,10 +114,13 @@ export function* imageChunks(cp: Checkpoint, source = 'image'): Generator<Buffer
   const e = new RecordEmitter(source);
   const hash = createHash('sha256');
   const emit = function* (force: boolean): Generator<Buffer, void, undefined> {
-    const chunk = e.take(force);
-    if (chunk === undefined) return;
-    hash.update(chunk);
-    yield chunk;
+    for (const part of e.take(force)) {
+      // Contents left in another image are streamed from it (and checked against its hash).
+      for (const chunk of isStored(part) ? storedChunks(part) : [part]) {
+        hash.update(chunk);
+        yield chunk;
+      }
+    }
   };
   e.w.raw(MAGIC);
   e.w.u32('version', FORMAT_VERSION);
@@ -175,7 +183,7 @@ export function* imageChunks(cp: Checkpoint, source = 'image'): Generator<Buffer
   yield* emit(true);
   const digest = hash.digest();
   e.record('trailer', (w) => w.raw(digest));
-  yield e.take(true)!;
+  yield* e.take(true) as Buffer[];
 }
 
 /** The whole image of `cp` in one Buffer. Throws ImageFormatError when `cp` cannot be stored. */

@@ -99,7 +99,10 @@ export function imageLookup(
     if (resolve(image.path) !== path || !existsSync(path)) return undefined;
     const token = await transferToken(deps.core, secretNamespace(deps), namespace, checkpoint);
     // No Secret, no transfer: an image is never served without a token.
-    return token ? { path, size: image.size, sha256: image.sha256, token } : undefined;
+    if (!token) return undefined;
+    // The server checks the image's header against the Checkpoint itself, not its status.
+    const binding = { namespace, name: checkpoint, uid: ckpt.metadata.uid ?? '' };
+    return { path, size: image.size, sha256: image.sha256, token, binding };
   };
 }
 

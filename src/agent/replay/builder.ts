@@ -10,7 +10,7 @@
  */
 import { SYS, type SyscallName } from '../linux/arch/x86_64.js';
 import { ENTRY_SIZE, EXPECT_OK } from '../linux/arch/x86_64-regs.js';
-import { O } from '../model.js';
+import { O, type StoredBytes } from '../model.js';
 
 /**
  * A syscall argument: a number, the address of bytes in the plan's data area, or the
@@ -22,6 +22,19 @@ export type StepArg = number | bigint | { data: number } | { targetPid: true };
 export interface StepOwner {
   fd: number;
   path: string;
+}
+
+/**
+ * Bytes the agent writes into an fd of the target between two steps (a large
+ * memfd's contents), so that they never pass through the plan's data area.
+ */
+export interface Fill {
+  /** Number of steps that run before it. */
+  step: number;
+  /** The target's fd to write into, from offset 0. */
+  fd: number;
+  bytes: Buffer | StoredBytes;
+  owner: StepOwner;
 }
 
 /**
@@ -41,6 +54,8 @@ export interface Plan {
   /** Per step: the fd (and path) it works for. */
   owners: StepOwner[];
   data: Buffer;
+  /** Writes made by the agent between steps, in step order. */
+  fills: Fill[];
   /** Number of fds replayed (the inherited ones, kept as the process had them, are not counted). */
   fds: number;
 }
@@ -120,6 +135,7 @@ export class PlanBuilder {
   private readonly relocs: number[] = [];
   private readonly pidSlots: number[] = [];
   private readonly owners: StepOwner[] = [];
+  private readonly fills: Fill[] = [];
   private area: Buffer;
   private dataLength = 0;
 
@@ -162,6 +178,7 @@ export class PlanBuilder {
       pidSlots: this.pidSlots,
       owners: this.owners,
       data: this.data(),
+      fills: this.fills,
       fds,
     };
   }
@@ -177,6 +194,14 @@ export class PlanBuilder {
     }
     this.dataLength += padded;
     return offset;
+  }
+
+  /**
+   * After the steps added so far, the agent writes `bytes` into the target's `fd` (see
+   * Fill): the steps before run, then the write, then the steps after.
+   */
+  addFill(fd: number, bytes: Buffer | StoredBytes, owner: StepOwner): void {
+    this.fills.push({ step: this.count, fd, bytes, owner });
   }
 
   /** Copies bytes into the data area (8-byte aligned); the result is a step argument. */

@@ -8,6 +8,7 @@
  *    make the stub's page read+exec (the table stays read+write, for results).
  * 3. batched: run the stub, which runs every step and stops at an int3;
  *    unbatched: run each step as its own injected syscall (one round trip each).
+ *    A plan with fills (fill.ts) runs in segments, the agent's writes between them.
  * 4. munmap, restore the original bytes and registers, PTRACE_DETACH.
  * Any failure throws (a ReplayError naming the fd when a step failed); the
  * caller kills the tracee. All ptrace calls happen on the calling thread.
@@ -31,6 +32,7 @@ import { TraceeMemory, ptraceCont, ptraceDetach, ptraceGetRegs, ptraceSetRegs } 
 import { waitPid } from '../linux/wait.js';
 import { writeWord, type Plan } from './builder.js';
 import { ReplayError } from './errors.js';
+import { runFill } from './fill.js';
 
 const SIGTRAP = 5;
 const PAGE = 4096;
@@ -147,9 +149,14 @@ function stepError(plan: Plan, table: Buffer, index: number, result: bigint): Re
 }
 
 /** One round trip per step: the unbatched mode. Returns the failed step and its result, or null. */
-function runEach(inj: Injector, table: Buffer, count: number): { index: number; result: bigint } | null {
+function runEach(
+  inj: Injector,
+  table: Buffer,
+  from: number,
+  to: number,
+): { index: number; result: bigint } | null {
   const args: bigint[] = new Array<bigint>(6);
-  for (let i = 0; i < count; i++) {
+  for (let i = from; i < to; i++) {
     const at = i * ENTRY_SIZE;
     for (let a = 0; a < 6; a++) args[a] = table.readBigInt64LE(at + 8 + a * 8);
     const result = inj.syscall(table.readUInt32LE(at), args);
@@ -202,15 +209,24 @@ export function runPlan(pid: number, plan: Plan, batch: boolean): InjectStats {
     const prot = inj.syscall(SYS.mprotect, [base, BigInt(PAGE), BigInt(PROT_RX)]);
     if (prot !== 0n) throw new Error(`mprotect in target pid ${pid}: ${errnoName(Number(-prot))}`);
     const tRun = process.hrtime.bigint();
-    if (batch) {
-      const failed = inj.runStub(base, base + BigInt(TABLE_OFFSET), plan.count);
-      if (failed >= 0) {
-        const at = base + BigInt(TABLE_OFFSET + failed * ENTRY_SIZE + ENTRY_RESULT_OFFSET);
-        throw stepError(plan, table, failed, inj.read(at, 8).readBigInt64LE(0));
+    // The steps run in segments, with the agent's fills between them (one more stop each).
+    let from = 0;
+    for (let k = 0; k <= plan.fills.length; k++) {
+      const fill = plan.fills[k];
+      const to = fill?.step ?? plan.count;
+      if (to > from && batch) {
+        const first = base + BigInt(TABLE_OFFSET + from * ENTRY_SIZE);
+        const failed = inj.runStub(base, first, to - from);
+        if (failed >= 0) {
+          const at = first + BigInt(failed * ENTRY_SIZE + ENTRY_RESULT_OFFSET);
+          throw stepError(plan, table, from + failed, inj.read(at, 8).readBigInt64LE(0));
+        }
+      } else if (to > from) {
+        const failed = runEach(inj, table, from, to);
+        if (failed) throw stepError(plan, table, failed.index, failed.result);
       }
-    } else {
-      const failed = runEach(inj, table, plan.count);
-      if (failed) throw stepError(plan, table, failed.index, failed.result);
+      if (fill) runFill(pid, fill);
+      from = to;
     }
     runMs = Number(process.hrtime.bigint() - tRun) / 1e6;
     inj.syscall(SYS.munmap, [base, BigInt(size)]);

@@ -6,7 +6,8 @@
  * disk with backpressure; `Range: bytes=N-` lets a client resume a cut
  * transfer. The digest goes in a header so that the client can fail fast on
  * a mismatch (and check it resumes the same image), but the client always
- * hashes what it received.
+ * hashes what it received. Only an image whose header is bound to the
+ * requested Checkpoint is served (ServableImage.binding).
  *
  * Imports only node: modules, so that tests can run it in a separate process
  * (and kill that process mid-transfer).
@@ -25,12 +26,26 @@ import { pipeline } from 'node:stream/promises';
 /** The path of one image: /v1/images/<namespace>/<checkpoint>. */
 export const IMAGE_ROUTE = /^\/v1\/images\/([a-z0-9][-a-z0-9.]*)\/([a-z0-9][-a-z0-9.]*)$/;
 
+/** The Checkpoint an image must belong to: from the Checkpoint object looked up, never from its status. */
+export interface ExpectedBinding {
+  namespace: string;
+  name: string;
+  uid: string;
+}
+
 /** An image this node can serve, and the token that opens it. */
 export interface ServableImage {
   path: string;
   size: number;
   sha256: string;
   token: string;
+  /**
+   * When given, the image's header must name this Checkpoint (docs/image-format.md,
+   * image header; docs/adr/0012-image-binding.md), or it is refused with 409: another
+   * Checkpoint's image planted at this one's path is not served. The agent's lookup
+   * always gives it; only tests of the transport itself serve files without.
+   */
+  binding?: ExpectedBinding;
 }
 
 export interface TransferServerOptions {
@@ -146,6 +161,17 @@ async function handle(
     options.onError?.(`transfer ${path}: ${file}`);
     return reply(res, 404, `no image of checkpoint ${namespace}/${checkpoint} on this node`);
   }
+  const mismatch = image.binding ? await bindingMismatch(file, image.binding) : undefined;
+  if (mismatch !== undefined) {
+    await file.close();
+    // The details (whose image it is) go to the agent's log, not to the requester.
+    options.onError?.(`transfer ${path}: refusing ${image.path}: ${mismatch}`);
+    return reply(
+      res,
+      409,
+      `the image on this node at the path of checkpoint ${namespace}/${checkpoint} is not bound to it (uid ${image.binding!.uid})`,
+    );
+  }
   const { start, end } = range ?? { start: 0, end: image.size - 1 };
   res.writeHead(range ? 206 : 200, {
     'content-type': 'application/octet-stream',
@@ -183,6 +209,53 @@ async function openServable(root: string, image: ServableImage): Promise<FileHan
     return fh;
   } catch (err) {
     return close(fh, `${image.path}: ${(err as Error).message}`);
+  }
+}
+
+/** The image format's magic (docs/image-format.md): `FDCKPT\r\n`. */
+const MAGIC = Buffer.from('FDCKPT\r\n', 'latin1');
+/** An image header is a few names: more than this is not one the agent wrote. */
+const HEADER_MAX_BYTES = 64 * 1024;
+
+/**
+ * Why the image open at `fh` is not bound to `want` (undefined: it is). Reads the
+ * preamble and the header record only, at most HEADER_MAX_BYTES, from the opened
+ * file (the one that will be streamed). Parsed here rather than with image/: this
+ * module imports only node: modules. The client still checks the whole image.
+ */
+async function bindingMismatch(fh: FileHandle, want: ExpectedBinding): Promise<string | undefined> {
+  const head = Buffer.alloc(20);
+  const { bytesRead } = await fh.read(head, 0, head.length, 0);
+  if (bytesRead < head.length || !head.subarray(0, 8).equals(MAGIC)) return 'not an fdckpt image';
+  const version = head.readUInt32LE(8);
+  if (version === 1) return 'a version 1 image, which has no binding';
+  if (version !== 2 && version !== 3) return `unknown image format version ${version}`;
+  const length = head.readUInt32LE(16);
+  if (head.readUInt32LE(12) !== 1) return 'the first record is not an image header';
+  if (length > HEADER_MAX_BYTES) return `an image header of ${length} bytes`;
+  const payload = Buffer.alloc(length);
+  if ((await fh.read(payload, 0, length, head.length)).bytesRead !== length)
+    return 'a truncated image header';
+  let at = 0;
+  const str = (): string => {
+    const n = payload.readUInt32LE(at);
+    const v = payload.toString('utf8', at + 4, at + 4 + n);
+    at += 4 + n;
+    if (at > payload.length) throw new RangeError('field past the end');
+    return v;
+  };
+  try {
+    str(); // node
+    str(); // source
+    at += 8; // time
+    str(); // kernel
+    str(); // tool
+    if (payload[at++] !== 1) return 'an image bound to no Checkpoint';
+    const got = { namespace: str(), name: str(), uid: str() };
+    if (got.namespace === want.namespace && got.name === want.name && got.uid === want.uid) return undefined;
+    return `bound to checkpoint ${got.namespace}/${got.name} (uid ${got.uid}), not ${want.namespace}/${want.name} (uid ${want.uid})`;
+  } catch {
+    return 'a malformed image header';
   }
 }
 
