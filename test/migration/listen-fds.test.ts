@@ -47,6 +47,7 @@ while True:
     env = [os.environ.get(k, '-') for k in ('LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES')]
     c.sendall((' '.join([str(os.getpid())] + env) + '\\n').encode()); c.close()
 `;
+import { readToEnd } from '../support/tcp.js';
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -59,15 +60,7 @@ function freePort(): Promise<number> {
   });
 }
 
-function ask(port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const c = net.connect(port, '127.0.0.1');
-    let text = '';
-    c.on('data', (b) => (text += String(b)));
-    c.on('end', () => resolve(text));
-    c.on('error', reject);
-  });
-}
+const ask = readToEnd;
 
 async function serverPod(name: string, node: string, port: number): Promise<void> {
   await t.c.core.createNamespacedPod({

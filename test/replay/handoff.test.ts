@@ -7,7 +7,6 @@
 import { afterEach, describe, expect, test } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { capture } from '../../src/agent/capture/index.js';
@@ -51,16 +50,9 @@ for s, name in zip(socks, names):
     c, _ = s.accept()
     c.sendall(('%s %d %s\\n' % (name, s.getsockname()[1], os.readlink('/proc/self/fd/5'))).encode()); c.close()
 `;
+import { readToEnd } from '../support/tcp.js';
 
-function ask(port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const c = net.connect(port, '127.0.0.1');
-    let text = '';
-    c.on('data', (b) => (text += String(b)));
-    c.on('end', () => resolve(text));
-    c.on('error', reject);
-  });
-}
+const ask = readToEnd;
 
 describe('fdckpt restore --listen-fds', () => {
   test('hands the saved listeners over at fds 3… with LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES', async () => {
