@@ -20,6 +20,7 @@ import {
   refusalsOf,
   handOff,
   planRestore,
+  stdioOfProcess,
   replayPolicy,
   type Handoff,
   type Plan,
@@ -259,7 +260,7 @@ export class EngineAdapter implements NodeEngine {
       try {
         const source = req.sourcePids[c.name];
         const handoff = listenFds ? handOff(cp, policy, source) : undefined;
-        plans.push(planRestore(handoff?.cp ?? cp, policy, source, view));
+        plans.push(planRestore(handoff?.cp ?? cp, policy, source, view, stdioOfProcess(held[i]!)));
         handoffs.push(handoff);
       } catch (err) {
         return failed(c.name, err);

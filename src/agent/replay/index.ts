@@ -9,6 +9,7 @@ import { ReplayError } from './errors.js';
 import { runPlan, type InjectStats } from './inject.js';
 import { launchHeld, type HeldProcess, type LaunchOptions } from './launch.js';
 import { planRestore, type Plan } from './plan.js';
+import { stdioStartedWith } from './started-with.js';
 import { DEFAULT_POLICY, type RestorePolicy } from './policy.js';
 import { handOff } from './handoff.js';
 import { releaseHeld, type ListenRelease } from './release.js';
@@ -23,6 +24,7 @@ export {
   type RestorePolicy,
 } from './policy.js';
 export { planRestore, type Plan } from './plan.js';
+export { stdioOfProcess, stdioStartedWith } from './started-with.js';
 export { handOff, LISTEN_FDS_START, type Handoff } from './handoff.js';
 export { waitSettled } from './settle.js';
 export { releaseHeld, type ListenRelease } from './release.js';
@@ -130,7 +132,13 @@ export async function restore(
   launching.catch(() => undefined); // awaited below on both paths
   let plan: Plan;
   try {
-    plan = planRestore(handoff?.cp ?? cp, policy, options.pid);
+    plan = planRestore(
+      handoff?.cp ?? cp,
+      policy,
+      options.pid,
+      undefined,
+      stdioStartedWith(options.stdio ?? 'inherit'),
+    );
   } catch (err) {
     await discard(launching);
     throw err;

@@ -136,9 +136,19 @@ export function planUnits({ units, inherit }: Units, ownerPids: ReadonlySet<numb
   return builder.finish(fds);
 }
 
-/** Validates and plans the restore of process `pid`'s table (default: the image's first process). */
-export function planRestore(cp: Checkpoint, policy: RestorePolicy, pid?: number, view?: PathView): Plan {
+/**
+ * Validates and plans the restore of process `pid`'s table (default: the image's first
+ * process). `startedWith`: the fds the new process has open before its table is
+ * replaced (its own stdio), which an `inherit` rule keeps even where the table has none.
+ */
+export function planRestore(
+  cp: Checkpoint,
+  policy: RestorePolicy,
+  pid?: number,
+  view?: PathView,
+  startedWith?: ReadonlySet<number>,
+): Plan {
   const table = tableOf(cp, pid);
   const ownerPids = new Set(cp.processes.filter((p) => p.table === table.objref).map((p) => p.pid));
-  return planUnits(buildUnits(cp, table, policy, view), ownerPids);
+  return planUnits(buildUnits(cp, table, policy, view, startedWith), ownerPids);
 }

@@ -145,6 +145,7 @@ export function buildUnits(
   table: FileTableRecord,
   policy: RestorePolicy,
   view: PathView = hostView,
+  startedWith: ReadonlySet<number> = new Set(),
 ): Units {
   const inherit: number[] = [];
   const files = new Map(cp.files.map((f) => [f.objref, f]));
@@ -235,10 +236,26 @@ export function buildUnits(
     }
     pipe[data.end] = unit;
   }
+  // An fd the new process was started with that the saved table lacks (a daemon that
+  // closed its stdio) is still its own under an `inherit` rule for that number: kept,
+  // not closed with everything else, so the program keeps its container's fds 0–2.
+  for (const fd of startedWith) if (!seenFds.has(fd) && inheritsByNumber(policy, fd)) inherit.push(fd);
   // Targets were pushed in fd order, so each unit's first target is its lowest fd.
   const order = new Map(units.map((u) => [u, firstFd(u)]));
   return {
     units: units.sort((a, b) => order.get(a)! - order.get(b)!),
     inherit: inherit.sort((a, b) => a - b),
   };
+}
+
+/** Whether `policy` keeps fd number `fd` as the new process has it whatever the file (`{fd, action: inherit}`). */
+function inheritsByNumber(policy: RestorePolicy, fd: number): boolean {
+  const rule = policy.rules.find((r) => r.fd === fd);
+  return (
+    rule?.action === 'inherit' &&
+    rule.path === undefined &&
+    rule.type === undefined &&
+    rule.cloexec === undefined &&
+    rule.listening === undefined
+  );
 }

@@ -53,6 +53,7 @@ export const command: Command = {
     const {
       restore,
       planRestore,
+      stdioStartedWith,
       parsePolicy,
       replayPolicy,
       handOff,
@@ -86,7 +87,13 @@ export const command: Command = {
     try {
       if (parsed.booleans.has('dry-run')) {
         // Every check restore makes before starting anything, and nothing else.
-        const plan = planRestore(listenFds ? handOff(cp, policy, pid).cp : cp, policy, pid);
+        const plan = planRestore(
+          listenFds ? handOff(cp, policy, pid).cp : cp,
+          policy,
+          pid,
+          undefined,
+          stdioStartedWith('inherit'),
+        );
         process.stdout.write(`restorable: ${plan.fds} fds, ${plan.count} syscalls\n`);
         return EXIT.ok;
       }
