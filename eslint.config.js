@@ -1,6 +1,35 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+const ENGINE = ['capture', 'collect', 'filetypes', 'image', 'replay', 'cgroup']
+  .map((d) => `src/agent/${d}/**`)
+  .concat(['src/agent/model.ts']);
+
+/**
+ * `files` may not import what `banned` matches (gitignore patterns on the import path).
+ * Also bans koffi outside src/agent/linux, since one no-restricted-imports config
+ * replaces another for the same file.
+ */
+function layer(files, banned, why, ignores = []) {
+  return [
+    {
+      files,
+      ignores,
+      rules: {
+        'no-restricted-imports': [
+          'error',
+          {
+            paths: files.includes('src/agent/linux/**')
+              ? []
+              : [{ name: 'koffi', message: 'syscalls only in src/agent/linux' }],
+            patterns: [{ group: banned, message: why }],
+          },
+        ],
+      },
+    },
+  ];
+}
+
 export default tseslint.config(
   { ignores: ['dist/', 'build/', 'node_modules/', 'coverage/', 'native/', '**/*.cjs'] },
   js.configs.recommended,
@@ -22,6 +51,65 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    files: ['src/**/*.ts'],
+    ignores: ['src/agent/linux/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { paths: [{ name: 'koffi', message: 'syscalls only in src/agent/linux' }] },
+      ],
+    },
+  },
+  // Layers (docs/adr/0015-layers.md): shared <- api <- engine <- agent daemon / controller <- local, cli.
+  // Each block says what a folder may not import; syscalls (koffi) stay in src/agent/linux.
+  ...layer(
+    ['src/shared/**'],
+    ['**/agent/**', '**/api/**', '**/controller/**', '**/local/**', '**/cli/**', '**/tls/**'],
+    'src/shared is the bottom layer: it imports nothing of the project',
+  ),
+  ...layer(
+    ['src/api/**'],
+    ['**/agent/**', '**/controller/**', '**/local/**', '**/cli/**'],
+    "src/api (the CRDs' types and validation) imports only src/shared",
+  ),
+  ...layer(
+    ENGINE,
+    [
+      '**/controller/**',
+      '**/agent/daemon/**',
+      '**/agent/migration/**',
+      '**/agent/transfer/**',
+      '**/local/**',
+      '**/cli/**',
+      '**/api/**',
+      '@kubernetes/client-node',
+    ],
+    'the engine (capture, collect, filetypes, image, replay, cgroup, linux) knows no Kubernetes',
+  ),
+  ...layer(
+    ['src/agent/linux/**'],
+    [
+      '**/controller/**',
+      '**/agent/daemon/**',
+      '**/agent/migration/**',
+      '**/agent/transfer/**',
+      '**/local/**',
+      '**/cli/**',
+      '**/api/**',
+      '@kubernetes/client-node',
+    ],
+    'the engine (capture, collect, filetypes, image, replay, cgroup, linux) knows no Kubernetes',
+  ),
+  ...layer(
+    ['src/controller/**'],
+    ['**/agent/**'],
+    'the controller drives agents through the API, never their code',
+    [
+      // The local plane's composition root (controller and agents in one process): issue 15 moves it out.
+      'src/controller/local-operator.ts',
+    ],
+  ),
   {
     files: ['**/*.js'],
     ...tseslint.configs.disableTypeChecked,

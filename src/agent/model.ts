@@ -9,27 +9,8 @@
  * of one checkpoint, assigned in order of first occurrence.
  */
 
-/** Every kind of open file fdckpt knows. Numeric ids for the image live in image/. */
-export const FILE_TYPES = [
-  'regular',
-  'directory',
-  'fifo',
-  'pipe',
-  'socket',
-  'eventfd',
-  'eventpoll',
-  'tty',
-  'memfd',
-  'signalfd',
-  'timerfd',
-  'inotify',
-  'anon',
-] as const;
-export type FileType = (typeof FILE_TYPES)[number];
-
-export function isFileType(value: string): value is FileType {
-  return (FILE_TYPES as readonly string[]).includes(value);
-}
+export { FILE_TYPES, isFileType, type FileType } from '../shared/file-types.js';
+import type { FileType } from '../shared/file-types.js';
 
 /** One fd of a file table: its number, the open file it refers to, and its close-on-exec bit. */
 export interface FdRecord {

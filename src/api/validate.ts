@@ -5,8 +5,8 @@
  * spec must become an InvalidSpec condition, never a crash or a retry storm.
  * Each message names the field and says why.
  */
-import { isFileType } from '../agent/model.js';
-import { MAX_GLOB_LENGTH, MAX_POLICY_RULES } from '../agent/replay/glob.js';
+import { isFileType } from '../shared/file-types.js';
+import { MAX_GLOB_LENGTH, MAX_POLICY_RULES } from '../shared/policy-limits.js';
 import type { CheckpointSpec, RestoreSpec } from './types.js';
 import { AFTER_CAPTURE, LEAK_POLICIES, POLICY_ACTIONS, RESTORE_FDS } from './types.js';
 

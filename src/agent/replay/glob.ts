@@ -11,15 +11,8 @@
  * per glob token.
  */
 
-/** Longest glob a policy may hold (the CRDs say the same). */
-export const MAX_GLOB_LENGTH = 1024;
-
-/**
- * Most rules a policy may have (the CRDs say the same): with the glob bound,
- * what one fd costs to decide is bounded too. Here rather than in policy.ts
- * so that the API's validation can import it without the YAML parser.
- */
-export const MAX_POLICY_RULES = 256;
+import { MAX_GLOB_LENGTH } from '../../shared/policy-limits.js';
+export { MAX_GLOB_LENGTH, MAX_POLICY_RULES } from '../../shared/policy-limits.js';
 
 type Token =
   | { kind: 'char'; ch: string }
