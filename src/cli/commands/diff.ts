@@ -15,14 +15,19 @@ export const command: Command = {
     const files = parsed.positional;
     if (files.length !== 2) throw new UsageError(`usage: fdckpt ${spec.usage}`);
     const { readImage, diffCheckpoints, diffToJson, renderDiff } = await import('../../agent/image/index.js');
-    let images;
-    try {
-      images = await Promise.all(files.map((f) => readImage(f)));
-    } catch (err) {
+    // Both read at once; each one that fails is named, in argument order (which read
+    // fails first is a race).
+    const read = await Promise.allSettled(files.map((f) => readImage(f)));
+    const failed = read.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed.length > 0) {
       // diff(1)'s convention: 1 means "they differ", trouble is 2.
-      process.stderr.write(`fdckpt diff: ${(err as Error).message.split('\n')[0]}\n`);
+      for (const r of failed)
+        process.stderr.write(`fdckpt diff: ${(r.reason as Error).message.split('\n')[0]}\n`);
       return 2;
     }
+    const images = read.map(
+      (r) => (r as PromiseFulfilledResult<Awaited<ReturnType<typeof readImage>>>).value,
+    );
     const differences = diffCheckpoints(images[0]!, images[1]!);
     const json = parsed.booleans.has('json');
     process.stdout.write(
