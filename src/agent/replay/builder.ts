@@ -38,6 +38,21 @@ export interface Fill {
 }
 
 /**
+ * What validation saw at a path the target then opens by that path: after the steps
+ * the agent checks that the fd holds this very file (inject.ts verifyOpened), which
+ * closes the window between the check and the target's openat.
+ */
+export interface OpenCheck {
+  /** The fd the file ends at (its unit's first target; the others are dups of it). */
+  fd: number;
+  path: string;
+  dev: number;
+  ino: number;
+  /** st_mode & S_IFMT as validation saw it. */
+  kind: number;
+}
+
+/**
  * A complete plan, already in the stub's table format (one ENTRY_SIZE entry per
  * step: nr, six args, expected result, result slot), so that nothing is
  * converted per step at injection time.
@@ -56,6 +71,8 @@ export interface Plan {
   data: Buffer;
   /** Writes made by the agent between steps, in step order. */
   fills: Fill[];
+  /** The by-path files to check once opened, before the program runs. */
+  checks: OpenCheck[];
   /** Number of fds replayed (the inherited ones, kept as the process had them, are not counted). */
   fds: number;
 }
@@ -136,6 +153,7 @@ export class PlanBuilder {
   private readonly pidSlots: number[] = [];
   private readonly owners: StepOwner[] = [];
   private readonly fills: Fill[] = [];
+  private readonly checks: OpenCheck[] = [];
   private area: Buffer;
   private dataLength = 0;
 
@@ -179,6 +197,7 @@ export class PlanBuilder {
       owners: this.owners,
       data: this.data(),
       fills: this.fills,
+      checks: this.checks,
       fds,
     };
   }
@@ -202,6 +221,11 @@ export class PlanBuilder {
    */
   addFill(fd: number, bytes: Buffer | StoredBytes, owner: StepOwner): void {
     this.fills.push({ step: this.count, fd, bytes, owner });
+  }
+
+  /** After the steps, the agent checks that `check.fd` holds the file validation saw. */
+  addCheck(check: OpenCheck): void {
+    this.checks.push(check);
   }
 
   /** Copies bytes into the data area (8-byte aligned); the result is a step argument. */

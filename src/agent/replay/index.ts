@@ -44,6 +44,12 @@ export interface RestoreOptions extends LaunchOptions {
    * LISTEN_FDNAMES set (see handoff.ts); build the policy with replayPolicy(…, {listenFds}).
    */
   listenFds?: boolean;
+  /**
+   * For tests only: called at the exec stop, after validation and before the target
+   * opens anything, so that a test can swap a path inside that window and see the
+   * restore refuse what was opened (inject.ts verifyOpened). Nothing else sets it.
+   */
+  beforeInject?: (pid: number) => void;
 }
 
 /** Where the time of one restore went, in ms. */
@@ -151,6 +157,7 @@ export async function restore(
     t0 = process.hrtime.bigint();
     releaseToExec(held.pid, handoff);
     timings.exec = msSince(t0);
+    options.beforeInject?.(held.pid);
     const stats = runPlan(held.pid, plan, options.batch ?? true);
     timings.inject = stats.ms;
     return { ...held, plan, stats, timings };

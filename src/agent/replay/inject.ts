@@ -9,7 +9,9 @@
  * 3. batched: run the stub, which runs every step and stops at an int3;
  *    unbatched: run each step as its own injected syscall (one round trip each).
  *    A plan with fills (fill.ts) runs in segments, the agent's writes between them.
- * 4. munmap, restore the original bytes and registers, PTRACE_DETACH.
+ * 4. Check from outside that every fd opened by path holds the file validation
+ *    saw there (verifyOpened): a path swapped after the check is caught here.
+ * 5. munmap, restore the original bytes and registers, PTRACE_DETACH.
  * Any failure throws (a ReplayError naming the fd when a step failed); the
  * caller kills the tracee. All ptrace calls happen on the calling thread.
  */
@@ -28,6 +30,8 @@ import {
   setReg,
 } from '../linux/arch/x86_64-regs.js';
 import { errnoName } from '../linux/errors.js';
+import { openedFds } from '../linux/pathstat.js';
+import { S_IFMT } from '../linux/stat.js';
 import { TraceeMemory, ptraceCont, ptraceDetach, ptraceGetRegs, ptraceSetRegs } from '../linux/ptrace.js';
 import { waitPid } from '../linux/wait.js';
 import { writeWord, type Plan } from './builder.js';
@@ -167,6 +171,34 @@ function runEach(
   return null;
 }
 
+/**
+ * Validation checked each path before the target opened it; a path swapped in
+ * between (a symlink, another file renamed over it) would be opened unseen. The
+ * target is still stopped, so this is the last moment to refuse: each fd opened by
+ * path must hold the very file (device, inode, file type) validation saw. One
+ * fstatat per such file, through /proc/PID/fd (linux/pathstat.ts openedFds).
+ */
+export function verifyOpened(pid: number, plan: Plan): void {
+  if (plan.checks.length === 0) return;
+  const fds = openedFds(pid);
+  try {
+    for (const c of plan.checks) {
+      const st = fds.stat(c.fd);
+      if ('error' in st) throw new ReplayError(c.fd, c.path, `${st.error}, after the target opened it`);
+      if (st.dev !== c.dev || st.ino !== c.ino || (st.mode & S_IFMT) !== c.kind) {
+        const kind = (st.mode & S_IFMT) === c.kind ? '' : `, st_mode 0o${(st.mode & S_IFMT).toString(8)}`;
+        throw new ReplayError(
+          c.fd,
+          c.path,
+          `opened another file than was checked (dev:ino ${st.dev}:${st.ino}${kind}, checked ${c.dev}:${c.ino}): the path changed during restore`,
+        );
+      }
+    }
+  } finally {
+    fds.close();
+  }
+}
+
 /** Figures from one injection. */
 export interface InjectStats {
   steps: number;
@@ -174,6 +206,8 @@ export interface InjectStats {
   ms: number;
   /** Of which: running the steps in the target (the stub, or the round trips), in ms. */
   runMs: number;
+  /** Of which: checking the opened files against validation (verifyOpened), in ms. */
+  verifyMs: number;
 }
 
 /**
@@ -185,6 +219,7 @@ export function runPlan(pid: number, plan: Plan, batch: boolean): InjectStats {
   const inj = new Injector(pid);
   let ok = false;
   let runMs = 0;
+  let verifyMs = 0;
   try {
     const tableBytes = plan.table.length;
     const dataOffset = TABLE_OFFSET + ((tableBytes + 63) & ~63);
@@ -229,11 +264,14 @@ export function runPlan(pid: number, plan: Plan, batch: boolean): InjectStats {
       from = to;
     }
     runMs = Number(process.hrtime.bigint() - tRun) / 1e6;
+    const tVerify = process.hrtime.bigint();
+    verifyOpened(pid, plan);
+    verifyMs = Number(process.hrtime.bigint() - tVerify) / 1e6;
     inj.syscall(SYS.munmap, [base, BigInt(size)]);
     ok = true;
   } finally {
     if (ok) inj.finish();
     else inj.close();
   }
-  return { steps: plan.count, ms: Number(process.hrtime.bigint() - t0) / 1e6, runMs };
+  return { steps: plan.count, ms: Number(process.hrtime.bigint() - t0) / 1e6, runMs, verifyMs };
 }

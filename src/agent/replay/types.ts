@@ -14,6 +14,8 @@ export interface FileUnit {
   path: string;
   /** devnull: open /dev/null with the saved flags instead of the file. */
   devnull: boolean;
+  /** The file validation found at `path` (set for regular files, directories, fifos). */
+  checked?: { dev: number; ino: number; kind: number };
 }
 
 /** Both ends of one pipe (either may be absent from the table). */

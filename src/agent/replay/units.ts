@@ -88,6 +88,7 @@ function checkPathFile(fd: number, unit: FileUnit, decision: FdDecision, view: P
       `file is ${st.size} bytes, shorter than the saved offset ${file.pos} (policy allowSizeChange accepts it)`,
     );
   }
+  unit.checked = { dev: st.dev, ino: st.ino, kind };
 }
 
 function checkRestorable(fd: number, file: FileRecord): void {
