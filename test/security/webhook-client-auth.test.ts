@@ -9,7 +9,11 @@
  * forged claim would otherwise have held the Migration.
  */
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { spawn } from 'node:child_process';
 import { request } from 'node:https';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { AdmissionregistrationV1Api } from '@kubernetes/client-node';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { Migration } from '../../src/api/index.js';
@@ -78,12 +82,12 @@ function reviewOf(pod: V1Pod, uid: string): string {
 }
 
 /** POST a review straight to the webhook, with `client`'s certificate if given. */
-function post(body: string, client?: PemCert): Promise<{ code: number; text: string }> {
+function post(body: string, client?: PemCert, port = hook.port): Promise<{ code: number; text: string }> {
   return new Promise((resolve, reject) => {
     const req = request(
       {
         host: '127.0.0.1',
-        port: hook.port,
+        port,
         path: MUTATE_PODS_PATH,
         method: 'POST',
         ca: servingCa,
@@ -193,4 +197,51 @@ describe('the pod webhook requires the API server’s client certificate', () =>
     expect((JSON.parse(got.text) as { response: { patch?: string } }).response.patch).toBeDefined();
     expect(warnings).toEqual([]);
   });
+
+  it('`fdckpt controller --webhook-client-ca --webhook-client-names` serves only that certificate', async () => {
+    const root = fileURLToPath(new URL('../..', import.meta.url));
+    const port = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const a = probe.address();
+        probe.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
+      });
+    });
+    // The configuration the webhook above registered is the one this controller patches.
+    const child = spawn(
+      process.execPath,
+      [
+        join(root, 'bin', 'fdckpt.js'),
+        'controller',
+        ...['--kubeconfig', h.cluster.adminKubeconfig, '--port', '0', '--no-leader-elect'],
+        ...['--launcher-host-path', HOLD, '--webhook-port', String(port)],
+        ...[
+          '--webhook-client-ca',
+          h.cluster.pki.caFile,
+          '--webhook-client-names',
+          `${WEBHOOK_CLIENT_CN},other`,
+        ],
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    let stderr = '';
+    try {
+      await new Promise<void>((resolve, reject) => {
+        child.stderr.on('data', (d: Buffer) => {
+          stderr += d.toString();
+          if (stderr.includes('serving health and metrics')) resolve();
+        });
+        child.once('exit', (code) => reject(new Error(`fdckpt controller exited (${code}): ${stderr}`)));
+      });
+      const review = reviewOf(owned('web-cli'), 'c1');
+      expect((await post(review, undefined, port)).code).toBe(401);
+      const node = h.cluster.pki.client('forger-cli', { cn: 'system:node:n1', o: ['system:nodes'] });
+      expect((await post(review, node, port)).code).toBe(403);
+      const apiServer = h.cluster.pki.client('webhook-client-cli', WEBHOOK_CLIENT_CN);
+      expect((await post(review, apiServer, port)).code).toBe(200);
+      expect(stderr).toContain('webhook: refused 127.0.0.1: no client certificate');
+      expect(stderr).toContain(`CN=system:node:n1 is not one of ${WEBHOOK_CLIENT_CN}, other`);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  }, 60_000);
 });
