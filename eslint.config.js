@@ -61,7 +61,7 @@ export default tseslint.config(
       ],
     },
   },
-  // Layers (docs/adr/0015-layers.md): shared <- api <- engine <- agent daemon / controller <- local, cli.
+  // Layers (docs/adr/0016-layers.md): shared <- api <- engine <- agent daemon / controller <- local, cli.
   // Each block says what a folder may not import; syscalls (koffi) stay in src/agent/linux.
   ...layer(
     ['src/shared/**'],

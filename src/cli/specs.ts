@@ -141,7 +141,7 @@ export const controller: CommandSpec = {
   name: 'controller',
   summary: "The operator's controller (a Deployment in a cluster); runs until SIGINT/SIGTERM.",
   usage:
-    'controller [--kubeconfig FILE] [--port 8080] [--lease-namespace NS] [--no-leader-elect] [--launcher-image IMAGE] [--launcher-host-path PATH] [--webhook-port 9443] [--max-drain-migrations 2] [--drain-retries 3] [--drain-backoff-seconds 30] [--drain-max-backoff-seconds 300] [--log-level debug|info|warn|error]',
+    'controller [--kubeconfig FILE] [--port 8080] [--lease-namespace NS] [--no-leader-elect] [--launcher-image IMAGE] [--launcher-host-path PATH] [--webhook-port 9443] [--webhook-client-ca FILE] [--webhook-client-names CN,...] [--max-drain-migrations 2] [--drain-retries 3] [--drain-backoff-seconds 30] [--drain-max-backoff-seconds 300] [--log-level debug|info|warn|error]',
   options: {
     kubeconfig: s('FILE', 'the kubeconfig (default: KUBECONFIG, ~/.kube/config or in-cluster)'),
     port: s('PORT', 'health and metrics (default 8080)'),
@@ -150,6 +150,11 @@ export const controller: CommandSpec = {
     'launcher-image': s('IMAGE', 'the image restored pods get the launcher from (or FDCKPT_IMAGE)'),
     'launcher-host-path': s('PATH', "the launcher on the nodes' file system, instead of an image"),
     'webhook-port': s('PORT', 'serve the pod webhook on this port'),
+    'webhook-client-ca': s(
+      'FILE',
+      "serve the webhook only to callers with a client certificate from this CA (PEM): the API server's",
+    ),
+    'webhook-client-names': s('CN,...', "and only these subjects' (the API server's webhook client CN)"),
     'max-drain-migrations': s('N', 'most drain migrations at once (default 2)'),
     'drain-retries': s('N', 'retries of a failed drain migration (default 3)'),
     'drain-backoff-seconds': s('S', 'the first wait before a retry, doubled each time (default 30)'),

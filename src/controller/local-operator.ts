@@ -4,13 +4,16 @@
  * startControlPlane({ startOperator: startLocalOperator }). The process
  * kubelet ignores images and volumes, so restored pods run the launcher from
  * this checkout (native/build/fdckpt-hold) instead of an injected copy. The
- * controller serves the pod webhook on loopback and registers it by URL.
+ * controller serves the pod webhook on loopback and registers it by URL, and
+ * serves only the API server (its webhook client certificate).
  */
 import { fileURLToPath } from 'node:url';
 import { EngineAdapter } from '../agent/daemon/engine-adapter.js';
 import { startAgent } from '../agent/daemon/daemon.js';
 import type { Component, ControlPlaneInfo } from '../local/controlplane.js';
+import type { LocalCluster } from '../local/cluster/cluster.js';
 import { OPERATOR_NAMESPACE, installOperator } from '../local/cluster/install.js';
+import { WEBHOOK_CLIENT_CN } from '../local/cluster/pki.js';
 import { loadKubeConfig } from './kube.js';
 import { startController } from './manager.js';
 import { jsonLogger, resolveLogLevel, type Logger } from './runtime/log.js';
@@ -26,10 +29,16 @@ function launcherPath(): string {
 /**
  * The pod webhook as the local operator serves it: on loopback, registered by URL (the
  * controller runs on the host, not behind deploy/webhook.yaml's Service), with
- * deploy/webhook.yaml's names for the Secret and the configuration.
+ * deploy/webhook.yaml's names for the Secret and the configuration. Only the API server
+ * of `cluster` is served: its CA signs every component's certificate (nodes' too), so the
+ * subject must also be the API server's webhook client's.
  */
-export function localWebhookOptions(namespace = OPERATOR_NAMESPACE): PodWebhookOptions {
+export function localWebhookOptions(
+  cluster: Pick<LocalCluster, 'caCert'>,
+  namespace = OPERATOR_NAMESPACE,
+): PodWebhookOptions {
   return {
+    clientAuth: { ca: cluster.caCert, allowedNames: [WEBHOOK_CLIENT_CN] },
     port: 0,
     host: '127.0.0.1',
     urlHost: '127.0.0.1',
@@ -62,7 +71,7 @@ export async function startLocalOperator(
     lease: { namespace: OPERATOR_NAMESPACE, name: 'fdckpt-controller', identity: `local-${process.pid}` },
     migrations: { enabled: true },
     // Owner-managed pods (a Deployment's): their replacements are pinned by the webhook.
-    webhook: localWebhookOptions(),
+    webhook: localWebhookOptions(info.cluster),
   });
   const agents = await Promise.all(
     info.nodes.map(async (node) =>

@@ -50,9 +50,9 @@ function helmTemplate(...sets: string[]): Promise<Obj[]> {
   return run(helmBinary(), args).then(docs);
 }
 
-/** `kubectl kustomize` of deploy/, or of an overlay on it with `images:` set. */
-async function kustomize(image?: typeof IMAGE): Promise<Obj[]> {
-  if (!image) return docs(await run(KUBECTL, ['kustomize', join(repo, 'deploy')]));
+/** `kubectl kustomize` of deploy/, or of an overlay on it with `images:` or deploy/'s `components` set. */
+async function kustomize(image?: typeof IMAGE, components: string[] = []): Promise<Obj[]> {
+  if (!image && components.length === 0) return docs(await run(KUBECTL, ['kustomize', join(repo, 'deploy')]));
   const dir = mkdtempSync(join(tmpdir(), 'fdckpt-overlay-'));
   try {
     writeFileSync(
@@ -60,7 +60,8 @@ async function kustomize(image?: typeof IMAGE): Promise<Obj[]> {
       yaml.dump({
         // kustomize takes no absolute resource path.
         resources: [relative(dir, join(repo, 'deploy'))],
-        images: [{ name: 'fdckpt', newName: image.repository, newTag: image.tag }],
+        ...(image ? { images: [{ name: 'fdckpt', newName: image.repository, newTag: image.tag }] } : {}),
+        ...(components.length ? { components: components.map((c) => relative(dir, join(repo, 'deploy', c))) } : {}),
       }),
     );
     return docs(await run(KUBECTL, ['kustomize', '--load-restrictor', 'LoadRestrictionsNone', dir]));
@@ -101,6 +102,38 @@ describe('helm chart deploy/chart/fdckpt', () => {
     const pdb = byKey.get('PodDisruptionBudget/fdckpt-system/fdckpt-controller')!;
     const deployment = byKey.get('Deployment/fdckpt-system/fdckpt-controller')!;
     expect(pdb.spec).toEqual({ minAvailable: 1, selector: deployment.spec?.selector });
+  });
+
+  test("webhookClientAuth.enabled is deploy/webhook-client-auth's component, field for field", async () => {
+    await run(helmBinary(), ['lint', '--strict', chart, '--set', 'controller.webhookClientAuth.enabled=true']);
+    const helm = withoutPullPolicy(
+      await helmTemplate('image.repository=fdckpt', 'image.tag=latest', 'controller.webhookClientAuth.enabled=true'),
+    );
+    const kust = await kustomize(undefined, ['webhook-client-auth']);
+    const deployment = (objects: Obj[]): Obj | undefined => objects.find((o) => o.kind === 'Deployment');
+    expect(deployment(helm)).toEqual(deployment(kust));
+    const pod = deployment(kust)!.spec!.template!.spec!;
+    expect(pod.containers[0]?.args).toContain('--webhook-client-ca=/etc/fdckpt/webhook-client-ca/ca.crt');
+    expect(pod.volumes).toEqual([
+      {
+        name: 'webhook-client-ca',
+        configMap: { name: 'fdckpt-webhook-client-ca', items: [{ key: 'ca.crt', path: 'ca.crt' }] },
+      },
+    ]);
+    // Names, when given, follow the CA flag.
+    const named = await helmTemplate(
+      'controller.webhookClientAuth.enabled=true',
+      'controller.webhookClientAuth.allowedNames={a,b}',
+    );
+    expect(deployment(named)!.spec!.template!.spec!.containers[0]?.args?.slice(-2)).toEqual([
+      '--webhook-client-ca=/etc/fdckpt/webhook-client-ca/ca.crt',
+      '--webhook-client-names=a,b',
+    ]);
+    // Off by default in both.
+    for (const objects of [await kustomize(), await helmTemplate()]) {
+      expect(deployment(objects)!.spec!.template!.spec!.volumes).toBeUndefined();
+      expect(deployment(objects)!.spec!.template!.spec!.containers[0]?.args?.join(' ')).not.toContain('client-ca');
+    }
   });
 
   test('one image value: every container of both, and no FDCKPT_IMAGE to keep in step', async () => {

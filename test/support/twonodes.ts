@@ -84,7 +84,7 @@ export async function startTwoNodes(
         port: 0,
         launcher: { image: 'unused', hostPath: HOLD, timeoutSeconds: options.timeoutSeconds ?? 600 },
         migrations: { enabled: true },
-        webhook: localWebhookOptions(),
+        webhook: localWebhookOptions(info.cluster),
       });
       for (const [i, node] of info.nodes.entries()) {
         if (i === options.agentProcess) {

@@ -9,6 +9,7 @@ import { AdmissionregistrationV1Api } from '@kubernetes/client-node';
 import type { Migration } from '../../src/api/index.js';
 import { MIGRATION_LABEL } from '../../src/api/index.js';
 import { localWebhookOptions } from '../../src/controller/local-operator.js';
+import { OPERATOR_NAMESPACE } from '../../src/local/cluster/install.js';
 import { silentLogger } from '../../src/controller/runtime/log.js';
 import { startPodWebhook } from '../../src/controller/webhook/index.js';
 import type { RunningWebhook } from '../../src/controller/webhook/server.js';
@@ -33,7 +34,7 @@ async function start(): Promise<RunningWebhook> {
       launcher: { image: 'fdckpt:test', hostPath: HOLD },
       log: silentLogger,
     },
-    localWebhookOptions(),
+    localWebhookOptions(h.cluster),
   );
   webhooks.push(w);
   return w;
@@ -59,7 +60,7 @@ describe('the pod webhook registered by URL', () => {
     expect(cc?.service).toBeUndefined();
     const secret = await h.core.readNamespacedSecret({
       name: 'fdckpt-webhook-tls',
-      namespace: localWebhookOptions().namespace,
+      namespace: OPERATOR_NAMESPACE,
     });
     expect(cc?.caBundle).toBe(secret.data?.['ca.crt']);
     expect(config.webhooks?.[0]).toMatchObject({ failurePolicy: 'Ignore', sideEffects: 'None' });

@@ -3,6 +3,7 @@
  * Runs until SIGINT/SIGTERM, then shuts down gracefully (in-flight reconciles
  * finish, the lease is released).
  */
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { intFlag, noPositionals, single, UsageError, type Command, type ParsedArgs } from '../command.js';
 import { controller as spec } from '../specs.js';
@@ -11,6 +12,7 @@ import { ownImage } from '../../controller/own-image.js';
 import { startController } from '../../controller/manager.js';
 import type { ControllerOptions } from '../../controller/manager.js';
 import type { DrainRetryOptions } from '../../controller/drain-retry.js';
+import type { ClientAuth } from '../../controller/webhook/server.js';
 import { DRAIN_RETRY_DEFAULTS } from '../../controller/drain-retry.js';
 import { jsonLogger } from '../../controller/runtime/log.js';
 import { logLevelFlag } from './log-level.js';
@@ -51,6 +53,8 @@ export const command: Command = {
       launcherImage: image,
       launcherHostPath: hostPath,
       webhook: migration.webhook?.port,
+      webhookClientNames: migration.webhook?.clientAuth?.allowedNames,
+      webhookClientAuth: migration.webhook ? !!migration.webhook.clientAuth : undefined,
       drain: migration.migrations,
     });
     let lost = false;
@@ -88,6 +92,9 @@ function migrationFlags(
 ): Pick<ControllerOptions, 'webhook' | 'migrations'> {
   const webhookPort = single(parsed, 'webhook-port');
   const maxDrain = single(parsed, 'max-drain-migrations');
+  if (single(parsed, 'webhook-client-ca') && !webhookPort)
+    throw new UsageError('--webhook-client-ca needs --webhook-port');
+  const clientAuth = webhookClientAuth(parsed);
   return {
     migrations: {
       enabled: true,
@@ -102,10 +109,37 @@ function migrationFlags(
             secretName: 'fdckpt-webhook-tls',
             serviceName: 'fdckpt-webhook',
             configName: 'fdckpt-pods',
+            ...(clientAuth ? { clientAuth } : {}),
           },
         }
       : {}),
   };
+}
+
+/**
+ * --webhook-client-ca FILE (read once at start: a new CA needs a restart) and
+ * --webhook-client-names CN,...; without the CA the webhook serves any caller.
+ */
+function webhookClientAuth(parsed: ParsedArgs): ClientAuth | undefined {
+  const file = single(parsed, 'webhook-client-ca');
+  const names = single(parsed, 'webhook-client-names');
+  if (!file) {
+    if (names) throw new UsageError('--webhook-client-names needs --webhook-client-ca');
+    return undefined;
+  }
+  let ca: string;
+  try {
+    ca = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(`--webhook-client-ca ${file}: ${(err as Error).message}`);
+  }
+  if (!ca.includes('-----BEGIN CERTIFICATE-----'))
+    throw new UsageError(`--webhook-client-ca ${file}: no PEM certificate in it`);
+  const allowedNames = (names ?? '')
+    .split(',')
+    .map((n) => n.trim())
+    .filter((n) => n !== '');
+  return { ca, ...(allowedNames.length ? { allowedNames } : {}) };
 }
 
 /** --drain-retries N, --drain-backoff-seconds S (the first wait, doubled each time), --drain-max-backoff-seconds S. */

@@ -14,7 +14,7 @@ import type { CertStoreOptions } from './certstore.js';
 import { ensureWebhookCerts, registerWebhookByUrl, webhookByUrl } from './certstore.js';
 import type { JsonPatchOp } from './mutate.js';
 import { migrationFor, replacementPatch } from './mutate.js';
-import type { RunningWebhook } from './server.js';
+import type { ClientAuth, RunningWebhook } from './server.js';
 import { MUTATE_PODS_PATH, startWebhookServer } from './server.js';
 
 export interface PodWebhookOptions extends CertStoreOptions {
@@ -28,6 +28,11 @@ export interface PodWebhookOptions extends CertStoreOptions {
    * Service) and only its caBundle is patched.
    */
   urlHost?: string;
+  /**
+   * Serve only callers with a client certificate from this CA (the API server, given
+   * one by its AdmissionConfiguration); absent, anyone who reaches the port.
+   */
+  clientAuth?: ClientAuth;
 }
 
 export interface PodWebhookDeps {
@@ -56,8 +61,8 @@ export function podMutator(
   const grace = deps.claimGraceMs ?? CLAIM_GRACE_MS;
   /** Migration key → when a review claimed it. */
   const claimed = new Map<string, number>();
-  // Anyone who can reach the port can POST a review (there is no client certificate
-  // to check on every plane): a claim is only a promise until the API shows a pod.
+  // Without clientAuth anyone who can reach the port can POST a review, and even with it
+  // the API server may yet refuse the pod: a claim is only a promise until the API shows a pod.
   const stands = async (namespace: string, name: string): Promise<boolean> => {
     const at = claimed.get(`${namespace}/${name}`);
     if (at === undefined) return false;
@@ -96,7 +101,9 @@ export async function startPodWebhook(deps: PodWebhookDeps, o: PodWebhookOptions
     host: o.host,
     serving: certs.serving,
     mutate: podMutator(deps),
+    ...(o.clientAuth ? { clientAuth: o.clientAuth } : {}),
     onError: (m) => deps.log.error(m),
+    onRefused: (m) => deps.log.warn(m),
   });
   if (byUrl) {
     if (!deps.admission || !o.configName) {

@@ -4,9 +4,16 @@
  * denies: a pod it does not recognise is allowed unchanged, and an error is
  * logged and the pod allowed (the Migration then times out and rolls back),
  * so that the webhook can never block a cluster's pods.
+ *
+ * With `clientAuth` it serves only the API server: the caller must present a
+ * client certificate signed by the given CA (the API server's, from its
+ * AdmissionConfiguration kubeconfig), else 401 (403 for a subject not listed)
+ * before its body is read. Without it anyone who reaches the port may POST a
+ * review (the weaker mode: podMutator's claim grace then bounds the harm).
  */
 import { createServer } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TLSSocket } from 'node:tls';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { PemCert } from './certs.js';
 import type { JsonPatchOp } from './mutate.js';
@@ -27,7 +34,19 @@ export interface WebhookServerOptions {
   serving: PemCert;
   /** The patch for a pod being created, or undefined to let it pass as it is. */
   mutate: (pod: V1Pod, namespace: string) => Promise<JsonPatchOp[] | undefined>;
+  /** Require the API server's client certificate; absent, any caller is served. */
+  clientAuth?: ClientAuth;
   onError?: (message: string) => void;
+  /** A caller refused by `clientAuth` (who, and why). */
+  onRefused?: (message: string) => void;
+}
+
+/** Which callers the webhook serves: those with a client certificate from `ca`. */
+export interface ClientAuth {
+  /** PEM: the CA (or CAs) that sign the API server's webhook client certificate. */
+  ca: string;
+  /** Subject CNs accepted; absent or empty: any certificate `ca` signed. */
+  allowedNames?: readonly string[];
 }
 
 export interface RunningWebhook {
@@ -107,12 +126,42 @@ export function admissionRequest(doc: unknown): AdmissionRequest | string {
   return { ...(request as unknown as AdmissionRequest), object: object ?? undefined } as AdmissionRequest;
 }
 
+/** Why the caller on `socket` is not served under `auth`, or undefined if it is. */
+export function callerRefusal(
+  socket: TLSSocket,
+  auth: ClientAuth,
+): { code: 401 | 403; why: string } | undefined {
+  const cert = socket.getPeerCertificate();
+  // An empty object when the client sent none.
+  const cn = cert && 'subject' in cert ? cert.subject?.CN : undefined;
+  const names = ([] as string[]).concat(cn ?? []);
+  if (!socket.authorized) {
+    if (!cert || !('subject' in cert)) return { code: 401, why: 'no client certificate' };
+    const err = socket.authorizationError;
+    const reason = err instanceof Error ? err.message : String(err ?? 'not verified');
+    return { code: 401, why: `client certificate CN=${names.join(',')} refused: ${reason}` };
+  }
+  const allowed = auth.allowedNames ?? [];
+  if (allowed.length > 0 && !names.some((n) => allowed.includes(n)))
+    return { code: 403, why: `client certificate CN=${names.join(',')} is not one of ${allowed.join(', ')}` };
+  return undefined;
+}
+
 function send(res: ServerResponse, code: number, body: unknown): void {
   res.writeHead(code, { 'content-type': 'application/json' });
   res.end(JSON.stringify(body));
 }
 
 async function handle(o: WebhookServerOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const refused = o.clientAuth && callerRefusal(req.socket as TLSSocket, o.clientAuth);
+  if (refused) {
+    // Refused before the body is read: nothing a stranger sends reaches the mutation.
+    o.onRefused?.(`webhook: refused ${req.socket.remoteAddress ?? '?'}: ${refused.why}`);
+    res.setHeader('connection', 'close');
+    send(res, refused.code, { message: refused.why });
+    req.resume();
+    return;
+  }
   if (req.method !== 'POST' || (req.url ?? '').split('?')[0] !== MUTATE_PODS_PATH) {
     return send(res, 404, { message: `no route ${req.method ?? ''} ${req.url ?? ''}` });
   }
@@ -166,7 +215,13 @@ export async function startWebhookServer(o: WebhookServerOptions): Promise<Runni
   // The API server's own webhook timeout is 10 s at most (30 s max allowed): a request
   // that takes longer to arrive is nobody's AdmissionReview.
   const limits = { headersTimeout: 10_000, requestTimeout: 30_000, connectionsCheckingInterval: 2_000 };
-  const server = createServer({ ...limits, cert: o.serving.cert, key: o.serving.key }, (req, res) => {
+  // The certificate is checked per request rather than by a failed handshake, so that a
+  // refused caller is told why and the log says who it was.
+  const clientAuth = o.clientAuth
+    ? { requestCert: true, rejectUnauthorized: false, ca: o.clientAuth.ca }
+    : {};
+  const tls = { ...limits, ...clientAuth, cert: o.serving.cert, key: o.serving.key };
+  const server = createServer(tls, (req, res) => {
     handle(o, req, res).catch((err: unknown) => {
       o.onError?.(`webhook: ${String(err)}`);
       if (!res.headersSent) send(res, 500, { message: String(err) });

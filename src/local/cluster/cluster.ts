@@ -5,7 +5,9 @@
  * cluster that runs pods, kube-controller-manager (Deployments, ReplicaSets, garbage
  * collection, ServiceAccounts, node lifecycle) and kube-scheduler. Every component
  * authenticates with its own client certificate; nodes (process kubelets, real kubelets)
- * get `system:node:<name>` certificates. The binaries come from scripts/kube/build.sh.
+ * get `system:node:<name>` certificates, and the API server presents its own
+ * (CN kube-apiserver-webhook-client) to admission webhooks. The binaries come from
+ * scripts/kube/build.sh.
  */
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -48,7 +50,10 @@ export interface ClusterOptions {
 export interface LocalCluster {
   /** The API server, https://127.0.0.1:PORT (https://10.0.0.1 with `serviceAddress`). */
   url: string;
-  /** The cluster CA (PEM): it signed the API server's and every component's certificate. */
+  /**
+   * The cluster CA (PEM): it signed the API server's and every component's certificate,
+   * among them the one the API server presents to webhooks (CN WEBHOOK_CLIENT_CN).
+   */
   caCert: string;
   /** A cluster-admin kubeconfig (group system:masters). */
   adminKubeconfig: string;
@@ -293,6 +298,8 @@ function apiServerArgs(
     `--kubelet-client-certificate=${kubeletClient.certFile}`,
     `--kubelet-client-key=${kubeletClient.keyFile}`,
     `--kubelet-certificate-authority=${pki.caFile}`,
+    // Its client certificate for webhooks: the pod webhook serves only the API server.
+    `--admission-control-config-file=${pki.webhookAdmissionConfig()}`,
     '--kubelet-preferred-address-types=InternalIP',
     // No kube-proxy and no pod network: the kubernetes Service needs no endpoints, and a
     // loopback endpoint would not pass validation anyway.

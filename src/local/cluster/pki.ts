@@ -3,13 +3,16 @@
  * CA that signs the API server's serving certificate, every component's client
  * certificate (Kubernetes takes the CN as the user and each O as a group) and each
  * kubelet's serving certificate, plus the ServiceAccount token signing key. All files go
- * under one directory, private keys with mode 0600.
+ * under one directory, private keys with mode 0600. The API server also gets a client
+ * certificate to present to admission webhooks, so that a webhook can tell it from anyone
+ * else who reaches its port.
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { issue, makeCa, type CertificateAuthority } from '../../tls/ca.js';
 import type { DistinguishedName, PemCert } from '../../tls/x509.js';
+import { dump } from 'js-yaml';
 import { credentialKubeconfigYaml } from '../kubeconfig.js';
 
 /** Files of a certificate and its key on disk. */
@@ -31,6 +34,9 @@ const API_SERVER_NAMES = [
 ];
 
 const DAYS = 30;
+
+/** The subject the API server presents to admission webhooks (the controller's pod webhook checks it). */
+export const WEBHOOK_CLIENT_CN = 'kube-apiserver-webhook-client';
 
 /** A cluster's CA, with helpers that write what it issues under `dir`. */
 export class ClusterPki {
@@ -86,6 +92,44 @@ export class ClusterPki {
     const pem = issue(this.ca, { subject, days: DAYS, client: true });
     const files = this.save(file, pem);
     return { cert: pem.cert, key: pem.key, certFile: files.cert, keyFile: files.key };
+  }
+
+  /**
+   * kube-apiserver's --admission-control-config-file: an AdmissionConfiguration whose
+   * webhook plugins read a kubeconfig with one user, `*` (every webhook host: a URL's
+   * host:port, a Service's <name>.<namespace>.svc), holding a client certificate for
+   * WEBHOOK_CLIENT_CN signed by this CA. Returns the file's path.
+   */
+  webhookAdmissionConfig(): string {
+    const c = this.client('apiserver-webhook-client', WEBHOOK_CLIENT_CN);
+    const b64 = (s: string): string => Buffer.from(s).toString('base64');
+    const kubeconfig = this.write(
+      'webhook-client.kubeconfig',
+      dump({
+        apiVersion: 'v1',
+        kind: 'Config',
+        users: [
+          { name: '*', user: { 'client-certificate-data': b64(c.cert), 'client-key-data': b64(c.key) } },
+        ],
+      }),
+      0o600,
+    );
+    const webhooks = {
+      apiVersion: 'apiserver.config.k8s.io/v1',
+      kind: 'WebhookAdmissionConfiguration',
+      kubeConfigFile: kubeconfig,
+    };
+    return this.write(
+      'admission.yaml',
+      dump({
+        apiVersion: 'apiserver.config.k8s.io/v1',
+        kind: 'AdmissionConfiguration',
+        plugins: ['MutatingAdmissionWebhook', 'ValidatingAdmissionWebhook'].map((name) => ({
+          name,
+          configuration: webhooks,
+        })),
+      }),
+    );
   }
 
   /** A kubeconfig file for `subject` authenticating with a fresh client certificate. */
