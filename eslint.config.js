@@ -5,6 +5,21 @@ const ENGINE = ['capture', 'collect', 'filetypes', 'image', 'replay', 'cgroup']
   .map((d) => `src/agent/${d}/**`)
   .concat(['src/agent/model.ts']);
 
+/** What the engine may not import, and why. */
+const ENGINE_BANS = [
+  [
+    '**/controller/**',
+    '**/agent/daemon/**',
+    '**/agent/migration/**',
+    '**/agent/transfer/**',
+    '**/local/**',
+    '**/cli/**',
+    '**/api/**',
+    '@kubernetes/client-node',
+  ],
+  'the engine (capture, collect, filetypes, image, replay, cgroup, linux) knows no Kubernetes',
+];
+
 /**
  * `files` may not import what `banned` matches (gitignore patterns on the import path).
  * Also bans koffi outside src/agent/linux, since one no-restricted-imports config
@@ -73,34 +88,8 @@ export default tseslint.config(
     ['**/agent/**', '**/controller/**', '**/local/**', '**/cli/**'],
     "src/api (the CRDs' types and validation) imports only src/shared",
   ),
-  ...layer(
-    ENGINE,
-    [
-      '**/controller/**',
-      '**/agent/daemon/**',
-      '**/agent/migration/**',
-      '**/agent/transfer/**',
-      '**/local/**',
-      '**/cli/**',
-      '**/api/**',
-      '@kubernetes/client-node',
-    ],
-    'the engine (capture, collect, filetypes, image, replay, cgroup, linux) knows no Kubernetes',
-  ),
-  ...layer(
-    ['src/agent/linux/**'],
-    [
-      '**/controller/**',
-      '**/agent/daemon/**',
-      '**/agent/migration/**',
-      '**/agent/transfer/**',
-      '**/local/**',
-      '**/cli/**',
-      '**/api/**',
-      '@kubernetes/client-node',
-    ],
-    'the engine (capture, collect, filetypes, image, replay, cgroup, linux) knows no Kubernetes',
-  ),
+  ...layer(ENGINE, ...ENGINE_BANS),
+  ...layer(['src/agent/linux/**'], ...ENGINE_BANS),
   ...layer(
     ['src/controller/**'],
     ['**/agent/**'],

@@ -36,6 +36,22 @@ export async function makeNode(h: Harness, name: string): Promise<void> {
   await h.core.replaceNode({ name, body: { ...ready, spec: { ...ready.spec, taints: [] } } });
 }
 
+/** Checkpoint `name` of pod `podName` in default, with the status a capture of one `sleep 1000` leaves. */
+export async function capturedCheckpoint(h: MigrationHarness, name: string, podName: string): Promise<void> {
+  await h.checkpoints.api.createNamespacedCustomObject({
+    group: 'fdckpt.io',
+    version: 'v1alpha1',
+    namespace: 'default',
+    plural: 'checkpoints',
+    body: { apiVersion: 'fdckpt.io/v1alpha1', kind: 'Checkpoint', metadata: { name }, spec: { podName } },
+  });
+  const ckpt = await h.checkpoints.get('default', name);
+  await h.checkpoints.replaceStatus({
+    ...ckpt,
+    status: { containers: [{ name: 'app', processes: 1, fds: 3, pid: 42, argv: ['sleep', '1000'] }] },
+  });
+}
+
 export async function createMigration(
   h: MigrationHarness,
   name: string,

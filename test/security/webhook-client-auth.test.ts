@@ -28,7 +28,7 @@ import { WEBHOOK_CLIENT_CN } from '../../src/local/cluster/pki.js';
 import { issue, makeCa } from '../../src/tls/ca.js';
 import type { PemCert } from '../../src/tls/x509.js';
 import type { MigrationHarness } from '../controller/migration-support.js';
-import { startMigrationHarness } from '../controller/migration-support.js';
+import { capturedCheckpoint, startMigrationHarness } from '../controller/migration-support.js';
 
 const HOLD = '/usr/local/lib/fdckpt/fdckpt-hold';
 const RS_UID = '1b2c3d4e-0000-4000-8000-000000000003';
@@ -125,23 +125,7 @@ beforeEach(async () => {
     namespace: OPERATOR_NAMESPACE,
   });
   servingCa = Buffer.from(secret.data?.['ca.crt'] ?? '', 'base64').toString('utf8');
-  await h.checkpoints.api.createNamespacedCustomObject({
-    group: 'fdckpt.io',
-    version: 'v1alpha1',
-    namespace: 'default',
-    plural: 'checkpoints',
-    body: {
-      apiVersion: 'fdckpt.io/v1alpha1',
-      kind: 'Checkpoint',
-      metadata: { name: 'm1' },
-      spec: { podName: 'web-abc' },
-    },
-  });
-  const ckpt = await h.checkpoints.get('default', 'm1');
-  await h.checkpoints.replaceStatus({
-    ...ckpt,
-    status: { containers: [{ name: 'app', processes: 1, fds: 3, pid: 42, argv: ['sleep', '1000'] }] },
-  });
+  await capturedCheckpoint(h, 'm1', 'web-abc');
 });
 afterEach(async () => {
   await hook.close();

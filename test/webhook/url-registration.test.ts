@@ -14,7 +14,7 @@ import { silentLogger } from '../../src/controller/runtime/log.js';
 import { startPodWebhook } from '../../src/controller/webhook/index.js';
 import type { RunningWebhook } from '../../src/controller/webhook/server.js';
 import type { MigrationHarness } from '../controller/migration-support.js';
-import { startMigrationHarness } from '../controller/migration-support.js';
+import { capturedCheckpoint, startMigrationHarness } from '../controller/migration-support.js';
 
 const HOLD = '/usr/local/lib/fdckpt/fdckpt-hold';
 const RS_UID = '1b2c3d4e-0000-4000-8000-000000000002';
@@ -74,23 +74,7 @@ describe('the pod webhook registered by URL', () => {
 
   it('kube-apiserver calls it: the replacement of a Replacing Migration is pinned and labelled', async () => {
     await start();
-    await h.checkpoints.api.createNamespacedCustomObject({
-      group: 'fdckpt.io',
-      version: 'v1alpha1',
-      namespace: 'default',
-      plural: 'checkpoints',
-      body: {
-        apiVersion: 'fdckpt.io/v1alpha1',
-        kind: 'Checkpoint',
-        metadata: { name: 'm1' },
-        spec: { podName: 'web-abc' },
-      },
-    });
-    const ckpt = await h.checkpoints.get('default', 'm1');
-    await h.checkpoints.replaceStatus({
-      ...ckpt,
-      status: { containers: [{ name: 'app', processes: 1, fds: 3, pid: 42, argv: ['sleep', '1000'] }] },
-    });
+    await capturedCheckpoint(h, 'm1', 'web-abc');
     migrations = [
       {
         apiVersion: 'fdckpt.io/v1alpha1',
