@@ -29,6 +29,7 @@ import { issue, makeCa } from '../../src/tls/ca.js';
 import type { PemCert } from '../../src/tls/x509.js';
 import type { MigrationHarness } from '../controller/migration-support.js';
 import { capturedCheckpoint, startMigrationHarness } from '../controller/migration-support.js';
+import { podCreateReview } from '../support/admission.js';
 
 const HOLD = '/usr/local/lib/fdckpt/fdckpt-hold';
 const RS_UID = '1b2c3d4e-0000-4000-8000-000000000003';
@@ -67,19 +68,7 @@ const owned = (name: string): V1Pod => ({
   spec: { containers: [{ name: 'app', image: 'busybox', command: ['sleep', '1000'] }] },
 });
 
-function reviewOf(pod: V1Pod, uid: string): string {
-  return JSON.stringify({
-    apiVersion: 'admission.k8s.io/v1',
-    kind: 'AdmissionReview',
-    request: {
-      uid,
-      operation: 'CREATE',
-      namespace: 'default',
-      kind: { group: '', version: 'v1', kind: 'Pod' },
-      object: pod,
-    },
-  });
-}
+const reviewOf = podCreateReview;
 
 /** POST a review straight to the webhook, with `client`'s certificate if given. */
 function post(body: string, client?: PemCert, port = hook.port): Promise<{ code: number; text: string }> {

@@ -16,6 +16,7 @@ import { MAX_BODY_BYTES, MUTATE_PODS_PATH, startWebhookServer } from '../../src/
 import type { RunningWebhook } from '../../src/controller/webhook/server.js';
 import type { Harness } from '../controller/support.js';
 import { createCheckpoint, makePod, startHarness } from '../controller/support.js';
+import { podCreateReview } from '../support/admission.js';
 
 const certs = makeWebhookCerts(['127.0.0.1']);
 const RS: V1OwnerReference = {
@@ -65,19 +66,7 @@ function post(port: number, body: Buffer | string, chunked = false): Promise<Ans
   });
 }
 
-function reviewOf(pod: V1Pod, uid = 'u1'): string {
-  return JSON.stringify({
-    apiVersion: 'admission.k8s.io/v1',
-    kind: 'AdmissionReview',
-    request: {
-      uid,
-      operation: 'CREATE',
-      namespace: 'default',
-      kind: { group: '', version: 'v1', kind: 'Pod' },
-      object: pod,
-    },
-  });
-}
+const reviewOf = podCreateReview;
 
 describe('the webhook reads only bounded, well-formed AdmissionReviews', () => {
   let hook: RunningWebhook;
