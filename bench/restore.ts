@@ -60,6 +60,8 @@ interface Run {
   plan: number;
   launch: number;
   run: number;
+  /** Of inject: the check that each by-path fd is the file validation saw. */
+  verify: number;
   inject: number;
   total: number;
   /** CPU time of the restorer and the target together: less sensitive to a loaded machine than wall time. */
@@ -86,6 +88,7 @@ async function once(cp: Checkpoint, batch: boolean): Promise<Run> {
     plan: t.plan,
     launch: t.launch + t.exec,
     run: r.stats.runMs,
+    verify: r.stats.verifyMs,
     inject: t.inject,
     total,
     cpu,
@@ -100,11 +103,12 @@ try {
   );
   console.log(`${new Date().toISOString()}, median of ${RUNS} runs, times in ms, per-fd in µs`);
   console.log(
-    'plan = validate+plan; launch = spawn+exec; run = the syscalls in the target; inject = exec stop→detach;',
+    'plan = validate+plan; launch = spawn+exec; run = the syscalls in the target; verify = opened fds checked;',
   );
+  console.log('inject = exec stop→detach (run and verify included);');
   console.log('cpu = CPU time of restorer + target over the whole restore (wall times suffer from load)');
   console.log(
-    'fds     mode       steps     plan   launch      run   inject   µs/fd    total    µs/fd      cpu    µs/fd',
+    'fds     mode       steps     plan   launch      run   verify   inject   µs/fd    total    µs/fd      cpu    µs/fd',
   );
   for (const n of SIZES) {
     const cp = tableOfFiles(dir, n);
@@ -122,6 +126,7 @@ try {
           m('plan').toFixed(1).padStart(8),
           m('launch').toFixed(1).padStart(8),
           m('run').toFixed(1).padStart(8),
+          m('verify').toFixed(1).padStart(8),
           inject.toFixed(1).padStart(8),
           ((inject * 1000) / n).toFixed(2).padStart(7),
           total.toFixed(1).padStart(8),
