@@ -37,6 +37,9 @@ const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
 let dir: string;
 let cluster: LocalCluster;
+/** Objects only policiesInForce writes to. */
+const PROBE_NODE = 'node-probe';
+const PROBE_CHECKPOINT = 'ckpt-probe';
 let admin: Clients;
 /** Clients of node B's agent (its token bound to its pod on node B), and of an unbound token. */
 let agentB: Clients;
@@ -61,14 +64,26 @@ async function answer(write: () => Promise<unknown>): Promise<string> {
   }
 }
 
-/** As `answer`, retried until the policies are in force (the API server loads them a moment after they are stored). */
-async function enforced(write: () => Promise<unknown>): Promise<string> {
-  for (let i = 0; ; i++) {
-    const got = await answer(write);
-    if (!got.startsWith('ok') || i >= 50) return got;
+/**
+ * Waits until both policies are in force (the API server loads them a moment after they
+ * are stored) by probing objects no test looks at: a write under test that landed before
+ * that would change what the test reads back (CI once saw the forged image stored).
+ */
+async function policiesInForce(): Promise<void> {
+  const probes = [
+    reportCounts(agentB, PROBE_CHECKPOINT),
+    patchNode(agentB, PROBE_NODE, { annotations: { [TRANSFER_CERT_ANNOTATION]: '0'.repeat(64) } }),
+  ];
+  for (let i = 0; i < 100; i++) {
+    const got = await Promise.all(probes.map((p) => answer(p)));
+    if (got.every((g) => g.startsWith('403 '))) return;
     await new Promise((r) => setTimeout(r, 200));
   }
+  throw new Error('the agent policies were not in force 20 s after they were applied');
 }
+
+/** One write under test, once the policies are in force (beforeAll waited for that). */
+const enforced = answer;
 
 const ckpts = (c: Clients): ResourceClient<Checkpoint> =>
   new ResourceClient<Checkpoint>(c.custom, CHECKPOINT);
@@ -149,6 +164,9 @@ beforeAll(async () => {
   await assignedCheckpoint('ckpt-b', B);
   await assignedRestore('restore-a', A);
   await assignedRestore('restore-b', B);
+  await admin.core.createNode({ body: { metadata: { name: PROBE_NODE } } });
+  await assignedCheckpoint(PROBE_CHECKPOINT, PROBE_NODE);
+  await policiesInForce();
 }, 120_000);
 
 afterAll(async () => {
