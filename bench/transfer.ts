@@ -19,7 +19,7 @@ import { capture } from '../src/agent/capture/index.js';
 import { writeImage } from '../src/agent/image/index.js';
 import { fetchImage } from '../src/agent/transfer/client.js';
 import type { FetchResult } from '../src/agent/transfer/client.js';
-import type { ServableImage } from '../src/agent/transfer/server.js';
+import type { TestImage } from '../test/support/transfer.js';
 import { certSha256, selfSignedCert } from '../src/tls/x509.js';
 import { startFixture } from '../test/support/fixture.js';
 import { startRelay } from '../test/support/transfer.js';
@@ -32,7 +32,7 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)] ?? NaN;
 }
 
-function servable(path: string): ServableImage {
+function servable(path: string): TestImage {
   const data = readFileSync(path);
   return {
     path,
@@ -44,12 +44,12 @@ function servable(path: string): ServableImage {
 
 /** The transfer server in its own process; resolves with its port once it listens. */
 async function serve(
-  image: ServableImage,
+  image: TestImage,
   tls?: { key: string; cert: string },
 ): Promise<{ proc: ChildProcess; port: number }> {
   const main = `import { startTransferServer } from ${JSON.stringify(SERVER)};
 const { image, tls } = JSON.parse(process.argv[1]);
-const s = await startTransferServer({ host: '127.0.0.1', tls, root: image.path.slice(0, image.path.lastIndexOf('/')), lookup: async () => image });
+const s = await startTransferServer({ host: '127.0.0.1', tls, root: image.path.slice(0, image.path.lastIndexOf('/')), authorize: async (c) => c === image.token ? { allowed: true, peer: 'bench' } : { allowed: false, status: 403, reason: 'not the bench token' }, lookup: async () => image });
 process.stdout.write(s.port + '\\n');`;
   const proc = spawn(process.execPath, ['--input-type=module', '-e', main, JSON.stringify({ image, tls })], {
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -67,7 +67,7 @@ interface Run {
   result: FetchResult;
 }
 
-async function fetchOnce(image: ServableImage, url: string, dir: string, pin?: string): Promise<Run> {
+async function fetchOnce(image: TestImage, url: string, dir: string, pin?: string): Promise<Run> {
   const dest = join(dir, `got-${randomBytes(4).toString('hex')}`);
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
@@ -89,7 +89,7 @@ async function fetchOnce(image: ServableImage, url: string, dir: string, pin?: s
   return { ms, cpuMs: (cpu.user + cpu.system) / 1000, result };
 }
 
-function row(label: string, image: ServableImage, runs: Run[]): string {
+function row(label: string, image: TestImage, runs: Run[]): string {
   const ms = median(runs.map((r) => r.ms));
   const mbps = image.size / 1e6 / (ms / 1000);
   const cpu = median(runs.map((r) => r.cpuMs));

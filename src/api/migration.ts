@@ -35,25 +35,19 @@ export const TRANSFER_ENDPOINT_ANNOTATION = 'fdckpt.io/transfer-endpoint';
  */
 export const TRANSFER_CERT_ANNOTATION = 'fdckpt.io/transfer-cert-sha256';
 
-/** Key of the bearer token in a transfer Secret. */
-export const TRANSFER_TOKEN_KEY = 'token';
-
 /** The operator's namespace when nothing says otherwise (deploy/namespace.yaml). */
 export const DEFAULT_OPERATOR_NAMESPACE = 'fdckpt-system';
 
 /**
- * The Secret holding the bearer token that opens one Checkpoint's image on its node. It
- * lives in the operator's namespace, so that agents may read the transfer tokens there
- * and no Secret of any other namespace. A namespace name has no dot, so `ns.name` is
- * unambiguous; a name too long for a Secret is shortened with a digest of the whole.
+ * The audience of the token an agent presents to another node's transfer server: the
+ * kubelet projects a token for it into the agent's pod (deploy/agent.yaml), bound to the
+ * pod and so to its node. A token for this audience opens no API; a token for the API
+ * server's audience opens no transfer, so neither side can replay what the other shows.
  */
-export function transferSecretName(namespace: string, checkpoint: string): string {
-  const name = `fdckpt-transfer-${namespace}.${checkpoint}`;
-  if (name.length <= 253) return name;
-  let h = 0x811c9dc5;
-  for (const c of `${namespace}/${checkpoint}`) h = Math.imul(h ^ c.charCodeAt(0), 0x01000193) >>> 0;
-  return `${name.slice(0, 244)}-${h.toString(16).padStart(8, '0')}`;
-}
+export const TRANSFER_AUDIENCE = 'fdckpt.io/transfer';
+
+/** Where deploy/agent.yaml mounts that token (the kubelet refreshes the file). */
+export const DEFAULT_TRANSFER_TOKEN_FILE = '/var/run/secrets/fdckpt.io/transfer/token';
 
 /**
  * Checkpoint annotation set by the controller when a migration rolls back:

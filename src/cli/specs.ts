@@ -167,7 +167,7 @@ export const agent: CommandSpec = {
   name: 'agent',
   summary: 'The node agent (a DaemonSet in a cluster): captures and replays what the controller assigns.',
   usage:
-    'agent [--kubeconfig FILE] [--node NAME] [--data-dir /var/lib/fdckpt] [--port 8081] [--transfer-port 8082] [--transfer-url URL] [--transfer-attempts 5] [--transfer-backoff-ms 1000] [--transfer-insecure] [--shared-images DIR] [--log-level debug|info|warn|error]',
+    'agent [--kubeconfig FILE] [--node NAME] [--data-dir /var/lib/fdckpt] [--port 8081] [--transfer-port 8082] [--transfer-url URL] [--transfer-attempts 5] [--transfer-backoff-ms 1000] [--transfer-token-file FILE] [--transfer-insecure] [--shared-images DIR] [--log-level debug|info|warn|error]',
   options: {
     kubeconfig: s('FILE', 'the kubeconfig (default: KUBECONFIG, ~/.kube/config or in-cluster)'),
     node: s('NAME', 'this node (default NODE_NAME or the host name)'),
@@ -177,6 +177,10 @@ export const agent: CommandSpec = {
     'transfer-url': s('URL', 'the transfer URL other agents are told (or FDCKPT_TRANSFER_URL)'),
     'transfer-attempts': s('N', 'attempts to fetch an image (default 5)'),
     'transfer-backoff-ms': s('MS', 'the first wait between attempts (default 1000)'),
+    'transfer-token-file': s(
+      'FILE',
+      "this agent's token for audience fdckpt.io/transfer (default /var/run/secrets/fdckpt.io/transfer/token)",
+    ),
     'transfer-insecure': b('development only: plain HTTP between agents'),
     'shared-images': s('DIR', 'a directory every node shares: images are not transferred'),
     'log-level': s('LEVEL', 'debug, info, warn or error (default: FDCKPT_LOG_LEVEL, else info)'),

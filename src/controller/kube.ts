@@ -58,6 +58,14 @@ export class ResourceClient<T extends Resource> {
     })) as ListResult<T>;
   }
 
+  /** List in one namespace by label. */
+  async list(namespace: string, labelSelector: string): Promise<ListResult<T>> {
+    return (await this.api.listNamespacedCustomObject({
+      ...this.base(namespace),
+      labelSelector,
+    })) as ListResult<T>;
+  }
+
   /** Collection path for watches. */
   get watchPath(): string {
     return `/apis/${GROUP}/${VERSION}/${this.kind.plural}`;

@@ -74,19 +74,21 @@ export async function startLocalOperator(
     webhook: localWebhookOptions(info.cluster),
   });
   const agents = await Promise.all(
-    info.nodes.map(async (node) =>
-      startAgent({
-        // Its own node's token: the admission policies hold each agent to its node.
-        kc: loadKubeConfig(await credentials.agent(node.name)),
+    info.nodes.map(async (node) => {
+      // Its own node's tokens: the admission policies and the other agents' transfer
+      // servers hold each agent to its node.
+      const own = await credentials.agent(node.name);
+      return startAgent({
+        kc: loadKubeConfig(own.kubeconfig),
         nodeName: node.name,
         dataDir: node.storageDir,
         engine: new EngineAdapter({ dataDir: node.storageDir }),
         log: log(`agent ${node.name}`),
         port: 0,
         // Images move between the local nodes' agents over loopback.
-        transfer: { port: 0, host: '127.0.0.1' },
-      }),
-    ),
+        transfer: { port: 0, host: '127.0.0.1', tokenFile: own.transferTokenFile },
+      });
+    }),
   );
   return {
     async stop() {

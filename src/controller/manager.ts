@@ -155,7 +155,6 @@ export async function startController(options: ControllerOptions): Promise<Runni
         restoreQueue: restoreLoop.queue,
         maxConcurrentDrain: options.migrations?.maxConcurrentDrain,
         drainRetry: options.migrations?.drainRetry,
-        operatorNamespace: options.namespace,
         metrics,
       });
       loops.push(...m.loops);

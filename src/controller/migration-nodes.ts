@@ -2,7 +2,6 @@
  * Which node a migrated pod may go to, and what the Migration creates there:
  * the owner reference and the transfer token.
  */
-import { randomBytes } from 'node:crypto';
 import type { V1Node, V1OwnerReference, V1Pod } from '@kubernetes/client-node';
 import type { Migration } from '../api/index.js';
 import { API_VERSION, MIGRATION } from '../api/index.js';
@@ -67,11 +66,6 @@ export function ownedBy(mig: Migration): V1OwnerReference {
 /** The pod's controlling owner (ReplicaSet, StatefulSet, Job, ...), if any. */
 export function controllingOwner(pod: V1Pod): V1OwnerReference | undefined {
   return pod.metadata?.ownerReferences?.find((o) => o.controller);
-}
-
-/** A fresh bearer token for one image: 256 random bits, hex. */
-export function newTransferToken(): string {
-  return randomBytes(32).toString('hex');
 }
 
 /** Milliseconds between two ISO timestamps, or undefined if either is missing. */

@@ -2,7 +2,6 @@
  * Idempotent create/read/delete for the objects a Migration owns: a retried
  * reconcile finds what the previous attempt created and goes on.
  */
-import type { CoreV1Api } from '@kubernetes/client-node';
 import type { Checkpoint, Migration, Restore, RestoreTarget } from '../api/index.js';
 import {
   API_VERSION,
@@ -10,13 +9,10 @@ import {
   GROUP,
   MIGRATION_LABEL as MIGRATION_LABEL_KEY,
   RESTORE,
-  DEFAULT_OPERATOR_NAMESPACE,
-  TRANSFER_TOKEN_KEY,
   VERSION,
-  transferSecretName,
 } from '../api/index.js';
 import type { ResourceClient } from './kube.js';
-import { newTransferToken, ownedBy } from './migration-nodes.js';
+import { ownedBy } from './migration-nodes.js';
 import { httpStatus, isNotFound } from './runtime/errors.js';
 
 /** The object, or undefined when the API says 404. */
@@ -57,49 +53,6 @@ export async function createOwned<
     );
   }
   return existing;
-}
-
-/** The namespace transfer Secrets live in. */
-export function operatorNamespace(deps: { operatorNamespace?: string }): string {
-  return deps.operatorNamespace ?? DEFAULT_OPERATOR_NAMESPACE;
-}
-
-/** On a transfer Secret: the uid of the Migration it was made for. */
-const MIGRATION_UID_ANNOTATION = 'fdckpt.io/migration-uid';
-
-/** The Secret with the bearer token that opens the Migration's image on the source node. */
-export async function createTokenSecret(
-  core: CoreV1Api,
-  mig: Migration,
-  labels: Record<string, string>,
-  operatorNamespace: string,
-): Promise<void> {
-  const name = transferSecretName(mig.metadata.namespace ?? '', mig.metadata.name ?? '');
-  // In the operator's namespace: no owner reference can cross namespaces, so the
-  // Migration's end (deleteTokenSecret) removes it, and its uid, in an annotation,
-  // tells ours from a Secret of the same name that someone else made.
-  const owner = mig.metadata.uid ?? '';
-  try {
-    await core.createNamespacedSecret({
-      namespace: operatorNamespace,
-      body: {
-        metadata: {
-          name,
-          namespace: operatorNamespace,
-          labels,
-          annotations: { [MIGRATION_UID_ANNOTATION]: owner },
-        },
-        type: 'Opaque',
-        data: { [TRANSFER_TOKEN_KEY]: Buffer.from(newTransferToken()).toString('base64') },
-      },
-    });
-    return;
-  } catch (err) {
-    if (httpStatus(err) !== 409) throw err;
-  }
-  const existing = await core.readNamespacedSecret({ name, namespace: operatorNamespace });
-  if (existing.metadata?.annotations?.[MIGRATION_UID_ANNOTATION] !== owner)
-    throw new Error(`${name} exists and does not belong to migration ${mig.metadata.name ?? ''}`);
 }
 
 /** The Checkpoint of the source pod, named as the Migration; the pod stays frozen after capture. */
@@ -168,19 +121,5 @@ export async function createRestoreFor(
       }) as Promise<Restore>,
     () => restores.get(ns, name),
     mig,
-  );
-}
-
-/** The transfer token Secret goes when the Migration ends, either way. */
-export async function deleteTokenSecret(
-  core: CoreV1Api,
-  mig: Migration,
-  operatorNamespace: string,
-): Promise<void> {
-  await deleteIfPresent(() =>
-    core.deleteNamespacedSecret({
-      name: transferSecretName(mig.metadata.namespace ?? '', mig.metadata.name ?? ''),
-      namespace: operatorNamespace,
-    }),
   );
 }

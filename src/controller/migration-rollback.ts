@@ -12,12 +12,7 @@ import {
   findCondition,
 } from '../api/index.js';
 import { msBetween } from './migration-nodes.js';
-import {
-  deleteIfPresent,
-  deleteTokenSecret,
-  operatorNamespace,
-  readOrUndefined,
-} from './migration-objects.js';
+import { deleteIfPresent, readOrUndefined } from './migration-objects.js';
 import type { Step, StepContext } from './migration-status.js';
 import {
   again,
@@ -69,7 +64,6 @@ export async function rollingBack(ctx: StepContext): Promise<Step> {
     setMigrationCondition(ctx, { type: MC.RolledBack, status: 'Unknown', reason, message: thawed });
     return again(ctx);
   }
-  await deleteTokenSecret(deps.core, ctx.mig, operatorNamespace(deps));
   setMigrationCondition(ctx, {
     type: MC.RolledBack,
     status: 'True',

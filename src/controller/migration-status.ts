@@ -24,8 +24,6 @@ export interface MigrationReconcilerDeps {
   now?: () => Date;
   /** How often to look again at what is not watched (pods, nodes). Default 1 s. */
   pollMs?: number;
-  /** Where transfer Secrets go: the operator's namespace (default fdckpt-system). */
-  operatorNamespace?: string;
   /** Counts finished Migrations and their downtime. */
   metrics?: Pick<ControllerMetrics, 'migrationFinished'>;
 }

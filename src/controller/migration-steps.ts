@@ -13,10 +13,7 @@ import { chooseTarget, controllingOwner } from './migration-nodes.js';
 import {
   createCheckpointFor,
   createRestoreFor,
-  createTokenSecret,
   deleteIfPresent,
-  deleteTokenSecret,
-  operatorNamespace,
   readOrUndefined,
 } from './migration-objects.js';
 import { rollback, timedOut } from './migration-rollback.js';
@@ -71,7 +68,6 @@ export async function start(ctx: StepContext): Promise<Step> {
   const ownerManaged = owner !== undefined;
   const name = mig.metadata.name ?? '';
   const labels = { [MIGRATION_LABEL]: name };
-  await createTokenSecret(deps.core, mig, labels, operatorNamespace(deps));
   await createCheckpointFor(deps.checkpoints, mig, labels);
   Object.assign(status, {
     phase: 'Checkpointing',
@@ -272,7 +268,6 @@ export async function finishing(ctx: StepContext): Promise<Step> {
     }
     return again(ctx);
   }
-  await deleteTokenSecret(deps.core, mig, operatorNamespace(deps));
   set(ctx, {
     type: MC.SourceDeleted,
     status: 'True',

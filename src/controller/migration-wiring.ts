@@ -41,8 +41,6 @@ export interface MigrationLoopsDeps {
   maxConcurrentDrain?: number;
   /** Retries of failed drain Migrations. */
   drainRetry?: DrainRetryOptions;
-  /** The operator's namespace, where transfer Secrets live. */
-  operatorNamespace?: string;
   metrics?: ControllerMetrics;
 }
 
@@ -120,7 +118,6 @@ export function migrationLoops(deps: MigrationLoopsDeps): {
         restores: deps.restores,
         core: clients.core,
         events: deps.events,
-        operatorNamespace: deps.operatorNamespace,
         metrics: deps.metrics,
       }),
       new DrainReconciler({

@@ -127,7 +127,7 @@ describeKubectl('kubectl against the local control plane', () => {
     );
   });
 
-  it("enforces deploy/'s RBAC: the controller watches pods, agents read no Secret outside fdckpt-system", async () => {
+  it("enforces deploy/'s RBAC: the controller watches pods, agents read no Secret at all", async () => {
     await installOperator(cp.cluster, cp.kubeconfigPath);
     const can = async (as: string, ...what: string[]): Promise<string> =>
       (
@@ -137,7 +137,11 @@ describeKubectl('kubectl against the local control plane', () => {
     expect(await can('fdckpt-controller', 'create', 'pods', '-n', 'default')).toBe('yes');
     expect(await can('fdckpt-agent', 'get', 'secrets', '-n', 'default')).toBe('no');
     expect(await can('fdckpt-agent', 'get', 'secrets', '-n', 'kube-system')).toBe('no');
-    expect(await can('fdckpt-agent', 'get', 'secrets', '-n', 'fdckpt-system')).toBe('yes');
+    // Transfers need none: the fetching agent shows its own node-bound token, which the
+    // source agent checks with the API server.
+    expect(await can('fdckpt-agent', 'get', 'secrets', '-n', 'fdckpt-system')).toBe('no');
+    expect(await can('fdckpt-agent', 'list', 'secrets', '--all-namespaces')).toBe('no');
+    expect(await can('fdckpt-agent', 'create', 'tokenreviews.authentication.k8s.io')).toBe('yes');
     expect(await can('fdckpt-controller', 'get', 'secrets', '-n', 'default')).toBe('no');
     expect(await can('fdckpt-agent', 'delete', 'pods', '-n', 'default')).toBe('no');
   });

@@ -247,7 +247,7 @@ export async function startTestOperator(
       : {}),
   });
   const agent = await startAgent({
-    kc: loadKubeConfig(await credentials.agent(node.name)),
+    kc: loadKubeConfig((await credentials.agent(node.name)).kubeconfig),
     nodeName: node.name,
     dataDir: node.storageDir,
     engine: new EngineAdapter({ dataDir: node.storageDir }),

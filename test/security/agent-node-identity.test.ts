@@ -150,7 +150,7 @@ beforeAll(async () => {
   for (const name of [A, B])
     await admin.core.createNode({ body: { metadata: { name, labels: { 'kubernetes.io/hostname': name } } } });
   const credentials = await installOperator(cluster, cluster.adminKubeconfig);
-  agentB = makeClients(loadKubeConfig(await credentials.agent(B)));
+  agentB = makeClients(loadKubeConfig((await credentials.agent(B)).kubeconfig));
   unbound = makeClients(
     loadKubeConfig(
       await cluster.serviceAccountKubeconfig(

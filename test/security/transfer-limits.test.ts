@@ -13,16 +13,13 @@ import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startTransferServer } from '../../src/agent/transfer/server.js';
-import type {
-  RunningTransferServer,
-  ServableImage,
-  TransferLimits,
-} from '../../src/agent/transfer/server.js';
-import { makeImage } from '../support/transfer.js';
+import type { RunningTransferServer, TransferLimits } from '../../src/agent/transfer/server.js';
+import type { TestImage } from '../support/transfer.js';
+import { makeImage, tokenAuthorizer } from '../support/transfer.js';
 import { until } from '../support/until.js';
 
 let dir: string;
-let image: ServableImage;
+let image: TestImage;
 let server: RunningTransferServer | undefined;
 const sockets: Socket[] = [];
 
@@ -41,6 +38,7 @@ async function start(limits: Partial<TransferLimits>): Promise<RunningTransferSe
   server = await startTransferServer({
     host: '127.0.0.1',
     root: dir,
+    authorize: tokenAuthorizer(image.token),
     lookup: () => Promise.resolve(image),
     limits,
   });

@@ -22,7 +22,6 @@ import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Checkpoint } from '../../src/api/index.js';
-import { DEFAULT_OPERATOR_NAMESPACE, transferSecretName } from '../../src/api/index.js';
 import { AgentCheckpointReconciler, imagePathFor } from '../../src/agent/daemon/checkpoint.js';
 import { EngineAdapter } from '../../src/agent/daemon/engine-adapter.js';
 import { imageLookup } from '../../src/agent/migration/images.js';
@@ -33,6 +32,7 @@ import { MemoryEventRecorder } from '../../src/controller/events.js';
 import { bindingOf, writeBoundImage, type Binding } from '../support/bound-image.js';
 import type { Harness } from '../controller/support.js';
 import { createCheckpoint, makePod, startHarness } from '../controller/support.js';
+import { tokenAuthorizer } from '../support/transfer.js';
 
 const TOKEN = 't'.repeat(64);
 let h: Harness;
@@ -49,18 +49,13 @@ beforeEach(async () => {
   await h.core.createNode({ body: { metadata: { name: 'n1' } } });
   await makePod(h, 'src', { node: 'n1', phase: 'Running' });
   ckpt = await createCheckpoint(h, 'c1', { podName: 'src' });
-  await h.core.createNamespacedSecret({
-    namespace: DEFAULT_OPERATOR_NAMESPACE,
-    body: {
-      metadata: { name: transferSecretName('default', 'c1') },
-      data: { token: Buffer.from(TOKEN).toString('base64') },
-    },
-  });
   errors = [];
   server = await startTransferServer({
     host: '127.0.0.1',
     root: data,
-    lookup: imageLookup({ nodeName: 'n1', dataDir: data, core: h.core, checkpoints: h.checkpoints }),
+    // Who may ask is test/security/transfer-auth.test.ts's subject: here, the one test token.
+    authorize: tokenAuthorizer(TOKEN),
+    lookup: imageLookup({ nodeName: 'n1', dataDir: data, checkpoints: h.checkpoints }),
     onError: (m) => errors.push(m),
   });
 });

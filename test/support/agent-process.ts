@@ -24,6 +24,8 @@ export interface AgentProcessOptions {
   /** The repository root (bin/fdckpt.js, dist/). */
   root: string;
   kubeconfigPath: string;
+  /** Its token for the other agents' transfer servers (--transfer-token-file). */
+  transferTokenFile: string;
   node: string;
   dataDir: string;
 }
@@ -62,6 +64,8 @@ export async function startAgentProcess(options: AgentProcessOptions): Promise<A
           '0',
           '--transfer-port',
           '0',
+          '--transfer-token-file',
+          options.transferTokenFile,
         ],
         { stdio: ['ignore', 'ignore', 'pipe'] },
       );

@@ -6,7 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import type { Socket } from 'node:net';
@@ -14,9 +14,29 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { TransferError } from '../../src/agent/transfer/errors.js';
-import type { ServableImage } from '../../src/agent/transfer/server.js';
+import type { ServableImage, TransferAuthorizer } from '../../src/agent/transfer/server.js';
 
-export function makeImage(path: string, bytes: number): ServableImage {
+/** A served image and the one bearer token the transport tests' server accepts for it. */
+export interface TestImage extends ServableImage {
+  token: string;
+}
+
+/**
+ * For the tests of the transport itself (ranges, resume, TLS pinning, limits): a server
+ * that lets one fixed token have everything. The agent's real rule, with the API server,
+ * is tested in test/security/transfer-auth.test.ts.
+ */
+export function tokenAuthorizer(...tokens: string[]): TransferAuthorizer {
+  const h = (s: string): Buffer => createHash('sha256').update(s).digest();
+  return (credential) =>
+    Promise.resolve(
+      tokens.some((t) => timingSafeEqual(h(credential), h(t)))
+        ? { allowed: true, peer: 'the test client' }
+        : { allowed: false, status: 403, reason: 'not the test token' },
+    );
+}
+
+export function makeImage(path: string, bytes: number): TestImage {
   const data = randomBytes(bytes);
   writeFileSync(path, data);
   return {
@@ -106,7 +126,7 @@ export async function startRelay(upstreamPort: number, plan: (n: number) => Rela
  */
 export async function serverProcess(
   dir: string,
-  image: ServableImage,
+  image: TestImage,
   tls: { key: string; cert: string },
   port = 0,
 ): Promise<{ proc: ChildProcess; url: string; port: number }> {
@@ -122,7 +142,8 @@ export async function serverProcess(
     join(dir, 'main.mjs'),
     `import { startTransferServer } from './server.mjs';
 const { image, tls, port } = JSON.parse(process.argv[2]);
-const s = await startTransferServer({ host: '127.0.0.1', port, tls, root: image.path.slice(0, image.path.lastIndexOf('/')), lookup: async () => image });
+const authorize = async (credential) => credential === image.token ? { allowed: true, peer: 'test' } : { allowed: false, status: 403, reason: 'not the test token' };
+const s = await startTransferServer({ host: '127.0.0.1', port, tls, root: image.path.slice(0, image.path.lastIndexOf('/')), authorize, lookup: async () => image });
 process.stdout.write(s.port + ' ' + s.url + '\\n');`,
   );
   const proc = spawn(process.execPath, [join(dir, 'main.mjs'), JSON.stringify({ image, tls, port })], {

@@ -87,10 +87,12 @@ export async function startTwoNodes(
         webhook: localWebhookOptions(info.cluster),
       });
       for (const [i, node] of info.nodes.entries()) {
+        const own = await credentials.agent(node.name);
         if (i === options.agentProcess) {
           agentProcess = await startAgentProcess({
             root: repoRoot(),
-            kubeconfigPath: await credentials.agent(node.name),
+            kubeconfigPath: own.kubeconfig,
+            transferTokenFile: own.transferTokenFile,
             node: node.name,
             dataDir: node.storageDir,
           });
@@ -99,13 +101,13 @@ export async function startTwoNodes(
         agents.push(
           await startAgent({
             // Each agent with a token bound to a pod on its own node (deploy/agent-admission.yaml).
-            kc: loadKubeConfig(await credentials.agent(node.name)),
+            kc: loadKubeConfig(own.kubeconfig),
             nodeName: node.name,
             dataDir: node.storageDir,
             engine: new EngineAdapter({ dataDir: node.storageDir }),
             log: testLogger(`agent ${node.name}`),
             port: 0,
-            transfer: { port: 0, host: '127.0.0.1' },
+            transfer: { port: 0, host: '127.0.0.1', tokenFile: own.transferTokenFile },
           }),
         );
       }

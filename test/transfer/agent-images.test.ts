@@ -1,8 +1,9 @@
 /**
- * The agents' Kubernetes side of image transfer, against the API double: a
+ * The agents' Kubernetes side of image transfer, against a real API server: a
  * target agent gets a Checkpoint's image from the source agent's real
  * transfer server, found through the source Node's annotation and opened with
- * the token in the transfer Secret; and the thaw loop answers a rollback.
+ * the target agent's own node-bound token (who may have what is
+ * test/security/transfer-auth.test.ts's subject); and the thaw loop answers a rollback.
  */
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { createHash, randomBytes } from 'node:crypto';
@@ -20,11 +21,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Checkpoint } from '../../src/api/index.js';
 import {
-  DEFAULT_OPERATOR_NAMESPACE,
   THAW_ANNOTATION,
   TRANSFER_CERT_ANNOTATION,
   TRANSFER_ENDPOINT_ANNOTATION,
-  transferSecretName,
 } from '../../src/api/index.js';
 import { imagePathFor } from '../../src/agent/daemon/checkpoint.js';
 import type { PodTarget } from '../../src/agent/daemon/engine.js';
@@ -42,6 +41,8 @@ import { silentLogger } from '../../src/controller/runtime/log.js';
 import { bindingOf, writeBoundImage } from '../support/bound-image.js';
 import type { Harness } from '../controller/support.js';
 import { createCheckpoint, makePod, startHarness } from '../controller/support.js';
+import type { AgentIdentity } from '../support/agents.js';
+import { agentIdentities, assignRestore } from '../support/agents.js';
 
 let h: Harness;
 let dir: string;
@@ -50,6 +51,8 @@ let ckpt: Checkpoint;
 let digest: string;
 let size: number;
 let identity: TransferIdentity;
+let agents: Map<string, AgentIdentity>;
+const agent = (node: string): AgentIdentity => agents.get(node)!;
 
 beforeEach(async () => {
   h = await startHarness();
@@ -68,15 +71,18 @@ beforeEach(async () => {
     ...ckpt,
     status: { nodeName: 'n1', image: { node: 'n1', path, size: data.length, sha256: digest } },
   });
+  agents = await agentIdentities(h, ['n1', 'n2']);
+  // n2 restores c1: its agent may fetch the image.
+  await assignRestore(h, 'r1', 'c1', 'n2');
   identity = await transferIdentity('fdckpt-agent n1', join(dir, 'a', 'tls'));
   server = await startTransferServer({
     host: '127.0.0.1',
     tls: identity,
     root: join(dir, 'a'),
+    authorize: agent('n1').authorizer,
     lookup: imageLookup({
       nodeName: 'n1',
       dataDir: join(dir, 'a'),
-      core: h.core,
       checkpoints: h.checkpoints,
     }),
   });
@@ -93,26 +99,16 @@ const target = (): Parameters<typeof localImage>[0] => ({
   dataDir: join(dir, 'b'),
   core: h.core,
   checkpoints: h.checkpoints,
+  tokenFile: agent('n2').transferTokenFile,
   retry: { attempts: 2, initialDelayMs: 10, maxDelayMs: 10 },
 });
 
-async function secret(token: string): Promise<void> {
-  await h.core.createNamespacedSecret({
-    namespace: DEFAULT_OPERATOR_NAMESPACE,
-    body: {
-      metadata: { name: transferSecretName('default', 'c1') },
-      data: { token: Buffer.from(token).toString('base64') },
-    },
-  });
-}
-
 describe('image fetch between agents', () => {
-  it('fetches from the advertised endpoint, pinned to the advertised certificate, with the Secret token', async () => {
+  it('fetches from the advertised endpoint, pinned to the advertised certificate, with its own token', async () => {
     const annotations = (await h.core.readNode({ name: 'n1' })).metadata?.annotations;
     expect(annotations?.[TRANSFER_ENDPOINT_ANNOTATION]).toBe(server.url);
     expect(server.url).toMatch(/^https:/);
     expect(annotations?.[TRANSFER_CERT_ANNOTATION]).toBe(identity.sha256);
-    await secret('t'.repeat(64));
     const logged: string[] = [];
     const got = await localImage({ ...target(), log: (m) => logged.push(m) }, ckpt);
     expect(got.transfer).toEqual({ bytes: size, attempts: 1 });
@@ -128,20 +124,29 @@ describe('image fetch between agents', () => {
     });
   });
 
-  it('without a transfer Secret nothing is served or fetched', async () => {
-    const err = await localImage(target(), ckpt).catch((e: unknown) => e);
+  it('without its token file the agent asks nothing; the server looks up only its own path', async () => {
+    const err = await localImage({ ...target(), tokenFile: join(dir, 'no-token') }, ckpt).catch(
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(TransferError);
     expect((err as TransferError).reason).toBe('Unauthorized');
+    expect((err as TransferError).message).toContain(
+      `no transfer token at ${join(dir, 'no-token')} (ENOENT)`,
+    );
+    expect(existsSync(join(dir, 'b', 'images'))).toBe(false);
     expect(
-      await imageLookup({ nodeName: 'n1', dataDir: '', core: h.core, checkpoints: h.checkpoints })(
-        'default',
-        'c1',
-      ),
+      await imageLookup({ nodeName: 'n1', dataDir: '', checkpoints: h.checkpoints })('default', 'c1'),
     ).toBeUndefined();
   });
 
+  it('a node no Restore of the Checkpoint is assigned to is Forbidden', async () => {
+    await h.restores.delete(await h.restores.get('default', 'r1'));
+    const err = (await localImage(target(), ckpt).catch((e: unknown) => e)) as TransferError;
+    expect(err.reason).toBe('Forbidden');
+    expect(err.message).toContain('no Restore of checkpoint default/c1 in progress is assigned to node n2');
+  });
+
   it('a source node without an endpoint is Unreachable; shared volume mode reads in place', async () => {
-    await secret('t'.repeat(64));
     const n1 = await h.core.readNode({ name: 'n1' });
     await h.core.replaceNode({ name: 'n1', body: { ...n1, metadata: { ...n1.metadata, annotations: {} } } });
     const err = (await localImage(target(), ckpt).catch((e: unknown) => e)) as TransferError;
@@ -154,7 +159,6 @@ describe('image fetch between agents', () => {
 
 describe('the channel between agents', () => {
   it('a Node pinning another certificate makes the fetch UntrustedPeer; an http endpoint is refused', async () => {
-    await secret('t'.repeat(64));
     await advertiseEndpoint(h.core, 'n1', server.url, 'c'.repeat(64));
     const err = (await localImage(target(), ckpt).catch((e: unknown) => e)) as TransferError;
     expect(err.reason).toBe('UntrustedPeer');
@@ -175,6 +179,7 @@ describe('the channel between agents', () => {
         kc: h.kc,
         clients: h,
         checkpoints: h.checkpoints,
+        restores: h.restores,
         nodeName: 'n2',
         dataDir: join(dir, 'b'),
         events: new MemoryEventRecorder(),

@@ -15,13 +15,13 @@ import { DEFAULT_RETRY, backoffMs, fetchImage } from '../../src/agent/transfer/c
 import type { FetchRequest } from '../../src/agent/transfer/client.js';
 import type { TransferError } from '../../src/agent/transfer/errors.js';
 import { startTransferServer } from '../../src/agent/transfer/server.js';
-import type { RunningTransferServer, ServableImage } from '../../src/agent/transfer/server.js';
+import type { RunningTransferServer } from '../../src/agent/transfer/server.js';
 import { certSha256, selfSignedCert } from '../../src/tls/x509.js';
-import type { Relay } from '../support/transfer.js';
-import { failure, kill, makeImage, serverProcess, startRelay } from '../support/transfer.js';
+import type { Relay, TestImage } from '../support/transfer.js';
+import { failure, kill, makeImage, serverProcess, startRelay, tokenAuthorizer } from '../support/transfer.js';
 
 let dir: string;
-let image: ServableImage;
+let image: TestImage;
 let server: RunningTransferServer;
 const tls = selfSignedCert('fdckpt-agent test', 1);
 const pin = certSha256(tls.cert);
@@ -34,6 +34,7 @@ beforeAll(async () => {
     host: '127.0.0.1',
     tls,
     root: dir,
+    authorize: tokenAuthorizer(image.token),
     lookup: () => Promise.resolve(image),
   });
 });
@@ -62,7 +63,7 @@ function request(dest: string, url: string, over: Partial<FetchRequest> = {}): F
 }
 
 const leftovers = (sub: string): string[] => (existsSync(join(dir, sub)) ? readdirSync(join(dir, sub)) : []);
-const same = (path: string, img: ServableImage): boolean => readFileSync(path).equals(readFileSync(img.path));
+const same = (path: string, img: TestImage): boolean => readFileSync(path).equals(readFileSync(img.path));
 
 describe('the retry policy', () => {
   it('waits 1, 2, 4, 8 s by default: about 15 s for a source agent to come back', () => {

@@ -14,20 +14,21 @@ import { fetchImage } from '../../src/agent/transfer/client.js';
 import type { FetchRequest } from '../../src/agent/transfer/client.js';
 import { getFrom } from '../../src/agent/transfer/connect.js';
 import { parseRange, startTransferServer } from '../../src/agent/transfer/server.js';
-import type { RunningTransferServer, ServableImage } from '../../src/agent/transfer/server.js';
+import type { RunningTransferServer } from '../../src/agent/transfer/server.js';
 import { verifySharedImage } from '../../src/agent/transfer/shared.js';
 import { certSha256, selfSignedCert } from '../../src/tls/x509.js';
-import { failure, makeImage } from '../support/transfer.js';
+import type { TestImage } from '../support/transfer.js';
+import { failure, makeImage, tokenAuthorizer } from '../support/transfer.js';
 
 let dir: string;
-let image: ServableImage;
+let image: TestImage;
 /** An image whose recorded digest is not its content's. */
-let liar: ServableImage;
+let liar: TestImage;
 let server: RunningTransferServer;
 const tls = selfSignedCert('fdckpt-agent test', 1);
 const pin = certSha256(tls.cert);
-/** Requests the server looked an image up for (each one that got past the TLS handshake). */
-let lookups = 0;
+/** Requests the server was asked to authorize (each one that got past the TLS handshake). */
+let requests = 0;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'fdckpt-transfer-'));
@@ -37,8 +38,11 @@ beforeAll(async () => {
     host: '127.0.0.1',
     tls,
     root: dir,
+    authorize: (credential, ns, name) => {
+      requests++;
+      return tokenAuthorizer(image.token, liar.token)(credential, ns, name);
+    },
     lookup: (ns, name) => {
-      lookups++;
       if (ns !== 'default') return Promise.resolve(undefined);
       return Promise.resolve(name === 'c1' ? image : name === 'liar' ? liar : undefined);
     },
@@ -81,24 +85,24 @@ describe('image transfer over TLS', () => {
 
   it('refuses a wrong token and an unknown checkpoint at once, and leaves no file', async () => {
     const dest = join(dir, 'refused', 'c1.fdckpt');
-    const before = lookups;
+    const before = requests;
     const forbidden = await failure(fetchImage(request(dest, { token: 'x'.repeat(64) })));
     expect(forbidden.reason).toBe('Forbidden');
     expect((await failure(fetchImage(request(dest, { checkpoint: 'c2' })))).reason).toBe('ImageNotFound');
-    expect(lookups - before).toBe(2); // one request each: refusals are not retried
+    expect(requests - before).toBe(2); // one request each: refusals are not retried
     expect(forbidden.message).not.toMatch(/attempt/);
     expect(leftovers('refused')).toEqual([]);
   });
 
   it('refuses a server whose certificate is not the pinned one, before sending the token', async () => {
     const dest = join(dir, 'impostor', 'c1.fdckpt');
-    const before = lookups;
+    const before = requests;
     const other = certSha256(selfSignedCert('someone else', 1).cert);
     const err = await failure(fetchImage(request(dest, { certSha256: other })));
     expect(err.reason).toBe('UntrustedPeer');
     expect(err.message).toContain(pin);
     expect(err.message).toContain(other);
-    expect(lookups).toBe(before); // no HTTP request reached the server, hence no token
+    expect(requests).toBe(before); // no HTTP request reached the server, hence no token
     expect(leftovers('impostor')).toEqual([]);
     const none = await failure(fetchImage(request(dest, { certSha256: undefined })));
     expect(none.reason).toBe('UntrustedPeer');
@@ -112,6 +116,7 @@ describe('image transfer over TLS', () => {
     const plain = await startTransferServer({
       host: '127.0.0.1',
       root: dir,
+      authorize: tokenAuthorizer(image.token),
       lookup: () => Promise.resolve(image),
     });
     try {
@@ -145,12 +150,12 @@ describe('image transfer over TLS', () => {
 
   it('refuses an image whose size does not match the Checkpoint, at once', async () => {
     const dest = join(dir, 'short', 'c1.fdckpt');
-    const before = lookups;
+    const before = requests;
     const err = await failure(fetchImage(request(dest, { size: image.size + 1 })));
     expect(err.reason).toBe('Truncated');
     const over = await failure(fetchImage(request(dest, { size: image.size - 1 })));
     expect(over.reason).toBe('ChecksumMismatch');
-    expect(lookups - before).toBe(2);
+    expect(requests - before).toBe(2);
     expect(leftovers('short')).toEqual([]);
   });
 });

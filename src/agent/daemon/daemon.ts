@@ -97,6 +97,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
         kc,
         clients,
         checkpoints,
+        restores,
         nodeName,
         dataDir: options.dataDir,
         events,

@@ -1,21 +1,20 @@
 /**
  * The agent's Kubernetes side of image transfer. As a source: which image a
- * request may have (the Checkpoint's image on this node, opened by the token
- * in its transfer Secret). As a target: get a Checkpoint's image onto this
- * node — it is here already, or on the shared volume, or fetched from the
- * source node's agent at the URL that node advertises.
+ * request may have (the Checkpoint's image on this node; who may ask is
+ * transfer-auth.ts's business). As a target: get a Checkpoint's image onto
+ * this node — it is here already, or on the shared volume, or fetched from the
+ * source node's agent at the URL that node advertises, presenting this agent's
+ * transfer token (its ServiceAccount's, for TRANSFER_AUDIENCE).
  */
 import { existsSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { CoreV1Api } from '@kubernetes/client-node';
 import type { Checkpoint } from '../../api/index.js';
 import {
+  TRANSFER_AUDIENCE,
   TRANSFER_CERT_ANNOTATION,
   TRANSFER_ENDPOINT_ANNOTATION,
-  DEFAULT_OPERATOR_NAMESPACE,
-  TRANSFER_TOKEN_KEY,
-  transferSecretName,
 } from '../../api/index.js';
 import type { ResourceClient } from '../../controller/kube.js';
 import { isNotFound } from '../../controller/runtime/errors.js';
@@ -40,8 +39,11 @@ export interface ImageDeps {
   allowInsecure?: boolean;
   /** For the agent's log: each retry, each finished fetch. */
   log?: (message: string) => void;
-  /** The operator's namespace, where transfer Secrets live (default fdckpt-system). */
-  operatorNamespace?: string;
+  /**
+   * The file holding this agent's token for TRANSFER_AUDIENCE (DEFAULT_TRANSFER_TOKEN_FILE
+   * in a pod), read at each fetch: the kubelet replaces it before it expires.
+   */
+  tokenFile: string;
   /** Counters of the bytes fetched and the retries (the agent's /metrics). */
   metrics?: Pick<AgentMetrics, 'transferBytes' | 'transferRetries'>;
 }
@@ -56,31 +58,24 @@ export interface LocalImage {
   transfer?: { bytes: number; attempts: number };
 }
 
-const secretNamespace = (deps: ImageDeps): string => deps.operatorNamespace ?? DEFAULT_OPERATOR_NAMESPACE;
-
-/** The token of a Checkpoint's transfer Secret, or undefined when there is none. */
-export async function transferToken(
-  core: CoreV1Api,
-  operatorNamespace: string,
-  namespace: string,
-  checkpoint: string,
-): Promise<string | undefined> {
+/** This agent's transfer token, as the kubelet last wrote it. */
+async function transferToken(deps: ImageDeps): Promise<string> {
+  let token: string;
   try {
-    const secret = await core.readNamespacedSecret({
-      name: transferSecretName(namespace, checkpoint),
-      namespace: operatorNamespace,
-    });
-    const data = secret.data?.[TRANSFER_TOKEN_KEY];
-    return data ? Buffer.from(data, 'base64').toString('utf8') : undefined;
+    token = (await readFile(deps.tokenFile, 'utf8')).trim();
   } catch (err) {
-    if (isNotFound(err)) return undefined;
-    throw err;
+    throw new TransferError(
+      'Unauthorized',
+      `no transfer token at ${deps.tokenFile} (${(err as NodeJS.ErrnoException).code ?? String(err)}): the agent's pod mounts one for audience ${TRANSFER_AUDIENCE} (deploy/agent.yaml)`,
+    );
   }
+  if (!token) throw new TransferError('Unauthorized', `the transfer token file ${deps.tokenFile} is empty`);
+  return token;
 }
 
-/** For the transfer server: the image of namespace/checkpoint if it is on this node and has a token. */
+/** For the transfer server: the image of namespace/checkpoint if it is on this node. */
 export function imageLookup(
-  deps: ImageDeps,
+  deps: Pick<ImageDeps, 'nodeName' | 'dataDir' | 'checkpoints'>,
 ): (namespace: string, checkpoint: string) => Promise<ServableImage | undefined> {
   return async (namespace, checkpoint) => {
     let ckpt: Checkpoint;
@@ -97,12 +92,9 @@ export function imageLookup(
     // name, so a recreated Checkpoint of the same name does not get the old image).
     const path = resolve(imagePathFor(deps.dataDir, ckpt));
     if (resolve(image.path) !== path || !existsSync(path)) return undefined;
-    const token = await transferToken(deps.core, secretNamespace(deps), namespace, checkpoint);
-    // No Secret, no transfer: an image is never served without a token.
-    if (!token) return undefined;
     // The server checks the image's header against the Checkpoint itself, not its status.
     const binding = { namespace, name: checkpoint, uid: ckpt.metadata.uid ?? '' };
-    return { path, size: image.size, sha256: image.sha256, token, binding };
+    return { path, size: image.size, sha256: image.sha256, binding };
   };
 }
 
@@ -125,12 +117,7 @@ export async function localImage(deps: ImageDeps, ckpt: Checkpoint): Promise<Loc
     return { path: dest, transferMs: 0, release };
   const peer = (): Promise<PeerEndpoint> => sourceEndpoint(deps.core, image.node);
   const first = await peer();
-  const token = await transferToken(deps.core, secretNamespace(deps), ns, name);
-  if (!token)
-    throw new TransferError(
-      'Unauthorized',
-      `no transfer Secret ${secretNamespace(deps)}/${transferSecretName(ns, name)} for checkpoint ${ns}/${name}`,
-    );
+  const token = await transferToken(deps);
   // Counted as they arrive, so that a fetch that fails in the end is counted too.
   let counted = 0;
   const got = await fetchImage({

@@ -5,9 +5,10 @@
  * The daemon calls start() once and stop() on the way out.
  */
 import { join } from 'node:path';
+import { AuthenticationV1Api } from '@kubernetes/client-node';
 import type { KubeConfig } from '@kubernetes/client-node';
-import type { Checkpoint } from '../../api/index.js';
-import { NODE_LABEL } from '../../api/index.js';
+import type { Checkpoint, Restore } from '../../api/index.js';
+import { DEFAULT_TRANSFER_TOKEN_FILE, NODE_LABEL } from '../../api/index.js';
 import type { EventRecorder } from '../../controller/events.js';
 import type { Clients, ResourceClient } from '../../controller/kube.js';
 import { loopFor } from '../../controller/manager.js';
@@ -21,6 +22,7 @@ import { transferIdentity } from '../transfer/identity.js';
 import { startTransferServer } from '../transfer/server.js';
 import type { LocalImage } from './images.js';
 import { advertiseEndpoint, imageLookup, localImage } from './images.js';
+import { transferAuthorizer } from './transfer-auth.js';
 import { AgentThawReconciler } from './thaw.js';
 import { thawPodCgroup } from './thaw-cgroup.js';
 
@@ -41,8 +43,11 @@ export interface TransferOptions {
   tlsDir?: string;
   /** Retries of a cut fetch. */
   retry?: Partial<RetryPolicy>;
-  /** The operator's namespace, where transfer token Secrets live (default fdckpt-system). */
-  operatorNamespace?: string;
+  /**
+   * This agent's ServiceAccount token for TRANSFER_AUDIENCE, presented to the source
+   * node's server (default DEFAULT_TRANSFER_TOKEN_FILE, where deploy/agent.yaml mounts it).
+   */
+  tokenFile?: string;
 }
 
 export interface MigrationSupport {
@@ -55,6 +60,7 @@ export interface MigrationSupportDeps {
   kc: KubeConfig;
   clients: Clients;
   checkpoints: ResourceClient<Checkpoint>;
+  restores: ResourceClient<Restore>;
   nodeName: string;
   dataDir: string;
   events: EventRecorder;
@@ -75,7 +81,7 @@ export async function startMigrationSupport(deps: MigrationSupportDeps): Promise
     sharedDir: deps.transfer.sharedDir,
     retry: deps.transfer.retry,
     allowInsecure: deps.transfer.insecure,
-    operatorNamespace: deps.transfer.operatorNamespace,
+    tokenFile: deps.transfer.tokenFile ?? DEFAULT_TRANSFER_TOKEN_FILE,
     metrics: deps.metrics,
     log: (m: string) => log.info(m),
   };
@@ -93,6 +99,11 @@ export async function startMigrationSupport(deps: MigrationSupportDeps): Promise
     port: deps.transfer.port,
     host: deps.transfer.host,
     root: deps.dataDir,
+    authorize: transferAuthorizer({
+      authn: deps.kc.makeApiClient(AuthenticationV1Api),
+      restores: deps.restores,
+      nodeName,
+    }),
     lookup: imageLookup(imageDeps),
     onError: (m) => log.error(m),
     ...(identity ? { tls: identity } : {}),

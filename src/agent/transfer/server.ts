@@ -1,6 +1,9 @@
 /**
  * The image server of an agent: other nodes' agents GET the image of a
- * Checkpoint captured here, with the Checkpoint's bearer token. Served over
+ * Checkpoint captured here, presenting their own credential as a bearer token,
+ * which `authorize` checks before anything about the image is looked at (the
+ * agent: the requester's node-bound ServiceAccount token, by TokenReview, and a
+ * Restore of that Checkpoint assigned to the requester's node). Served over
  * HTTPS with the agent's own certificate (peers pin its fingerprint; plain
  * HTTP only when no certificate is given, for development). Streamed from
  * disk with backpressure; `Range: bytes=N-` lets a client resume a cut
@@ -12,7 +15,6 @@
  * Imports only node: modules, so that tests can run it in a separate process
  * (and kill that process mid-transfer).
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { constants, createReadStream } from 'node:fs';
 import { open, readlink, realpath } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
@@ -33,12 +35,11 @@ export interface ExpectedBinding {
   uid: string;
 }
 
-/** An image this node can serve, and the token that opens it. */
+/** An image this node can serve. */
 export interface ServableImage {
   path: string;
   size: number;
   sha256: string;
-  token: string;
   /**
    * When given, the image's header must name this Checkpoint (docs/image-format.md,
    * image header; docs/adr/0012-image-binding.md), or it is refused with 409: another
@@ -48,6 +49,27 @@ export interface ServableImage {
   binding?: ExpectedBinding;
 }
 
+/**
+ * Whether the bearer of a credential may have a Checkpoint's image: allowed (`peer`
+ * names who, for the log), or refused with the status to answer and why.
+ */
+export type TransferVerdict =
+  { allowed: true; peer: string } | { allowed: false; status: 401 | 403 | 503; reason: string };
+
+/** Decides who may fetch which Checkpoint's image; called before the image is looked up. */
+export type TransferAuthorizer = (
+  credential: string,
+  namespace: string,
+  checkpoint: string,
+) => Promise<TransferVerdict>;
+
+/**
+ * A credential longer than this is not one: a ServiceAccount token is 1–2 KB. Refused
+ * before `authorize`, which may ask the API server (Node refuses headers past 16 KiB
+ * with 431 on its own).
+ */
+export const MAX_CREDENTIAL_BYTES = 8 * 1024;
+
 export interface TransferServerOptions {
   port?: number;
   host?: string;
@@ -56,6 +78,8 @@ export interface TransferServerOptions {
    * whatever path `lookup` answers (that path comes from a status field).
    */
   root: string;
+  /** Who may have which image: asked first, for every request. */
+  authorize: TransferAuthorizer;
   /** The image of namespace/checkpoint if it is on this node, else undefined (404). */
   lookup(namespace: string, checkpoint: string): Promise<ServableImage | undefined>;
   /** Told about each request that failed, for the agent's log. */
@@ -103,12 +127,6 @@ export interface RunningTransferServer {
 /** Header carrying the image's SHA-256 (hex). */
 export const SHA256_HEADER = 'x-fdckpt-sha256';
 
-/** Compares tokens in constant time (hashing first makes the lengths equal). */
-export function tokensEqual(a: string, b: string): boolean {
-  const h = (s: string): Buffer => createHash('sha256').update(s).digest();
-  return a.length > 0 && b.length > 0 && timingSafeEqual(h(a), h(b));
-}
-
 function reply(res: ServerResponse, code: number, text: string, headers: Record<string, string> = {}): void {
   res.writeHead(code, { 'content-type': 'text/plain', ...headers });
   res.end(`${text}\n`);
@@ -143,15 +161,17 @@ async function handle(
   if (req.method !== 'GET' || !match) return reply(res, 404, `no route ${req.method ?? ''} ${path}`);
   const [, namespace = '', checkpoint = ''] = match;
   const auth = req.headers.authorization ?? '';
-  if (!auth.startsWith('Bearer ')) return reply(res, 401, 'a bearer token is required');
-  const image = await options.lookup(namespace, checkpoint);
-  // The same answer for "no such image" and "wrong token" would hide which; the
-  // token is per checkpoint, so telling them apart leaks nothing worth hiding.
-  if (!image) return reply(res, 404, `no image of checkpoint ${namespace}/${checkpoint} on this node`);
-  if (!tokensEqual(auth.slice('Bearer '.length), image.token)) {
-    return reply(res, 403, `the token does not open checkpoint ${namespace}/${checkpoint}`);
+  if (!auth.startsWith('Bearer ') || auth.length === 'Bearer '.length)
+    return reply(res, 401, 'a bearer token is required');
+  if (auth.length > MAX_CREDENTIAL_BYTES) return reply(res, 401, 'the bearer token is too long');
+  const verdict = await options.authorize(auth.slice('Bearer '.length), namespace, checkpoint);
+  if (!verdict.allowed) {
+    options.onError?.(`transfer ${path}: refused (${verdict.status}): ${verdict.reason}`);
+    return reply(res, verdict.status, verdict.reason);
   }
-  // Only after the token: the size is nobody else's business.
+  // Only for an authorized requester: whether a Checkpoint has an image here is nobody else's business.
+  const image = await options.lookup(namespace, checkpoint);
+  if (!image) return reply(res, 404, `no image of checkpoint ${namespace}/${checkpoint} on this node`);
   const range = parseRange(req.headers.range, image.size);
   if (range === 'unsatisfiable') {
     return reply(res, 416, `the image has ${image.size} bytes`, { 'content-range': `bytes */${image.size}` });

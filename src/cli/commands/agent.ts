@@ -58,6 +58,7 @@ function transferOptions(parsed: ParsedArgs): TransferOptions | undefined {
   const shared = single(parsed, 'shared-images');
   const attempts = single(parsed, 'transfer-attempts');
   const backoff = single(parsed, 'transfer-backoff-ms');
+  const tokenFile = single(parsed, 'transfer-token-file');
   if (attempts !== undefined && intFlag(attempts, 'transfer-attempts') < 1) {
     throw new UsageError('--transfer-attempts must be at least 1');
   }
@@ -71,7 +72,6 @@ function transferOptions(parsed: ParsedArgs): TransferOptions | undefined {
     },
     ...(url ? { advertiseUrl: url } : {}),
     ...(shared ? { sharedDir: resolve(shared) } : {}),
-    // The agent's own namespace (downward API in deploy/agent.yaml) is the operator's.
-    ...(process.env['POD_NAMESPACE'] ? { operatorNamespace: process.env['POD_NAMESPACE'] } : {}),
+    ...(tokenFile ? { tokenFile: resolve(tokenFile) } : {}),
   };
 }

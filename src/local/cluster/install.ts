@@ -6,9 +6,10 @@
  * they may do. Each agent's token is bound to a pod on its node, as a kubelet projects it.
  */
 import { spawn } from 'node:child_process';
-import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { TRANSFER_AUDIENCE } from '../../api/index.js';
 import type { LocalCluster } from './cluster.js';
 import { checkoutRoot, kubeBinary } from './binaries.js';
 
@@ -80,11 +81,19 @@ export async function installCrds(kubeconfig: string): Promise<void> {
   }
 }
 
-/** Kubeconfigs of the operator's two ServiceAccounts. */
+/** What a node's agent authenticates with, each token bound to its pod on the node ({@link agentCredentials}). */
+export interface AgentCredentials {
+  /** A kubeconfig for the API server. */
+  kubeconfig: string;
+  /** A file with its token for TRANSFER_AUDIENCE, which it shows other nodes' transfer servers. */
+  transferTokenFile: string;
+}
+
+/** Credentials of the operator's two ServiceAccounts. */
 export interface OperatorCredentials {
+  /** The controller's kubeconfig. */
   controller: string;
-  /** A kubeconfig for the agent of `node`, with a token bound to its pod there ({@link agentKubeconfig}). */
-  agent(node: string): Promise<string>;
+  agent(node: string): Promise<AgentCredentials>;
 }
 
 /** The pod that stands for node `node`'s agent on the local plane. */
@@ -98,44 +107,22 @@ function errCode(e: unknown): number | undefined {
 }
 
 /**
- * A kubeconfig (written to `path`) for node `node`'s agent, made as a kubelet makes the
- * token it projects into the agent's pod: a Pod of the agent ServiceAccount bound to the
+ * The credentials of node `node`'s agent, made as a kubelet makes the tokens it projects
+ * into the agent's pod (deploy/agent.yaml): a Pod of the agent ServiceAccount bound to the
  * node stands for the agent (the agent runs in the caller's process; the pod's container
  * only sleeps, so that a process kubelet has something to run), and the node itself, with
- * its own credentials, asks for a token bound to that pod. NodeRestriction lets a node do
- * that only for pods on it; the API server writes the pod's node into the token and hands
- * it to admission as userInfo.extra `authentication.kubernetes.io/node-name`, which
- * deploy/agent-admission.yaml holds the agent to. The token dies with the pod.
+ * its own credentials, asks for tokens bound to that pod: one for the API server, one for
+ * TRANSFER_AUDIENCE. NodeRestriction lets a node do that only for pods on it; the API
+ * server writes the pod's node into each token and names it as userInfo.extra
+ * `authentication.kubernetes.io/node-name`, which deploy/agent-admission.yaml and the
+ * transfer servers hold the agent to. The tokens die with the pod. Files go in `dir`.
  */
-export async function agentKubeconfig(cluster: LocalCluster, node: string, path: string): Promise<string> {
-  const admin = new KubeConfig();
-  admin.loadFromFile(cluster.adminKubeconfig);
-  const core = admin.makeApiClient(CoreV1Api);
-  const name = agentPodName(node);
-  const namespace = OPERATOR_NAMESPACE;
-  let pod: V1Pod;
-  try {
-    pod = await core.createNamespacedPod({
-      namespace,
-      body: {
-        metadata: {
-          name,
-          namespace,
-          labels: { 'app.kubernetes.io/part-of': 'fdckpt', 'app.kubernetes.io/component': 'agent-identity' },
-        },
-        spec: {
-          nodeName: node,
-          serviceAccountName: AGENT_SERVICE_ACCOUNT,
-          terminationGracePeriodSeconds: 1,
-          tolerations: [{ operator: 'Exists' }],
-          containers: [{ name: 'identity', image: 'local', command: ['sleep', 'infinity'] }],
-        },
-      },
-    });
-  } catch (e) {
-    if (errCode(e) !== 409) throw e;
-    pod = await core.readNamespacedPod({ name, namespace });
-  }
+export async function agentCredentials(
+  cluster: LocalCluster,
+  node: string,
+  dir: string,
+): Promise<AgentCredentials> {
+  const pod = await agentPod(cluster, node);
   const asNode = new KubeConfig();
   // The node's identity (system:node:NODE), in a certificate of its own: the kubelet's files stay as they are.
   asNode.loadFromFile(
@@ -150,12 +137,85 @@ export async function agentKubeconfig(cluster: LocalCluster, node: string, path:
     ),
   );
   const nodeCore = asNode.makeApiClient(CoreV1Api);
+  const apiToken = await podBoundToken(nodeCore, pod, []);
+  const transferTokenFile = join(dir, `fdckpt-agent-${node}.transfer-token`);
+  writeFileSync(transferTokenFile, await podBoundToken(nodeCore, pod, [TRANSFER_AUDIENCE]), { mode: 0o600 });
+  return {
+    kubeconfig: cluster.tokenKubeconfig(
+      `${OPERATOR_NAMESPACE}:${AGENT_SERVICE_ACCOUNT}@${node}`,
+      apiToken,
+      OPERATOR_NAMESPACE,
+      join(dir, `fdckpt-agent-${node}.kubeconfig`),
+    ),
+    transferTokenFile,
+  };
+}
+
+/** The pod standing for node `node`'s agent, made if it is not there yet. */
+async function agentPod(cluster: LocalCluster, node: string): Promise<V1Pod> {
+  const admin = new KubeConfig();
+  admin.loadFromFile(cluster.adminKubeconfig);
+  const core = admin.makeApiClient(CoreV1Api);
+  const name = agentPodName(node);
+  const namespace = OPERATOR_NAMESPACE;
+  try {
+    return await core.createNamespacedPod({
+      namespace,
+      body: {
+        metadata: {
+          name,
+          namespace,
+          labels: { 'app.kubernetes.io/part-of': 'fdckpt', 'app.kubernetes.io/component': 'agent-identity' },
+        },
+        spec: {
+          nodeName: node,
+          serviceAccountName: AGENT_SERVICE_ACCOUNT,
+          terminationGracePeriodSeconds: 1,
+          tolerations: [{ operator: 'Exists' }],
+          containers: [
+            {
+              name: 'identity',
+              image: 'local',
+              command: ['sleep', 'infinity'],
+              volumeMounts: [{ name: 'transfer-token', mountPath: '/var/run/secrets/fdckpt.io/transfer' }],
+            },
+          ],
+          // As deploy/agent.yaml: a node may ask for a token of an audience only when a pod
+          // of it projects one (NodeRestriction, ServiceAccountNodeAudienceRestriction).
+          volumes: [
+            {
+              name: 'transfer-token',
+              projected: {
+                sources: [
+                  {
+                    serviceAccountToken: {
+                      audience: TRANSFER_AUDIENCE,
+                      expirationSeconds: 3600,
+                      path: 'token',
+                    },
+                  },
+                ],
+              },
+            },
+          ],
+        },
+      },
+    });
+  } catch (e) {
+    if (errCode(e) !== 409) throw e;
+    return core.readNamespacedPod({ name, namespace });
+  }
+}
+
+/** A token of the agent ServiceAccount bound to `pod`, asked for by the pod's node (`nodeCore`); [] is the API server's audience. */
+async function podBoundToken(nodeCore: CoreV1Api, pod: V1Pod, audiences: string[]): Promise<string> {
+  const name = pod.metadata?.name ?? '';
   const request = {
     name: AGENT_SERVICE_ACCOUNT,
-    namespace,
+    namespace: OPERATOR_NAMESPACE,
     body: {
       spec: {
-        audiences: [],
+        audiences,
         expirationSeconds: 24 * 3600,
         boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name, uid: pod.metadata?.uid },
       },
@@ -165,8 +225,9 @@ export async function agentKubeconfig(cluster: LocalCluster, node: string, path:
   for (let i = 0; ; i++) {
     try {
       const token = (await nodeCore.createNamespacedServiceAccountToken(request)).status?.token;
-      if (!token) throw new Error(`TokenRequest for the agent pod ${namespace}/${name} returned no token`);
-      return cluster.tokenKubeconfig(`${namespace}:${AGENT_SERVICE_ACCOUNT}@${node}`, token, namespace, path);
+      if (!token)
+        throw new Error(`TokenRequest for the agent pod ${OPERATOR_NAMESPACE}/${name} returned no token`);
+      return token;
     } catch (e) {
       if (errCode(e) !== 403 || i >= 100) throw e;
       await new Promise((r) => setTimeout(r, 100));
@@ -198,6 +259,6 @@ export async function installOperator(
       CONTROLLER_SERVICE_ACCOUNT,
       join(dir, 'fdckpt-controller.kubeconfig'),
     ),
-    agent: (node) => agentKubeconfig(cluster, node, join(dir, `fdckpt-agent-${node}.kubeconfig`)),
+    agent: (node) => agentCredentials(cluster, node, dir),
   };
 }
