@@ -11,6 +11,7 @@ import {
   decodeCheckpoint,
   diffCheckpoints,
   readImageFile,
+  renderInspectTable,
   toInspectJson,
 } from '../../src/agent/image/index.js';
 import { FORMAT_VERSION, READABLE_VERSIONS } from '../../src/agent/image/format.js';
@@ -126,6 +127,7 @@ describe.each(FIXTURES)('$file, written by the format $version release', (fx) =>
     const { cp, version } = await read(fx);
     expect(version).toBe(fx.version);
     expect(toInspectJson(cp, version).version).toBe(fx.version);
+    expect(renderInspectTable(cp, version)).toMatch(new RegExp(`^image v${fx.version}  `));
     expect(decodeCheckpoint(readFileSync(join(DIR, fx.file)), fx.file)).toEqual(cp);
   });
 
