@@ -99,6 +99,38 @@ export default tseslint.config(
       'src/controller/local-operator.ts',
     ],
   ),
+  // The transfer server runs alone in a process in tests (test/support/transfer.ts) and
+  // shares the image format's numbers with the reader: it imports node: modules and
+  // image/format.ts, and format.ts imports nothing.
+  {
+    files: ['src/agent/transfer/server.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^(?!node:|\\.\\./image/format\\.js$)',
+              message: 'the transfer server imports only node: modules and image/format.ts',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['src/agent/image/format.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector:
+            'ImportDeclaration, ImportExpression, ExportAllDeclaration, ExportNamedDeclaration[source]',
+          message: 'image/format.ts imports nothing: the transfer server imports it (eslint.config.js)',
+        },
+      ],
+    },
+  },
   {
     files: ['**/*.js'],
     ...tseslint.configs.disableTypeChecked,

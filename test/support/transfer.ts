@@ -7,11 +7,11 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import type { Socket } from 'node:net';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname, join, posix } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import ts from 'typescript';
 import { TransferError } from '../../src/agent/transfer/errors.js';
 import type { ServableImage, TransferAuthorizer } from '../../src/agent/transfer/server.js';
@@ -121,6 +121,37 @@ export async function startRelay(upstreamPort: number, plan: (n: number) => Rela
 }
 
 /**
+ * The server module and the project modules it imports (image/format.ts), compiled to
+ * JS under `dir`/js with src/'s layout; returns the server's path there. Anything
+ * but node: modules and relative imports is refused: the process has no node_modules.
+ */
+function compileServer(dir: string): string {
+  const src = fileURLToPath(new URL('../../src/', import.meta.url));
+  const out = join(dir, 'js');
+  mkdirSync(out, { recursive: true });
+  writeFileSync(join(out, 'package.json'), '{"type":"module"}\n');
+  const todo = ['agent/transfer/server.ts'];
+  for (const done = new Set<string>(); todo.length > 0;) {
+    const rel = todo.pop()!;
+    if (done.has(rel)) continue;
+    done.add(rel);
+    const js = ts.transpileModule(readFileSync(join(src, rel), 'utf8'), {
+      compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
+    }).outputText;
+    for (const [, spec = ''] of js.matchAll(/\bfrom\s+['"]([^'"]+)['"]/g)) {
+      if (spec.startsWith('node:')) continue;
+      if (!spec.startsWith('.'))
+        throw new Error(`${rel} imports ${spec}: the server process has node: modules only`);
+      todo.push(posix.join(posix.dirname(rel), spec.replace(/\.js$/, '.ts')));
+    }
+    const target = join(out, rel.replace(/\.ts$/, '.js'));
+    mkdirSync(dirname(target), { recursive: true });
+    writeFileSync(target, js);
+  }
+  return join(out, 'agent/transfer/server.js');
+}
+
+/**
  * The server module compiled to JS and run in its own process on `port`
  * (0: any), serving `image` with `tls`; resolves once it listens.
  */
@@ -130,17 +161,10 @@ export async function serverProcess(
   tls: { key: string; cert: string },
   port = 0,
 ): Promise<{ proc: ChildProcess; url: string; port: number }> {
-  const source = readFileSync(
-    fileURLToPath(new URL('../../src/agent/transfer/server.ts', import.meta.url)),
-    'utf8',
-  );
-  const js = ts.transpileModule(source, {
-    compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
-  }).outputText;
-  writeFileSync(join(dir, 'server.mjs'), js);
+  const server = compileServer(dir);
   writeFileSync(
     join(dir, 'main.mjs'),
-    `import { startTransferServer } from './server.mjs';
+    `import { startTransferServer } from ${JSON.stringify(pathToFileURL(server).href)};
 const { image, tls, port } = JSON.parse(process.argv[2]);
 const authorize = async (credential) => credential === image.token ? { allowed: true, peer: 'test' } : { allowed: false, status: 403, reason: 'not the test token' };
 const s = await startTransferServer({ host: '127.0.0.1', port, tls, root: image.path.slice(0, image.path.lastIndexOf('/')), authorize, lookup: async () => image });

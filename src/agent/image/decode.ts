@@ -21,6 +21,7 @@ import { ByteReader, type PayloadSpan } from './bytes.js';
 import { ImageFormatError, RecordViolation, type ImageLocation } from './errors.js';
 import { codecById } from './filedata/index.js';
 import {
+  BINDING_VERSION,
   DIGEST_BYTES,
   EXE_AND_OWNER_VERSION,
   READABLE_VERSIONS,
@@ -88,7 +89,7 @@ class CheckpointBuilder {
     const tool = r.str('tool');
     // Version 2: the Checkpoint the image belongs to (optional: CLI captures have none).
     const binding =
-      this.version >= 2 && r.bool('bound')
+      this.version >= BINDING_VERSION && r.bool('bound')
         ? { namespace: r.str('namespace'), name: r.str('name'), uid: r.str('uid'), podUid: r.str('podUid') }
         : undefined;
     r.end();

@@ -4,6 +4,10 @@
  * each an 8-byte header (u32 LE type id, u32 LE payload length) and its
  * payload, ending with a trailer record that holds the SHA-256 of every
  * byte before it.
+ *
+ * This module imports nothing (eslint.config.js holds it to that): the transfer
+ * server, which imports only node: modules and this, reads an image's preamble and
+ * header with these same numbers, so that it and the reader cannot drift apart.
  */
 
 /** "FDCKPT\r\n": the CR LF catches text-mode mangling, as PNG's magic does. */
@@ -17,8 +21,14 @@ export const MAGIC = Buffer.from('FDCKPT\r\n', 'latin1');
  */
 export const FORMAT_VERSION = 3;
 
-/** Every version this code reads. */
+/**
+ * Every version this code reads. test/fixtures/images holds an image of each, written
+ * by its release (test/unit/image-versions.test.ts fails when one is missing).
+ */
 export const READABLE_VERSIONS: readonly number[] = [1, 2, 3];
+
+/** The first version whose image header has the binding (the Checkpoint's names). */
+export const BINDING_VERSION = 2;
 
 /** The first version with the process record's exe and the owner record. */
 export const EXE_AND_OWNER_VERSION = 3;

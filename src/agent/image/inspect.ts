@@ -149,9 +149,9 @@ function holders(cp: Checkpoint, tables: Map<number, FileTableRecord>): Map<numb
   return byFile;
 }
 
-function describeHeader(cp: Checkpoint): string {
+function describeHeader(cp: Checkpoint, version: number): string {
   const h = cp.header;
-  return `image v${FORMAT_VERSION}  node ${printable(h.node)}  source ${printable(h.source)}  ${isoTime(h.time)}  kernel ${printable(h.kernel)}  ${printable(h.tool)}`;
+  return `image v${version}  node ${printable(h.node)}  source ${printable(h.source)}  ${isoTime(h.time)}  kernel ${printable(h.kernel)}  ${printable(h.tool)}`;
 }
 
 /**
@@ -159,9 +159,10 @@ function describeHeader(cp: Checkpoint): string {
  * the other fds (here or in other processes) sharing the same open file (the
  * first LIST_CAP, then "… and N more"), close-on-exec, and whether the file
  * is ignored (recorded, not restored). Linear in the image: every lookup is
- * by map, every list is capped.
+ * by map, every list is capped. The first line names the image's own format
+ * `version` (an older image read by this build keeps its number), as the JSON does.
  */
-export function renderInspectTable(cp: Checkpoint): string {
+export function renderInspectTable(cp: Checkpoint, version = FORMAT_VERSION): string {
   const files = new Map<number, FileRecord>(cp.files.map((f) => [f.objref, f]));
   const tables = new Map(cp.tables.map((t) => [t.objref, t]));
   const byFile = holders(cp, tables);
@@ -172,7 +173,7 @@ export function renderInspectTable(cp: Checkpoint): string {
     if (!list) tasks.set(p.table, (list = []));
     list.push(p);
   }
-  const out = [describeHeader(cp)];
+  const out = [describeHeader(cp, version)];
   for (const proc of cp.processes) {
     const mates = tasks.get(proc.table)!;
     const shared =

@@ -12,8 +12,8 @@
  * hashes what it received. Only an image whose header is bound to the
  * requested Checkpoint is served (ServableImage.binding).
  *
- * Imports only node: modules, so that tests can run it in a separate process
- * (and kill that process mid-transfer).
+ * Imports only node: modules and image/format.ts (which imports nothing), so that
+ * tests can run it in a separate process (and kill that process mid-transfer).
  */
 import { constants, createReadStream } from 'node:fs';
 import { open, readlink, realpath } from 'node:fs/promises';
@@ -24,6 +24,14 @@ import { createServer as createTlsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import {
+  BINDING_VERSION,
+  MAGIC,
+  PREAMBLE_BYTES,
+  READABLE_VERSIONS,
+  RECORD,
+  RECORD_HEADER_BYTES,
+} from '../image/format.js';
 
 /** The path of one image: /v1/images/<namespace>/<checkpoint>. */
 export const IMAGE_ROUTE = /^\/v1\/images\/([a-z0-9][-a-z0-9.]*)\/([a-z0-9][-a-z0-9.]*)$/;
@@ -232,26 +240,28 @@ async function openServable(root: string, image: ServableImage): Promise<FileHan
   }
 }
 
-/** The image format's magic (docs/image-format.md): `FDCKPT\r\n`. */
-const MAGIC = Buffer.from('FDCKPT\r\n', 'latin1');
 /** An image header is a few names: more than this is not one the agent wrote. */
 const HEADER_MAX_BYTES = 64 * 1024;
 
 /**
  * Why the image open at `fh` is not bound to `want` (undefined: it is). Reads the
  * preamble and the header record only, at most HEADER_MAX_BYTES, from the opened
- * file (the one that will be streamed). Parsed here rather than with image/: this
- * module imports only node: modules. The client still checks the whole image.
+ * file (the one that will be streamed). Parsed here rather than with image/decode.ts,
+ * which would bring the whole reader into this process; the versions are the
+ * reader's own (format.ts). Every readable version from BINDING_VERSION on lays the
+ * header out as below (docs/image-format.md, image header): a version that changes
+ * it changes this parser too, and test/transfer/image-versions.test.ts serves the
+ * bound fixture of each version. The client still checks the whole image.
  */
 async function bindingMismatch(fh: FileHandle, want: ExpectedBinding): Promise<string | undefined> {
-  const head = Buffer.alloc(20);
+  const head = Buffer.alloc(PREAMBLE_BYTES + RECORD_HEADER_BYTES);
   const { bytesRead } = await fh.read(head, 0, head.length, 0);
-  if (bytesRead < head.length || !head.subarray(0, 8).equals(MAGIC)) return 'not an fdckpt image';
-  const version = head.readUInt32LE(8);
-  if (version === 1) return 'a version 1 image, which has no binding';
-  if (version !== 2 && version !== 3) return `unknown image format version ${version}`;
-  const length = head.readUInt32LE(16);
-  if (head.readUInt32LE(12) !== 1) return 'the first record is not an image header';
+  if (bytesRead < head.length || !head.subarray(0, MAGIC.length).equals(MAGIC)) return 'not an fdckpt image';
+  const version = head.readUInt32LE(MAGIC.length);
+  if (!READABLE_VERSIONS.includes(version)) return `unknown image format version ${version}`;
+  if (version < BINDING_VERSION) return `a version ${version} image, which has no binding`;
+  const length = head.readUInt32LE(PREAMBLE_BYTES + 4);
+  if (head.readUInt32LE(PREAMBLE_BYTES) !== RECORD.header) return 'the first record is not an image header';
   if (length > HEADER_MAX_BYTES) return `an image header of ${length} bytes`;
   const payload = Buffer.alloc(length);
   if ((await fh.read(payload, 0, length, head.length)).bytesRead !== length)

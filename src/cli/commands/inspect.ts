@@ -11,7 +11,7 @@ async function run(parsed: ParsedArgs): Promise<number> {
   const { checkpoint, version } = await readImageFile(parsed.positional[0]!);
   const out = parsed.booleans.has('json')
     ? `${JSON.stringify(toInspectJson(checkpoint, version))}\n`
-    : renderInspectTable(checkpoint);
+    : renderInspectTable(checkpoint, version);
   process.stdout.write(out.endsWith('\n') ? out : `${out}\n`);
   return 0;
 }
