@@ -5,6 +5,7 @@
  */
 import { koffi, lib, sysRaw } from './libc.js';
 import { SyscallError, errnoName } from './errors.js';
+import { STAT_SIZE, statIdentity } from './stat.js';
 
 const statC = lib.func('int stat(const char *path, _Out_ uint8_t *buf)') as (
   path: string,
@@ -15,8 +16,8 @@ const lstatC = lib.func('int lstat(const char *path, _Out_ uint8_t *buf)') as (
   buf: Buffer,
 ) => number;
 
-// struct stat on x86-64: dev@0 (u64), ino@8 (u64), mode@24 (u32), size@48 (i64); 144 bytes.
-const buf = Buffer.alloc(144);
+// struct stat on x86-64 (see stat.ts): size@48 (i64) besides the identity.
+const buf = Buffer.alloc(STAT_SIZE);
 
 /** What replay compares of a file: its identity (dev, ino), kind and size. */
 export interface PathStat {
@@ -26,14 +27,9 @@ export interface PathStat {
   ino: number;
 }
 
+/** By statIdentity, the one decoder of every struct stat replay compares (one st_dev encoding). */
 function fields(): PathStat {
-  return {
-    mode: buf.readUInt32LE(24),
-    size: Number(buf.readBigInt64LE(48)),
-    // dev_t and ino_t are u64; the image stores them as safe integers (capture does the same).
-    dev: Number(buf.readBigUInt64LE(0)),
-    ino: Number(buf.readBigUInt64LE(8)),
-  };
+  return { ...statIdentity(buf), size: Number(buf.readBigInt64LE(48)) };
 }
 
 /** st_mode, st_size, st_dev and st_ino of `path` (following symlinks), or the errno name (`ENOENT`). */
