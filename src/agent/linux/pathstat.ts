@@ -1,7 +1,7 @@
 /**
- * stat(2) by path, for replay's validation of thousands of files, and of the files
- * a target opened (openedFds): returns the fields it checks, or the errno name,
- * without building a Stats object or throwing on the (expected) failures.
+ * stat(2) by path, for replay's validation of thousands of files: returns the fields
+ * it checks, or the errno name, without building a Stats object or throwing on the
+ * (expected) failures.
  */
 import { koffi, lib, sysRaw } from './libc.js';
 import { SyscallError, errnoName } from './errors.js';
@@ -121,47 +121,4 @@ export function rootView(pid: number): PathView {
 /** A NUL-terminated copy of `s` for a `void *` argument. */
 function cString(s: string): Buffer {
   return Buffer.from(`${s}\0`, 'utf8');
-}
-
-const fstatatC = lib.func('int fstatat(int dirfd, const char *path, _Out_ uint8_t *buf, int flags)') as (
-  dirfd: number,
-  path: string,
-  buf: Buffer,
-  flags: number,
-) => number;
-
-/** What an fd of another process holds, seen from outside through /proc/PID/fd. */
-export interface OpenedFds {
-  /** st_mode, st_size, st_dev and st_ino of the file open at `fd` (stat follows the fd link). */
-  stat(fd: number): PathStat | { error: string };
-  close(): void;
-}
-
-/**
- * The open files of process `pid`, through one dirfd on /proc/PID/fd: a stat of
- * `N` there follows the fd's magic link to the open file itself (not its path
- * again): one fstatat per fd. Replay checks with it, after the target's opens and
- * before the program runs, that each fd holds the file validation saw.
- */
-export function openedFds(pid: number): OpenedFds {
-  const dir = `/proc/${pid}/fd`;
-  const dirFd = sysRaw(
-    'openat',
-    ['int', -100],
-    ['void *', cString(dir)],
-    ['int', O_PATH | O_DIRECTORY | O_CLOEXEC],
-  );
-  if (dirFd < 0) throw new SyscallError('openat', -dirFd, dir);
-  let closed = false;
-  return {
-    stat(fd) {
-      if (fstatatC(dirFd, String(fd), buf, 0) === -1)
-        return { error: `stat(${dir}/${fd}): ${errnoName(koffi.errno())}` };
-      return fields();
-    },
-    close() {
-      if (!closed) closeC(dirFd);
-      closed = true;
-    },
-  };
 }
