@@ -1,10 +1,11 @@
 /**
- * stat(2) by path, for replay's validation of thousands of files, and of the files
- * a target opened (openedFds): returns the fields it checks, or the errno name,
- * without building a Stats object or throwing on the (expected) failures.
+ * stat(2) by path, for replay's validation of thousands of files: returns the fields
+ * it checks, or the errno name, without building a Stats object or throwing on the
+ * (expected) failures.
  */
 import { koffi, lib, sysRaw } from './libc.js';
 import { SyscallError, errnoName } from './errors.js';
+import { STAT_SIZE, statIdentity } from './stat.js';
 
 const statC = lib.func('int stat(const char *path, _Out_ uint8_t *buf)') as (
   path: string,
@@ -15,8 +16,8 @@ const lstatC = lib.func('int lstat(const char *path, _Out_ uint8_t *buf)') as (
   buf: Buffer,
 ) => number;
 
-// struct stat on x86-64: dev@0 (u64), ino@8 (u64), mode@24 (u32), size@48 (i64); 144 bytes.
-const buf = Buffer.alloc(144);
+// struct stat on x86-64 (see stat.ts): size@48 (i64) besides the identity.
+const buf = Buffer.alloc(STAT_SIZE);
 
 /** What replay compares of a file: its identity (dev, ino), kind and size. */
 export interface PathStat {
@@ -26,14 +27,9 @@ export interface PathStat {
   ino: number;
 }
 
+/** By statIdentity, the one decoder of every struct stat replay compares (one st_dev encoding). */
 function fields(): PathStat {
-  return {
-    mode: buf.readUInt32LE(24),
-    size: Number(buf.readBigInt64LE(48)),
-    // dev_t and ino_t are u64; the image stores them as safe integers (capture does the same).
-    dev: Number(buf.readBigUInt64LE(0)),
-    ino: Number(buf.readBigUInt64LE(8)),
-  };
+  return { ...statIdentity(buf), size: Number(buf.readBigInt64LE(48)) };
 }
 
 /** st_mode, st_size, st_dev and st_ino of `path` (following symlinks), or the errno name (`ENOENT`). */
@@ -125,47 +121,4 @@ export function rootView(pid: number): PathView {
 /** A NUL-terminated copy of `s` for a `void *` argument. */
 function cString(s: string): Buffer {
   return Buffer.from(`${s}\0`, 'utf8');
-}
-
-const fstatatC = lib.func('int fstatat(int dirfd, const char *path, _Out_ uint8_t *buf, int flags)') as (
-  dirfd: number,
-  path: string,
-  buf: Buffer,
-  flags: number,
-) => number;
-
-/** What an fd of another process holds, seen from outside through /proc/PID/fd. */
-export interface OpenedFds {
-  /** st_mode, st_size, st_dev and st_ino of the file open at `fd` (stat follows the fd link). */
-  stat(fd: number): PathStat | { error: string };
-  close(): void;
-}
-
-/**
- * The open files of process `pid`, through one dirfd on /proc/PID/fd: a stat of
- * `N` there follows the fd's magic link to the open file itself (not its path
- * again): one fstatat per fd. Replay checks with it, after the target's opens and
- * before the program runs, that each fd holds the file validation saw.
- */
-export function openedFds(pid: number): OpenedFds {
-  const dir = `/proc/${pid}/fd`;
-  const dirFd = sysRaw(
-    'openat',
-    ['int', -100],
-    ['void *', cString(dir)],
-    ['int', O_PATH | O_DIRECTORY | O_CLOEXEC],
-  );
-  if (dirFd < 0) throw new SyscallError('openat', -dirFd, dir);
-  let closed = false;
-  return {
-    stat(fd) {
-      if (fstatatC(dirFd, String(fd), buf, 0) === -1)
-        return { error: `stat(${dir}/${fd}): ${errnoName(koffi.errno())}` };
-      return fields();
-    },
-    close() {
-      if (!closed) closeC(dirFd);
-      closed = true;
-    },
-  };
 }

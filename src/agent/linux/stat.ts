@@ -48,8 +48,36 @@ export class FileStat {
   }
 }
 
-// struct stat on x86-64: dev@0 ino@8 nlink@16 mode@24 uid@28 gid@32 rdev@40 size@48 ... (144 bytes)
-const buf = Buffer.alloc(144);
+/**
+ * sizeof(struct stat) on x86-64 (asm/stat.h): what glibc's stat/fstat and the raw fstat
+ * syscall all fill (glibc passes the kernel's struct through unchanged on x86-64).
+ * Layout: dev@0 ino@8 nlink@16 mode@24 uid@28 gid@32 rdev@40 size@48 ...
+ */
+export const STAT_SIZE = 144;
+
+/** A file's identity as a struct stat says it: device, inode and st_mode. */
+export interface StatIdentity {
+  dev: number;
+  ino: number;
+  mode: number;
+}
+
+/**
+ * Decodes dev, ino and mode of the struct stat at `at` in `buf`. st_dev is the kernel's
+ * encoding of the device (new_encode_dev, what every stat call returns); replay decodes
+ * the stat of its validation and the one the target's fstat wrote with this one function,
+ * so both compare in the same encoding. dev_t and ino_t are u64; the image stores them as
+ * safe integers (capture does the same).
+ */
+export function statIdentity(buf: Buffer, at = 0): StatIdentity {
+  return {
+    dev: Number(buf.readBigUInt64LE(at)),
+    ino: Number(buf.readBigUInt64LE(at + 8)),
+    mode: buf.readUInt32LE(at + 24),
+  };
+}
+
+const buf = Buffer.alloc(STAT_SIZE);
 
 /** fstat(2) of an fd of this process. */
 export function fstat(fd: number): FileStat {

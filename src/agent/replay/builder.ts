@@ -10,13 +10,15 @@
  */
 import { SYS, type SyscallName } from '../linux/arch/x86_64.js';
 import { ENTRY_SIZE, EXPECT_OK } from '../linux/arch/x86_64-regs.js';
+import { STAT_SIZE } from '../linux/stat.js';
 import { O, type StoredBytes } from '../model.js';
 
 /**
- * A syscall argument: a number, the address of bytes in the plan's data area, or the
- * target's pid (known only once it is launched: written into the table at injection).
+ * A syscall argument: a number, the address of bytes in the plan's data area, the
+ * address of a check's struct stat (Plan.statRelocs), or the target's pid (known only
+ * once it is launched: written into the table at injection).
  */
-export type StepArg = number | bigint | { data: number } | { targetPid: true };
+export type StepArg = number | bigint | { data: number } | { stat: number } | { targetPid: true };
 
 /** Which fd (and what) a step works for, to name it when the step fails. */
 export interface StepOwner {
@@ -38,9 +40,10 @@ export interface Fill {
 }
 
 /**
- * What validation saw at a path the target then opens by that path: after the steps
- * the agent checks that the fd holds this very file (inject.ts verifyOpened), which
- * closes the window between the check and the target's openat.
+ * What validation saw at a path the target then opens by that path: once the fd is in
+ * place the target fstat's it into the plan's stat area (one step), and after the steps
+ * the agent compares the result with this (inject.ts verifyOpened), which closes the
+ * window between the check and the target's openat.
  */
 export interface OpenCheck {
   /** The fd the file ends at (its unit's first target; the others are dups of it). */
@@ -71,8 +74,14 @@ export interface Plan {
   data: Buffer;
   /** Writes made by the agent between steps, in step order. */
   fills: Fill[];
-  /** The by-path files to check once opened, before the program runs. */
+  /** The by-path files to check once opened, before the program runs; check k's stat is at k × STAT_SIZE. */
   checks: OpenCheck[];
+  /**
+   * Byte offsets in `table` of the words that hold an offset into the stat area (add its
+   * address): the area follows the data, STAT_SIZE bytes per check, and the agent never
+   * writes it (the fresh mapping is zeros): the target's fstat steps fill it.
+   */
+  statRelocs: number[];
   /** Number of fds replayed (the inherited ones, kept as the process had them, are not counted). */
   fds: number;
 }
@@ -150,6 +159,7 @@ export class PlanBuilder {
   private table: Buffer;
   private count = 0;
   private readonly relocs: number[] = [];
+  private readonly statRelocs: number[] = [];
   private readonly pidSlots: number[] = [];
   private readonly owners: StepOwner[] = [];
   private readonly fills: Fill[] = [];
@@ -176,6 +186,9 @@ export class PlanBuilder {
       const arg = args[i]!;
       if (typeof arg === 'object' && 'targetPid' in arg) {
         this.pidSlots.push(at + 8 + i * 8);
+      } else if (typeof arg === 'object' && 'stat' in arg) {
+        writeWord(this.table, at + 8 + i * 8, arg.stat);
+        this.statRelocs.push(at + 8 + i * 8);
       } else if (typeof arg === 'object') {
         writeWord(this.table, at + 8 + i * 8, arg.data);
         this.relocs.push(at + 8 + i * 8);
@@ -198,6 +211,7 @@ export class PlanBuilder {
       data: this.data(),
       fills: this.fills,
       checks: this.checks,
+      statRelocs: this.statRelocs,
       fds,
     };
   }
@@ -223,8 +237,12 @@ export class PlanBuilder {
     this.fills.push({ step: this.count, fd, bytes, owner });
   }
 
-  /** After the steps, the agent checks that `check.fd` holds the file validation saw. */
-  addCheck(check: OpenCheck): void {
+  /**
+   * The target fstat's `check.fd` (call it once the fd is at its final number) into the
+   * check's slot of the stat area; after the steps the agent compares it with `check`.
+   */
+  addCheck(check: OpenCheck, owner: StepOwner): void {
+    this.add('fstat', [check.fd, { stat: this.checks.length * STAT_SIZE }], 0, owner);
     this.checks.push(check);
   }
 

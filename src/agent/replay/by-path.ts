@@ -41,7 +41,8 @@ export function planByPath(unit: FileUnit, b: PlanBuilder): 'done' {
     b.add('lseek', [tmp, unit.file.pos, SEEK_SET], unit.file.pos, owner);
   }
   b.place(tmp, unit.targets, cloexec, owner);
-  // The path may have changed since validation: the agent checks what was opened.
-  if (unit.checked) b.addCheck({ fd: owner.fd, path: unit.path, ...unit.checked });
+  // The path may have changed since validation: the target fstat's what it opened, at its
+  // final fd, and the agent compares that with what validation saw.
+  if (unit.checked) b.addCheck({ fd: owner.fd, path: unit.path, ...unit.checked }, owner);
   return 'done';
 }

@@ -3,14 +3,19 @@
  *
  * 1. Patch `int3; syscall; int3` over the entry point (rip) and continue: the
  *    first int3 stops the new program right after execve returned.
- * 2. Inject mmap through the patched `syscall` for a scratch mapping; write
- *    the batch stub, the step table and the data into it (/proc/PID/mem), and
- *    make the stub's page read+exec (the table stays read+write, for results).
+ * 2. Inject mmap through the patched `syscall` for a scratch mapping: the stub's
+ *    page, the step table, the data, then one struct stat per by-path file (the
+ *    stat area, left as the mapping's zeros). Write stub, table and data into it
+ *    (/proc/PID/mem) and make the stub's page read+exec (the rest stays
+ *    read+write, for results).
  * 3. batched: run the stub, which runs every step and stops at an int3;
  *    unbatched: run each step as its own injected syscall (one round trip each).
  *    A plan with fills (fill.ts) runs in segments, the agent's writes between them.
- * 4. Check from outside that every fd opened by path holds the file validation
- *    saw there (verifyOpened): a path swapped after the check is caught here.
+ *    Either way each fd opened by path is fstat'ed by the target itself once it is
+ *    at its final number (a step of the plan), into the stat area.
+ * 4. Read the stat area back in one /proc/PID/mem read and compare each with what
+ *    validation saw (verifyOpened): a path swapped after the check is caught here,
+ *    before the program runs.
  * 5. munmap, restore the original bytes and registers, PTRACE_DETACH.
  * Any failure throws (a ReplayError naming the fd when a step failed); the
  * caller kills the tracee. All ptrace calls happen on the calling thread.
@@ -30,8 +35,7 @@ import {
   setReg,
 } from '../linux/arch/x86_64-regs.js';
 import { errnoName } from '../linux/errors.js';
-import { openedFds } from '../linux/pathstat.js';
-import { S_IFMT } from '../linux/stat.js';
+import { STAT_SIZE, S_IFMT, statIdentity } from '../linux/stat.js';
 import { TraceeMemory, ptraceCont, ptraceDetach, ptraceGetRegs, ptraceSetRegs } from '../linux/ptrace.js';
 import { waitPid } from '../linux/wait.js';
 import { writeWord, type Plan } from './builder.js';
@@ -132,10 +136,28 @@ class Injector {
 
 const SYSCALL_NAMES = new Map<number, string>(Object.entries(SYS).map(([name, nr]) => [nr, name]));
 
-/** The plan's table with every data argument turned into an address in the target. */
-function relocate(plan: Plan, dataBase: number, pid: number): Buffer {
+/** Where the parts of the scratch mapping go, in bytes from its start. */
+interface Layout {
+  dataOffset: number;
+  statOffset: number;
+  /** Of the mapping: whole pages. */
+  size: number;
+}
+
+function layoutOf(plan: Plan): Layout {
+  const dataOffset = TABLE_OFFSET + ((plan.table.length + 63) & ~63);
+  const statOffset = dataOffset + ((plan.data.length + 63) & ~63);
+  const statBytes = plan.checks.length * STAT_SIZE;
+  return { dataOffset, statOffset, size: Math.ceil((statOffset + statBytes) / PAGE) * PAGE };
+}
+
+/** The plan's table with every data and stat argument turned into an address in the target. */
+function relocate(plan: Plan, base: number, layout: Layout, pid: number): Buffer {
   const table = Buffer.from(plan.table);
+  const dataBase = base + layout.dataOffset;
+  const statBase = base + layout.statOffset;
   for (const at of plan.relocs) writeWord(table, at, dataBase + table.readUInt32LE(at));
+  for (const at of plan.statRelocs) writeWord(table, at, statBase + table.readUInt32LE(at));
   for (const at of plan.pidSlots) writeWord(table, at, pid);
   return table;
 }
@@ -175,28 +197,22 @@ function runEach(
  * Validation checked each path before the target opened it; a path swapped in
  * between (a symlink, another file renamed over it) would be opened unseen. The
  * target is still stopped, so this is the last moment to refuse: each fd opened by
- * path must hold the very file (device, inode, file type) validation saw. One
- * fstatat per such file, through /proc/PID/fd (linux/pathstat.ts openedFds).
+ * path must hold the very file (device, inode, file type) validation saw. `stats`
+ * is the plan's stat area as the target's own fstat steps filled it (check k at
+ * k × STAT_SIZE), decoded as validation's stat was (linux/stat.ts statIdentity).
  */
-export function verifyOpened(pid: number, plan: Plan): void {
-  if (plan.checks.length === 0) return;
-  const fds = openedFds(pid);
-  try {
-    for (const c of plan.checks) {
-      const st = fds.stat(c.fd);
-      if ('error' in st) throw new ReplayError(c.fd, c.path, `${st.error}, after the target opened it`);
-      if (st.dev !== c.dev || st.ino !== c.ino || (st.mode & S_IFMT) !== c.kind) {
-        const kind = (st.mode & S_IFMT) === c.kind ? '' : `, st_mode 0o${(st.mode & S_IFMT).toString(8)}`;
-        throw new ReplayError(
-          c.fd,
-          c.path,
-          `opened another file than was checked (dev:ino ${st.dev}:${st.ino}${kind}, checked ${c.dev}:${c.ino}): the path changed during restore`,
-        );
-      }
+export function verifyOpened(plan: Plan, stats: Buffer): void {
+  plan.checks.forEach((c, k) => {
+    const st = statIdentity(stats, k * STAT_SIZE);
+    if (st.dev !== c.dev || st.ino !== c.ino || (st.mode & S_IFMT) !== c.kind) {
+      const kind = (st.mode & S_IFMT) === c.kind ? '' : `, st_mode 0o${(st.mode & S_IFMT).toString(8)}`;
+      throw new ReplayError(
+        c.fd,
+        c.path,
+        `opened another file than was checked (dev:ino ${st.dev}:${st.ino}${kind}, checked ${c.dev}:${c.ino}): the path changed during restore`,
+      );
     }
-  } finally {
-    fds.close();
-  }
+  });
 }
 
 /** Figures from one injection. */
@@ -206,8 +222,13 @@ export interface InjectStats {
   ms: number;
   /** Of which: running the steps in the target (the stub, or the round trips), in ms. */
   runMs: number;
-  /** Of which: checking the opened files against validation (verifyOpened), in ms. */
+  /**
+   * Of which: reading back the target's fstat of each fd opened by path and comparing
+   * it with validation (verifyOpened), in ms. The fstats themselves ran in `runMs`.
+   */
   verifyMs: number;
+  /** Number of fds opened by path whose fstat, made by the target, was compared with validation. */
+  checked: number;
 }
 
 /**
@@ -221,9 +242,8 @@ export function runPlan(pid: number, plan: Plan, batch: boolean): InjectStats {
   let runMs = 0;
   let verifyMs = 0;
   try {
-    const tableBytes = plan.table.length;
-    const dataOffset = TABLE_OFFSET + ((tableBytes + 63) & ~63);
-    const size = Math.ceil((dataOffset + plan.data.length) / PAGE) * PAGE;
+    const layout = layoutOf(plan);
+    const { dataOffset, size } = layout;
     const base = inj.syscall(SYS.mmap, [
       0n,
       BigInt(size),
@@ -234,7 +254,7 @@ export function runPlan(pid: number, plan: Plan, batch: boolean): InjectStats {
     ]);
     if (base < 0n && base >= -4095n)
       throw new Error(`mmap(${size} bytes) in target pid ${pid}: ${errnoName(Number(-base))}`);
-    const table = relocate(plan, Number(base) + dataOffset, pid); // user addresses are below 2^47
+    const table = relocate(plan, Number(base), layout, pid); // user addresses are below 2^47
     const blob = Buffer.alloc(dataOffset + plan.data.length);
     BATCH_STUB.copy(blob, 0);
     table.copy(blob, TABLE_OFFSET);
@@ -265,7 +285,8 @@ export function runPlan(pid: number, plan: Plan, batch: boolean): InjectStats {
     }
     runMs = Number(process.hrtime.bigint() - tRun) / 1e6;
     const tVerify = process.hrtime.bigint();
-    verifyOpened(pid, plan);
+    if (plan.checks.length > 0)
+      verifyOpened(plan, inj.read(base + BigInt(layout.statOffset), plan.checks.length * STAT_SIZE));
     verifyMs = Number(process.hrtime.bigint() - tVerify) / 1e6;
     inj.syscall(SYS.munmap, [base, BigInt(size)]);
     ok = true;
@@ -273,5 +294,6 @@ export function runPlan(pid: number, plan: Plan, batch: boolean): InjectStats {
     if (ok) inj.finish();
     else inj.close();
   }
-  return { steps: plan.count, ms: Number(process.hrtime.bigint() - t0) / 1e6, runMs, verifyMs };
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  return { steps: plan.count, ms, runMs, verifyMs, checked: plan.checks.length };
 }

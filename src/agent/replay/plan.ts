@@ -80,17 +80,19 @@ function planOwner(builder: PlanBuilder, unit: FileUnit, ownerPids: ReadonlySet<
 
 /** Orders units and asks each planner for its steps; `ownerPids`: the captured pids of this table. */
 export function planUnits({ units, inherit }: Units, ownerPids: ReadonlySet<number> = new Set()): Plan {
-  // Most fds cost one to three steps; the data is mostly paths.
+  // Most fds cost one to three steps, and a file opened by path one fstat more; the data is mostly paths.
   let fds = 0;
+  let files = 0;
   let bytes = 0;
   for (const u of units) {
     for (const f of u.kind === 'file' ? [u.unit] : [u.read, u.write]) {
       if (!f) continue;
       fds += f.targets.length;
+      files++;
       bytes += f.path.length + 8;
     }
   }
-  const builder = new PlanBuilder(2 * fds + 64, bytes + 4096);
+  const builder = new PlanBuilder(2 * fds + files + 64, bytes + 4096);
   closeAllBut(builder, inherit);
   const placed = new Map<number, FdTarget[]>();
   const willPlace = new Set(units.flatMap(unitObjrefs));

@@ -23,6 +23,7 @@ export const SYS = {
   pidfd_open: 434,
   pidfd_getfd: 438,
   openat: 257,
+  fstat: 5,
   openat2: 437,
   eventfd2: 290,
   signalfd4: 289,
