@@ -67,7 +67,11 @@ const controller = spawn(
     '--launcher-host-path',
     '/bin/true',
   ],
-  { stdio: ['ignore', 'ignore', 'ignore'] },
+  // BENCH_CONTROLLER_NODE_OPTIONS: the controller's NODE_OPTIONS (deploy/controller.yaml sets a heap bound).
+  {
+    stdio: ['ignore', 'ignore', 'ignore'],
+    env: { ...process.env, NODE_OPTIONS: process.env['BENCH_CONTROLLER_NODE_OPTIONS'] ?? '' },
+  },
 );
 await new Promise((r) => setTimeout(r, 2000));
 const idle = memory(controller.pid!);
@@ -119,6 +123,6 @@ const lines = [
   `pod create -> Running:                     ${podStart.toFixed(0)} ms`,
   `create ${count} Checkpoints (20 in flight):  ${createMs.toFixed(0)} ms`,
   `all ${scheduled} Scheduled by the controller: ${allMs.toFixed(0)} ms from the first create = ${((count / allMs) * 1000).toFixed(0)} reconciles/s`,
-  `controller RSS: ${idle.rss.toFixed(0)} MB idle, ${busy.rss.toFixed(0)} MB after, peak ${busy.hwm.toFixed(0)} MB`,
+  `controller (NODE_OPTIONS '${process.env['BENCH_CONTROLLER_NODE_OPTIONS'] ?? ''}') RSS: ${idle.rss.toFixed(0)} MB idle, ${busy.rss.toFixed(0)} MB after, peak ${busy.hwm.toFixed(0)} MB`,
 ];
 process.stdout.write(`${lines.join('\n')}\n`);
