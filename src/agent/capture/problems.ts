@@ -3,7 +3,7 @@
  * seed's IGNORE: recorded in the image, never restored).
  */
 import type { Checkpoint, FileRecord, FileType } from '../model.js';
-import { opsOf } from '../filetypes/index.js';
+import { isRestorable, opsOf } from '../filetypes/index.js';
 import type { CaptureOptions, FdProblem, ProblemKind } from './types.js';
 
 /** Thrown for an ignore that cannot be honoured (unknown fd, half of a shared file). */
@@ -114,7 +114,7 @@ function problemOf(
   const peer = peerProblem(file, facts, captured);
   if (peer !== undefined) return { kind: 'unsupported', why: peer };
   const ops = opsOf(file.type);
-  if (!ops.restorable) {
+  if (!isRestorable(file.type)) {
     return { kind: 'unsupported', why: `type ${file.type} cannot be restored yet`, ignoreType: file.type };
   }
   const why = ops.unrestorable?.(file);

@@ -3,8 +3,7 @@ import type { FileTypeOps } from './types.js';
 
 export const anon = {
   type: 'anon',
-  restorable: false,
-  // The catch-all: registered last.
+  detectTier: 'fallback',
   detect: () => true,
   checkpoint: (probe) => ({ type: 'anon', name: probe.link.replace(/^anon_inode:/, '') }),
   collect: () => [],

@@ -4,7 +4,7 @@ import type { FileTypeOps } from './types.js';
 
 export const directory = {
   type: 'directory',
-  restorable: true,
+  detectTier: 'mode',
   detect: (link, stat) => link.startsWith('/') && stat.isDirectory(),
   checkpoint: () => ({ type: 'directory' }),
   collect: () => [],

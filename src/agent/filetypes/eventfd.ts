@@ -29,7 +29,7 @@ function restoreEventfd(unit: RestoreUnitOf<'eventfd'>, ctx: PlanContext): 'done
 
 export const eventfd = {
   type: 'eventfd',
-  restorable: true,
+  detectTier: 'link',
   detect: (link) => link === 'anon_inode:[eventfd]',
   checkpoint: (probe) => {
     // The kernel prints the count in hex ("%16llx").

@@ -59,7 +59,7 @@ function restoreEventpoll(unit: RestoreUnitOf<'eventpoll'>, ctx: PlanContext): P
 
 export const eventpoll = {
   type: 'eventpoll',
-  restorable: true,
+  detectTier: 'link',
   detect: (link) => link === 'anon_inode:[eventpoll]',
   checkpoint: (probe) => ({ type: 'eventpoll', targets: parseEpollTargets(probe.fdinfo.extra) }),
   collect: (file) =>

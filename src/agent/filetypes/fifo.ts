@@ -4,7 +4,7 @@ import type { FileTypeOps } from './types.js';
 
 export const fifo = {
   type: 'fifo',
-  restorable: true,
+  detectTier: 'mode',
   detect: (link, stat) => link.startsWith('/') && stat.isFIFO(),
   checkpoint: () => ({ type: 'fifo' }),
   collect: (file) => [{ kind: 'inode', id: `${file.dev}:${file.ino}`, via: 'fifo peers' }],

@@ -8,7 +8,7 @@ const WATCH =
 
 export const inotify = {
   type: 'inotify',
-  restorable: false,
+  detectTier: 'link',
   detect: (link) => link === 'anon_inode:inotify',
   checkpoint: (probe) => ({
     type: 'inotify',

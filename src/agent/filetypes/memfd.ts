@@ -68,7 +68,7 @@ function restoreMemfd(unit: RestoreUnitOf<'memfd'>, ctx: PlanContext): 'done' {
 
 export const memfd = {
   type: 'memfd',
-  restorable: true,
+  detectTier: 'special',
   detect: (link, stat) => stat.isFile() && MEMFD.test(link),
   checkpoint: (probe) => {
     const size = probe.stat.size;

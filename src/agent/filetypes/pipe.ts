@@ -53,7 +53,7 @@ function restorePipe(unit: RestoreUnitOf<'pipe'>, ctx: PlanContext): 'done' {
 
 export const pipe = {
   type: 'pipe',
-  restorable: true,
+  detectTier: 'link',
   detect: (link) => link.startsWith('pipe:['),
   checkpoint: (probe) => {
     const end = (probe.fdinfo.flags & O.ACCMODE) === O.WRONLY ? 'write' : 'read';

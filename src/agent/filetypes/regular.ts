@@ -9,7 +9,7 @@ import type { FileTypeOps } from './types.js';
 
 export const regular = {
   type: 'regular',
-  restorable: true,
+  detectTier: 'path',
   detect: (link, stat, fdinfo) =>
     link.startsWith('/') &&
     !link.startsWith('/memfd:') &&

@@ -28,7 +28,7 @@ function restoreSignalfd(unit: RestoreUnitOf<'signalfd'>, ctx: PlanContext): 'do
 
 export const signalfd = {
   type: 'signalfd',
-  restorable: true,
+  detectTier: 'link',
   detect: (link) => link === 'anon_inode:[signalfd]',
   checkpoint: (probe) => ({
     type: 'signalfd',

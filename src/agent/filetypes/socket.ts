@@ -113,7 +113,7 @@ function restoreSocket(unit: RestoreUnitOf<'socket'>, ctx: PlanContext): 'done' 
 
 export const socket = {
   type: 'socket',
-  restorable: true,
+  detectTier: 'link',
   detect: (link) => link.startsWith('socket:['),
   checkpoint: (probe) => {
     const facts = describeSocket(probe.copy);

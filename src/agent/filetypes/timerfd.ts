@@ -80,7 +80,7 @@ function restoreTimerfd(unit: RestoreUnitOf<'timerfd'>, ctx: PlanContext): 'done
 
 export const timerfd = {
   type: 'timerfd',
-  restorable: true,
+  detectTier: 'link',
   detect: (link) => link === 'anon_inode:[timerfd]',
   checkpoint: (probe) => ({
     type: 'timerfd',

@@ -26,7 +26,7 @@ function isTerminal(link: string, rdev: number): boolean {
 
 export const tty = {
   type: 'tty',
-  restorable: false,
+  detectTier: 'special',
   detect: (link, stat) => link.startsWith('/') && stat.isCharacterDevice() && isTerminal(link, stat.rdev),
   checkpoint: (probe) => {
     const master = probe.link.endsWith('ptmx');

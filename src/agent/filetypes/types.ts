@@ -37,11 +37,24 @@ export type RestoreUnitOf<T extends FileType> = T extends 'pipe'
   ? PipeUnit
   : FileUnit & { file: FileRecord & { data: DataOf<T> } };
 
+/**
+ * Detection tiers, most specific first. `link`: known by its /proc link alone (`pipe:[`,
+ * `socket:[`, `anon_inode:[eventfd]`…). `special`: a file with a path that `path` would
+ * accept too (a memfd is a regular tmpfs file, a tty a character device). `mode`: a path
+ * of a given stat mode (directory, FIFO). `path`: any other path (regular). `fallback`:
+ * anything at all (anon), last. Within a tier, detect()s must not overlap.
+ */
+export const DETECT_TIERS = ['link', 'special', 'mode', 'path', 'fallback'] as const;
+export type DetectTier = (typeof DETECT_TIERS)[number];
+
 export interface FileTypeOps<T extends FileType> {
   type: T;
-  /** Whether replay can recreate this type. Others must be ignored to be checkpointed. */
-  restorable: boolean;
-  /** Does this fd belong to this type? Called in registry order; the first match wins. */
+  /**
+   * How specific detect() is, which orders detection (DETECT_TIERS, first tier first):
+   * the registry derives the order from it, so a new type cannot be left out of it.
+   */
+  detectTier: DetectTier;
+  /** Does this fd belong to this type? Called in tier order; the first match wins. */
   detect(link: string, stat: FileStat, fdinfo: Fdinfo): boolean;
   /** Reads the type's own state from the probe. Throws a SyscallError/Error naming the fd. */
   checkpoint(probe: FdProbe): DataOf<T>;
@@ -56,7 +69,8 @@ export interface FileTypeOps<T extends FileType> {
   /**
    * Plans the syscalls that recreate the file in the target and put it at its
    * fds (replay/builder.ts), or answers 'not-yet' when it needs a file that is
-   * not placed yet (CRIU's retry ordering). Absent: the type cannot be restored.
+   * not placed yet (CRIU's retry ordering). Absent: the type cannot be restored, and its
+   * fds must be ignored to be checkpointed (capture/problems.ts asks `isRestorable`).
    */
   restore?: (unit: RestoreUnitOf<T>, ctx: PlanContext) => PlanResult;
 }
