@@ -7,6 +7,7 @@
  * Reading /proc (fdinfo, the fd link, mountinfo) never asks the server.
  */
 import { readFileSync, readlinkSync } from 'node:fs';
+import { makeDev } from '../linux/devt.js';
 
 /** One mount, as far as capture cares. */
 export interface MountFacts {
@@ -20,13 +21,6 @@ export function isFuse(fstype: string): boolean {
   return fstype === 'fuse' || fstype === 'fuseblk' || fstype.startsWith('fuse.');
 }
 
-/** glibc's makedev: the st_dev the kernel reports for major:minor. */
-function makedev(major: number, minor: number): number {
-  return (
-    ((major & 0xfff) << 8) | (minor & 0xff) | ((minor & ~0xff) << 12) | (Math.floor(major / 0x1000) * 2 ** 32)
-  );
-}
-
 /** Parses mountinfo text into mnt_id → facts (exported for tests). */
 export function parseMountinfo(text: string): Map<number, MountFacts> {
   const out = new Map<number, MountFacts>();
@@ -36,7 +30,7 @@ export function parseMountinfo(text: string): Map<number, MountFacts> {
     const left = line.slice(0, sep).split(' ');
     const fstype = line.slice(sep + 3).split(' ')[0] ?? '';
     const [major, minor] = (left[2] ?? '').split(':').map(Number);
-    out.set(Number(left[0]), { fstype, dev: makedev(major ?? 0, minor ?? 0) });
+    out.set(Number(left[0]), { fstype, dev: makeDev(major ?? 0, minor ?? 0) });
   }
   return out;
 }

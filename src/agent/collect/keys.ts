@@ -7,6 +7,7 @@
  * devpts instance and index. Anonymous-inode files (eventfd, epoll, ...) all
  * share one inode: they can only be told apart with kcmp.
  */
+import { devMajor, devMinor } from '../linux/devt.js';
 
 /** Key of a file with a path (regular, directory, FIFO, device, memfd). */
 export function inodeKey(dev: number | bigint | string, ino: number | bigint | string): string {
@@ -22,20 +23,6 @@ export function ptyKey(devptsDev: number | bigint, index: number): string {
 export function bracketIno(link: string): number {
   const open = link.indexOf(':[');
   return open > 0 && link.endsWith(']') ? Number(link.slice(open + 2, -1)) : -1;
-}
-
-/** Major number of a dev_t as the kernel encodes it for user space (glibc's gnu_dev_major). */
-export function devMajor(dev: number): number {
-  return ((dev >>> 8) & 0xfff) | (Math.floor(dev / 2 ** 32) & ~0xfff);
-}
-/** Minor number of a dev_t (glibc's gnu_dev_minor). */
-export function devMinor(dev: number): number {
-  return (dev & 0xff) | ((dev >>> 12) & ~0xff);
-}
-
-/** dev_t from major and minor (glibc's gnu_dev_makedev), as /proc/PID/maps prints them. */
-export function makeDev(major: number, minor: number): number {
-  return (minor & 0xff) + ((major & 0xfff) << 8) + (minor & ~0xff) * 2 ** 12 + (major & ~0xfff) * 2 ** 32;
 }
 
 /** The Unix98 pty slave major numbers are 136..143: index = (major-136)*256 + minor. */

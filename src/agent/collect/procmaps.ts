@@ -4,7 +4,8 @@
  * and /proc/locks (who holds a lock on which inode).
  */
 import { readFileSync } from 'node:fs';
-import { inodeKey, makeDev } from './keys.js';
+import { makeDev } from '../linux/devt.js';
+import { inodeKey } from './keys.js';
 
 /** The inode keys of the files a process maps (anonymous mappings skipped), deduplicated. */
 export function mappedInodes(pid: number): Map<string, string> {

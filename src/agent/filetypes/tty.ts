@@ -3,6 +3,7 @@
  * slaves (/dev/pts/N). Other terminals are recorded with index -1. Not restorable yet.
  */
 import { fdinfoField } from '../capture/fdinfo.js';
+import { devMajor } from '../linux/devt.js';
 import type { FileTypeOps } from './types.js';
 
 const PTS_MAJOR_FIRST = 136;
@@ -10,13 +11,8 @@ const PTS_MAJOR_LAST = 143;
 const TTYAUX_MAJOR = 5;
 const TTY_MAJOR = 4;
 
-/** The major number of a dev_t (glibc's gnu_dev_major; JS shifts are 32-bit, hence the division). */
-function major(rdev: number): number {
-  return ((rdev >>> 8) & 0xfff) | (Math.floor(rdev / 2 ** 32) & ~0xfff);
-}
-
 function isTerminal(link: string, rdev: number): boolean {
-  const m = major(rdev);
+  const m = devMajor(rdev);
   return (
     (m >= PTS_MAJOR_FIRST && m <= PTS_MAJOR_LAST) ||
     m === TTY_MAJOR ||
