@@ -1,5 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
 import { DETECTION_ORDER, fileTypes, isRestorable } from '../../src/agent/filetypes/index.js';
+import { PATH_TYPES } from '../../src/agent/image/paths.js';
 
 const position = (type: string): number => DETECTION_ORDER.findIndex((o) => o.type === type);
 
@@ -32,5 +33,11 @@ describe('file type registry', () => {
         'timerfd',
       ].sort(),
     );
+  });
+
+  test('the types reopened by path are the ones whose image paths the reader checks', () => {
+    // image/ cannot import filetypes/ (filetypes → replay → image): its list must agree.
+    const byPath = Object.values(fileTypes).filter((o) => 'byPath' in o && o.byPath !== undefined);
+    expect(byPath.map((o) => o.type).sort()).toEqual([...PATH_TYPES].sort());
   });
 });

@@ -9,7 +9,16 @@
  * CLI's dry run and the planner.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdtempSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as yaml from 'js-yaml';
@@ -150,5 +159,40 @@ describe('restore opens only the file the image saw', () => {
     const relative = imageOf(good);
     relative.files[0]!.path = 'good.log';
     expect(refusal(relative).message).toBe('fd 4 (good.log): not an absolute path');
+  });
+});
+
+describe('a path that now holds another kind of file is refused, naming what it must be', () => {
+  /** The image of `path` saved as a file of `type` with st_mode `mode`; the path is then replaced by `now`. */
+  function replaced(type: 'regular' | 'directory' | 'fifo', mode: number, now: 'file' | 'dir'): string {
+    const path = join(dir, `kind-${type}-${now}`);
+    const cp = imageOf(join(dir, 'good.log'));
+    const file = cp.files[0]!;
+    Object.assign(file, {
+      type,
+      mode,
+      path,
+      flags: O.RDONLY,
+      data: { type, ...(type === 'regular' ? { size: 0 } : {}) },
+    });
+    rmSync(path, { recursive: true, force: true });
+    if (now === 'file') writeFileSync(path, '');
+    else mkdirSync(path);
+    return refusal(cp, { ...DEFAULT_POLICY, newContainer: true }).message;
+  }
+
+  it('a directory, a fifo and a regular file each by their own rule', () => {
+    writeFileSync(join(dir, 'good.log'), '');
+    // The saved st_mode says what it was: another file type is named as such...
+    expect(replaced('directory', 0o040755, 'file')).toMatch(
+      /: file type changed \(st_mode 0o40000 → 0o100000\)$/,
+    );
+    expect(replaced('regular', 0o100644, 'dir')).toMatch(
+      /: file type changed \(st_mode 0o100000 → 0o40000\)$/,
+    );
+    // ...and an image without it (mode 0) by what the type reopens.
+    expect(replaced('directory', 0, 'file')).toMatch(/: no longer a directory$/);
+    expect(replaced('fifo', 0, 'file')).toMatch(/: no longer a fifo$/);
+    expect(replaced('regular', 0, 'dir')).toMatch(/: no longer a regular file or device$/);
   });
 });

@@ -26,7 +26,7 @@ import { isGone } from '../linux/errors.js';
 import { AF_UNIX } from '../linux/socket.js';
 import { fillUnixPeers } from '../collect/podview.js';
 import { ProcFdReader } from '../linux/procfd.js';
-import { detectType } from '../filetypes/index.js';
+import { detectType, opsOf } from '../filetypes/index.js';
 import { parseFdinfo, type Fdinfo } from './fdinfo.js';
 import { isFuse, MountTable, type MountFacts } from './mounts.js';
 import { KcmpIndex } from './dedup.js';
@@ -131,12 +131,8 @@ class CaptureRun {
         if (queued > 0) this.queued.set(file.objref, queued);
       }
       if (fdinfo.locks.length > 0) this.lockedBy.set(file.objref, fdinfo.locks[0]!);
-      if (
-        stat.nlink === 0 &&
-        (file.type === 'regular' || file.type === 'directory' || file.type === 'fifo')
-      ) {
-        this.unlinked.add(file.objref);
-      }
+      // A file reopened by its path cannot be, once its last name is gone.
+      if (stat.nlink === 0 && opsOf(file.type).byPath) this.unlinked.add(file.objref);
       kept = this.keepCopy?.(file.objref, copy) ?? false;
       return { fd, file: file.objref, cloexec };
     } finally {

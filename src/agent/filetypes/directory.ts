@@ -1,4 +1,5 @@
 /** Directories (opendir, O_DIRECTORY, O_PATH handles on a directory). */
+import { S_IFDIR } from '../linux/stat.js';
 import { planByPath } from '../replay/by-path.js';
 import type { FileTypeOps } from './types.js';
 
@@ -7,6 +8,8 @@ export const directory = {
   detectTier: 'mode',
   detect: (link, stat) => link.startsWith('/') && stat.isDirectory(),
   checkpoint: () => ({ type: 'directory' }),
+  byPath: { noun: 'a directory', accepts: (kind) => kind === S_IFDIR },
   collect: () => [],
-  restore: (unit, ctx) => planByPath(unit, ctx.builder),
+  // The offset of a directory is its readdir position.
+  restore: (unit, ctx) => planByPath(unit, ctx.builder, { seek: true }),
 } satisfies FileTypeOps<'directory'>;

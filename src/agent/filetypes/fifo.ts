@@ -1,4 +1,5 @@
 /** Named pipes: reopened by path. Readers and writers elsewhere share the FIFO's inode. */
+import { S_IFIFO } from '../linux/stat.js';
 import { planByPath } from '../replay/by-path.js';
 import type { FileTypeOps } from './types.js';
 
@@ -7,6 +8,8 @@ export const fifo = {
   detectTier: 'mode',
   detect: (link, stat) => link.startsWith('/') && stat.isFIFO(),
   checkpoint: () => ({ type: 'fifo' }),
+  byPath: { noun: 'a fifo', accepts: (kind) => kind === S_IFIFO },
   collect: (file) => [{ kind: 'inode', id: `${file.dev}:${file.ino}`, via: 'fifo peers' }],
-  restore: (unit, ctx) => planByPath(unit, ctx.builder),
+  // Opening one end of a fifo blocks (or fails with ENXIO) until the other end is open.
+  restore: (unit, ctx) => planByPath(unit, ctx.builder, { holdOtherEnd: true }),
 } satisfies FileTypeOps<'fifo'>;

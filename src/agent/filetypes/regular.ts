@@ -3,6 +3,7 @@
  * /dev/urandom), and O_PATH handles on sockets: all are reopened by path with
  * their flags and offset.
  */
+import { S_IFBLK, S_IFCHR, S_IFREG, S_IFSOCK } from '../linux/stat.js';
 import { O } from '../model.js';
 import { planByPath } from '../replay/by-path.js';
 import type { FileTypeOps } from './types.js';
@@ -18,6 +19,14 @@ export const regular = {
       stat.isBlockDevice() ||
       (stat.isSocket() && (fdinfo.flags & O.PATH) !== 0)),
   checkpoint: (probe) => ({ type: 'regular', size: probe.stat.isFile() ? probe.stat.size : 0 }),
+  byPath: {
+    noun: 'a regular file or device',
+    accepts: (kind, file) =>
+      kind === S_IFREG ||
+      kind === S_IFCHR ||
+      kind === S_IFBLK ||
+      (kind === S_IFSOCK && (file.flags & O.PATH) !== 0),
+  },
   collect: () => [],
-  restore: (unit, ctx) => planByPath(unit, ctx.builder),
+  restore: (unit, ctx) => planByPath(unit, ctx.builder, { seek: true }),
 } satisfies FileTypeOps<'regular'>;

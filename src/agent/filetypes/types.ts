@@ -47,6 +47,14 @@ export type RestoreUnitOf<T extends FileType> = T extends 'pipe'
 export const DETECT_TIERS = ['link', 'special', 'mode', 'path', 'fallback'] as const;
 export type DetectTier = (typeof DETECT_TIERS)[number];
 
+/** A type whose files replay reopens by their path (replay/by-path.ts), checked first (replay/units.ts). */
+export interface ReopenByPath {
+  /** What the path must still hold, for the refusal: "no longer a directory". */
+  noun: string;
+  /** Whether what is at the path now (its st_mode file type) is something this type reopens. */
+  accepts(kind: number, file: FileRecord): boolean;
+}
+
 export interface FileTypeOps<T extends FileType> {
   type: T;
   /**
@@ -64,6 +72,11 @@ export interface FileTypeOps<T extends FileType> {
    * Capture and replay add their own remedy (an ignore, a policy).
    */
   unrestorable?: (file: FileRecord & { data: DataOf<T> }) => string | undefined;
+  /**
+   * Present for the types reopened by path: replay validates the path against it (and
+   * capture calls such a file unlinked when its link count is 0).
+   */
+  byPath?: ReopenByPath;
   /** The objects this file references besides itself (epoll targets, pipe peers, ...). */
   collect(file: FileRecord & { data: DataOf<T> }): ObjectRef[];
   /**

@@ -16,15 +16,21 @@ export function ownerOf(unit: FileUnit): StepOwner {
   return { fd: unit.targets[0]!.fd, path: unit.path };
 }
 
+/** What a type's file needs beyond the open (its module says; a /dev/null stand-in needs neither). */
+export interface ByPathOptions {
+  /** Put the saved offset back. */
+  seek?: boolean;
+  /** Hold the path open read-write during the real open (a fifo's open waits for the other end). */
+  holdOtherEnd?: boolean;
+}
+
 /** Plans open-by-path, seek, and placement of `unit`. */
-export function planByPath(unit: FileUnit, b: PlanBuilder): 'done' {
+export function planByPath(unit: FileUnit, b: PlanBuilder, options: ByPathOptions = {}): 'done' {
   const owner = ownerOf(unit);
   const path = b.addPath(unit.path);
-  const fifo = unit.file.type === 'fifo' && !unit.devnull;
+  const fifo = options.holdOtherEnd === true && !unit.devnull;
   let helper = -1;
   if (fifo) {
-    // Opening one end of a fifo blocks (or fails with ENXIO) until the other end is
-    // open: hold it open read-write for the duration of the real open.
     helper = b.sim.alloc();
     b.add('openat', [AT_FDCWD, path, O.RDWR | O.NONBLOCK], helper, owner);
   }
@@ -36,7 +42,7 @@ export function planByPath(unit: FileUnit, b: PlanBuilder): 'done' {
     b.add('close', [helper], 0, owner);
     b.sim.free(helper);
   }
-  const seekable = !unit.devnull && (unit.file.type === 'regular' || unit.file.type === 'directory');
+  const seekable = options.seek === true && !unit.devnull;
   if (seekable && unit.file.pos !== 0 && !(unit.file.flags & O.PATH)) {
     b.add('lseek', [tmp, unit.file.pos, SEEK_SET], unit.file.pos, owner);
   }

@@ -5,11 +5,12 @@
  */
 import { CREATION_ONLY_FLAGS, O, type Checkpoint, type FileRecord, type FileTableRecord } from '../model.js';
 import { hostView, type PathView } from '../linux/pathstat.js';
-import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK } from '../linux/stat.js';
+import { S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG } from '../linux/stat.js';
 import { unnormalized } from '../image/paths.js';
 import { fdLimit } from './limits.js';
 import { opsOf } from '../filetypes/index.js';
 import { canRestore } from './planners.js';
+import type { ReopenByPath } from '../filetypes/types.js';
 import type { FileUnit, PipeUnit, RestoreUnit } from './types.js';
 import { ReplayError, ReplayRefusals } from './errors.js';
 import { decide, type FdDecision, type RestorePolicy } from './policy.js';
@@ -39,7 +40,13 @@ function checkFlags(fd: number, file: FileRecord): void {
  * is not such a path, is now a symlink, or names another file is refused: the
  * restore may run as root and would open whatever is there.
  */
-function checkPathFile(fd: number, unit: FileUnit, decision: FdDecision, view: PathView): void {
+function checkPathFile(
+  fd: number,
+  unit: FileUnit,
+  decision: FdDecision,
+  view: PathView,
+  byPath: ReopenByPath,
+): void {
   const { file, path } = unit;
   if (!path.startsWith('/')) throw new ReplayError(fd, path, 'not an absolute path');
   const messy = unnormalized(path);
@@ -65,23 +72,17 @@ function checkPathFile(fd: number, unit: FileUnit, decision: FdDecision, view: P
       );
     }
   }
-  // 'regular' also covers devices (/dev/null): the saved st_mode says which it was.
+  // A type may cover several st_mode types ('regular' covers devices): the saved one says which it was.
   const wasKind = file.mode & S_IFMT;
-  if (file.type === 'regular' && wasKind !== 0 && kind !== wasKind) {
+  if (wasKind !== 0 && kind !== wasKind) {
     throw new ReplayError(
       fd,
       path,
       `file type changed (st_mode 0o${wasKind.toString(8)} → 0o${kind.toString(8)})`,
     );
   }
-  // 'regular' also covers an O_PATH fd on a socket inode (capture classifies it so).
-  const pathSocket = kind === S_IFSOCK && (file.flags & O.PATH) !== 0;
-  if (file.type === 'regular' && kind !== S_IFREG && kind !== S_IFCHR && kind !== S_IFBLK && !pathSocket) {
-    throw new ReplayError(fd, path, 'no longer a regular file or device');
-  }
-  if (file.type === 'directory' && kind !== S_IFDIR) throw new ReplayError(fd, path, 'no longer a directory');
-  if (file.type === 'fifo' && kind !== S_IFIFO) throw new ReplayError(fd, path, 'no longer a fifo');
-  if (file.type === 'regular' && kind === S_IFREG && st.size < file.pos && !decision.allowSizeChange) {
+  if (!byPath.accepts(kind, file)) throw new ReplayError(fd, path, `no longer ${byPath.noun}`);
+  if (kind === S_IFREG && st.size < file.pos && !decision.allowSizeChange) {
     throw new ReplayError(
       fd,
       path,
@@ -195,9 +196,8 @@ export function buildUnits(
         memfds.set(inode, file.objref);
       }
       unit = { file, targets: [], path: devnull ? '/dev/null' : decision.path, devnull };
-      if (!devnull && (file.type === 'regular' || file.type === 'directory' || file.type === 'fifo')) {
-        checkPathFile(rec.fd, unit, decision, view);
-      }
+      const byPath = opsOf(file.type).byPath;
+      if (!devnull && byPath) checkPathFile(rec.fd, unit, decision, view, byPath);
       byKey.set(key, unit);
     }
     unit.targets.push({ fd: rec.fd, cloexec: rec.cloexec });
