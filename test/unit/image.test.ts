@@ -1,5 +1,6 @@
 /** Round trips of the checkpoint image, in memory and through files. */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -123,10 +124,13 @@ describe('in memory', () => {
 describe('files', () => {
   test('writeImage then readImage round-trips, leaving no temporary file', async () => {
     const path = join(dir, 'rich.fdimg');
-    await writeImage(path, richCheckpoint());
+    const written = await writeImage(path, richCheckpoint());
     expect(await readImage(path)).toStrictEqual(richCheckpoint());
     expect(await readdir(dir)).toEqual(['rich.fdimg']);
-    expect((await readFile(path)).equals(encodeCheckpoint(richCheckpoint()))).toBe(true);
+    const bytes = await readFile(path);
+    expect(bytes.equals(encodeCheckpoint(richCheckpoint()))).toBe(true);
+    // What the agent records in status.image, without reading the file back.
+    expect(written).toEqual({ size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') });
   });
 
   test('a large image streams through the chunked reader', async () => {

@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, rm, stat } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { dirname, resolve, sep } from 'node:path';
 import type { FdProblemReport, Leak, RestoreFds } from '../../api/index.js';
 import { findPodCgroup, isFrozen, listTasks, type PodQos } from '../cgroup/index.js';
@@ -200,8 +200,7 @@ export class EngineAdapter implements NodeEngine {
     }
     const path = this.inside(req.imagePath);
     await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-    await writeImage(path, cp);
-    const image = { path, size: (await stat(path)).size, sha256: await sha256File(path) };
+    const image = { path, ...(await writeImage(path, cp)) };
     return { containers, leaksChecked: policy !== 'ignore', leaks, problems, durations, image };
   }
 

@@ -191,17 +191,31 @@ export function encodeCheckpoint(cp: Checkpoint): Buffer {
   return Buffer.concat([...imageChunks(cp)]);
 }
 
+/** What writeImage wrote: the file's size and SHA-256 (hex). */
+export interface WrittenImage {
+  size: number;
+  sha256: string;
+}
+
 /**
  * Writes the image of `cp` to `path`: streamed to a temporary file in the
  * same directory, flushed to disk, then renamed over `path`. On any error
  * the temporary file is removed and `path` is left as it was.
  */
-export async function writeImage(path: string, cp: Checkpoint): Promise<void> {
+export async function writeImage(path: string, cp: Checkpoint): Promise<WrittenImage> {
   const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   const fh = await open(tmp, 'wx', 0o600);
+  // The file's size and digest as it is written: the caller records them (a Checkpoint's
+  // status.image) without reading the file back.
+  const digest = createHash('sha256');
+  let size = 0;
   try {
     try {
-      for (const chunk of imageChunks(cp, path)) await writeAll(fh, chunk);
+      for (const chunk of imageChunks(cp, path)) {
+        await writeAll(fh, chunk);
+        digest.update(chunk);
+        size += chunk.length;
+      }
       await fh.sync();
     } finally {
       await fh.close();
@@ -212,6 +226,7 @@ export async function writeImage(path: string, cp: Checkpoint): Promise<void> {
     throw err;
   }
   await syncDir(dirname(path));
+  return { size, sha256: digest.digest('hex') };
 }
 
 async function writeAll(fh: FileHandle, chunk: Buffer): Promise<void> {

@@ -4,7 +4,7 @@
  * is an ImageFormatError naming the byte offset and record.
  */
 export { decodeCheckpoint, readImage, readImageFile, type DecodedImage } from './decode.js';
-export { encodeCheckpoint, imageChunks, writeImage } from './encode.js';
+export { encodeCheckpoint, imageChunks, writeImage, type WrittenImage } from './encode.js';
 export { ImageFormatError, type ImageLocation } from './errors.js';
 export { FORMAT_VERSION } from './format.js';
 export { flagWords } from './flags.js';
