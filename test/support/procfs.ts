@@ -1,6 +1,6 @@
 /** Ground truth read straight from /proc and kcmp, to compare captures against. */
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
-import { KCMP_FILE, kcmp } from '../../src/agent/linux/process.js';
+import { KCMP_FILE, kcmp } from '../../src/agent/linux/kcmp.js';
 
 export interface ProcFd {
   fd: number;

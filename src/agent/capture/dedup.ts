@@ -4,7 +4,7 @@
  * open files), and each bucket is kept sorted by kcmp's own ordering, so a
  * lookup is a binary search (CRIU's kcmp-ids does the same with a tree).
  */
-import { kcmp } from '../linux/process.js';
+import { kcmp } from '../linux/kcmp.js';
 
 interface Member {
   pid: number;

@@ -17,11 +17,10 @@ import {
   closeFd,
   getFileOwner,
   getFileSignal,
-  KCMP_FILE,
-  KCMP_FILES,
   pidfdGetfd,
   pidfdOpen,
 } from '../linux/process.js';
+import { KCMP_FILE, KCMP_FILES } from '../linux/kcmp.js';
 import { isGone } from '../linux/errors.js';
 import { AF_UNIX } from '../linux/socket.js';
 import { fillUnixPeers } from '../collect/podview.js';

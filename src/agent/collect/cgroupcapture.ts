@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { capture } from '../capture/index.js';
 import type { CaptureOptions, CaptureResult } from '../capture/types.js';
-import { KCMP_FILES, kcmp } from '../linux/process.js';
+import { KCMP_FILES, kcmp } from '../linux/kcmp.js';
 import { listTasks, resolveCgroup, type Cgroup, type CgroupTasks } from '../cgroup/cgroup.js';
 import { withFrozen, type AfterFreeze, type FreezeOptions } from '../cgroup/freeze.js';
 import { excuseLauncherStdio, launchersOf } from './launcher-stdio.js';

@@ -2,8 +2,7 @@
  * What one outside fd that matched a pod key means: a leak (and which kind),
  * an inode-level note, or nothing. See docs/leaks.md, "Confirmation".
  */
-import { isEpollTarget } from '../linux/kcmp.js';
-import { KCMP_FILES, kcmp } from '../linux/process.js';
+import { KCMP_FILES, isEpollTarget, kcmp } from '../linux/kcmp.js';
 import type { Checkpoint } from '../model.js';
 import type { Ends } from './ends.js';
 import type { HostFdHit } from './hostscan.js';

@@ -7,7 +7,7 @@
  */
 import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { FdDir, type TargetStat } from '../linux/hostfd.js';
-import { KCMP_FILES, kcmp } from '../linux/process.js';
+import { KCMP_FILES, kcmp } from '../linux/kcmp.js';
 import { bracketIno, inodeKey, ptyKey, ptySlaveIndex } from './keys.js';
 
 const S_IFMT = 0o170000;

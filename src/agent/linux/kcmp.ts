@@ -1,7 +1,7 @@
 /**
- * kcmp(KCMP_FILE) for the leak check's hot path, where it runs once per
- * candidate per binary-search step (hundreds of thousands of calls on a busy
- * host). libc's syscall() is variadic, and koffi charges per variadic
+ * kcmp(2), for the hot paths: capture's dedup (a binary search per open file and
+ * per fd table) and the leak check (once per candidate per binary-search step,
+ * hundreds of thousands of calls on a busy host). libc's syscall() is variadic, and koffi charges per variadic
  * argument; declaring it with a fixed prototype is sound on x86-64 SysV
  * (integer arguments go in the same registers either way, and syscall() reads
  * no vector registers) and measured ~40% cheaper per call (bench/leaks).
@@ -14,7 +14,19 @@ const kcmpFixed = lib.func(
   'long syscall(long number, int pid1, int pid2, int type, unsigned long idx1, unsigned long idx2)',
 ) as (n: number, p1: number, p2: number, type: number, i1: number, i2: number) => number | bigint;
 
-const KCMP_FILE = 0;
+export const KCMP_FILE = 0;
+export const KCMP_FILES = 2;
+
+/**
+ * kcmp(2) of objects of `type`: 0 when they are the same, 1 or 2 as an ordering (less /
+ * greater), 3 when they differ but cannot be ordered. Throws a SyscallError (ESRCH, EBADF,
+ * EPERM) naming both; the message is built only then, since this runs per comparison.
+ */
+export function kcmp(pid1: number, pid2: number, type: number, idx1: number, idx2: number): number {
+  const r = Number(kcmpFixed(SYS.kcmp, pid1, pid2, type, idx1, idx2));
+  if (r === -1) throw new SyscallError('kcmp', koffi.errno(), `pid ${pid1} #${idx1}, pid ${pid2} #${idx2}`);
+  return r;
+}
 
 /**
  * Orders two open files (fd1 of pid1, fd2 of pid2) the way kcmp does: 0 same

@@ -64,25 +64,6 @@ export function closeFd(fd: number): void {
   check(c.close(fd), 'close', `fd ${fd}`);
 }
 
-export const KCMP_FILE = 0;
-export const KCMP_FILES = 2;
-
-/**
- * kcmp(2): 0 when the two objects are the same, 1 or 2 as an ordering
- * (less / greater), 3 when they differ but cannot be ordered.
- */
-export function kcmp(pid1: number, pid2: number, type: number, idx1: number, idx2: number): number {
-  return sys(
-    'kcmp',
-    `pid ${pid1} #${idx1}, pid ${pid2} #${idx2}`,
-    ['int', pid1],
-    ['int', pid2],
-    ['int', type],
-    ['ulong', idx1],
-    ['ulong', idx2],
-  );
-}
-
 const F_GETFL = 3;
 const F_GETOWN_EX = 16;
 const F_OWNER_TID = 0;
