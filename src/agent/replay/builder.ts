@@ -9,7 +9,7 @@
  * the stub stops at the first step that gets anything else.
  */
 import { SYS, type SyscallName } from '../linux/arch/x86_64.js';
-import { ENTRY_SIZE, EXPECT_OK } from '../linux/arch/x86_64-regs.js';
+import { ENTRY_EXPECT_OFFSET, ENTRY_SIZE, EXPECT_OK, entryArgOffset } from '../linux/arch/x86_64-regs.js';
 import { STAT_SIZE } from '../linux/stat.js';
 import { O, type StoredBytes } from '../model.js';
 
@@ -185,16 +185,16 @@ export class PlanBuilder {
     for (let i = 0; i < args.length; i++) {
       const arg = args[i]!;
       if (typeof arg === 'object' && 'targetPid' in arg) {
-        this.pidSlots.push(at + 8 + i * 8);
+        this.pidSlots.push(at + entryArgOffset(i));
       } else if (typeof arg === 'object' && 'stat' in arg) {
-        writeWord(this.table, at + 8 + i * 8, arg.stat);
-        this.statRelocs.push(at + 8 + i * 8);
+        writeWord(this.table, at + entryArgOffset(i), arg.stat);
+        this.statRelocs.push(at + entryArgOffset(i));
       } else if (typeof arg === 'object') {
-        writeWord(this.table, at + 8 + i * 8, arg.data);
-        this.relocs.push(at + 8 + i * 8);
-      } else writeWord(this.table, at + 8 + i * 8, arg);
+        writeWord(this.table, at + entryArgOffset(i), arg.data);
+        this.relocs.push(at + entryArgOffset(i));
+      } else writeWord(this.table, at + entryArgOffset(i), arg);
     }
-    writeWord(this.table, at + 56, expect === 'ok' ? EXPECT_OK : expect);
+    writeWord(this.table, at + ENTRY_EXPECT_OFFSET, expect === 'ok' ? EXPECT_OK : expect);
     this.owners.push(owner);
     this.count++;
   }

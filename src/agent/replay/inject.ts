@@ -24,6 +24,7 @@ import { SYS } from '../linux/arch/x86_64.js';
 import {
   ARG_REGS,
   BATCH_STUB,
+  ENTRY_EXPECT_OFFSET,
   ENTRY_PATCH,
   ENTRY_RESULT_OFFSET,
   ENTRY_SIZE,
@@ -31,6 +32,7 @@ import {
   REG,
   REGS_SIZE,
   USER_CS_64,
+  entryArgOffset,
   getReg,
   setReg,
 } from '../linux/arch/x86_64-regs.js';
@@ -165,7 +167,7 @@ function relocate(plan: Plan, base: number, layout: Layout, pid: number): Buffer
 function stepError(plan: Plan, table: Buffer, index: number, result: bigint): ReplayError {
   const at = index * ENTRY_SIZE;
   const name = SYSCALL_NAMES.get(table.readUInt32LE(at)) ?? `syscall ${table.readUInt32LE(at)}`;
-  const expect = table.readBigInt64LE(at + 56);
+  const expect = table.readBigInt64LE(at + ENTRY_EXPECT_OFFSET);
   const owner = plan.owners[index]!;
   const why =
     result < 0n && result >= -4095n
@@ -184,9 +186,9 @@ function runEach(
   const args: bigint[] = new Array<bigint>(6);
   for (let i = from; i < to; i++) {
     const at = i * ENTRY_SIZE;
-    for (let a = 0; a < 6; a++) args[a] = table.readBigInt64LE(at + 8 + a * 8);
+    for (let a = 0; a < 6; a++) args[a] = table.readBigInt64LE(at + entryArgOffset(a));
     const result = inj.syscall(table.readUInt32LE(at), args);
-    const expect = table.readBigInt64LE(at + 56);
+    const expect = table.readBigInt64LE(at + ENTRY_EXPECT_OFFSET);
     const bad = expect === -1n ? result < 0n && result >= -4095n : result !== expect;
     if (bad) return { index: i, result };
   }

@@ -38,8 +38,11 @@ export const ARG_REGS = [REG.rdi, REG.rsi, REG.rdx, REG.r10, REG.r8, REG.r9] as 
 export const ENTRY_PATCH = Buffer.from([0xcc, 0x0f, 0x05, 0xcc]);
 export const ENTRY_SYSCALL_OFFSET = 1n;
 
-/** One batch entry: nr, six args, expected result, result (9 x u64). */
+/** One batch entry: nr, six args, expected result, result (9 x u64); the stub reads these offsets. */
 export const ENTRY_SIZE = 72;
+/** Argument `i` (0..5) of an entry. */
+export const entryArgOffset = (i: number): number => 8 + i * 8;
+export const ENTRY_EXPECT_OFFSET = 56;
 export const ENTRY_RESULT_OFFSET = 64;
 
 /** `expected` value meaning "any non-error result" (the kernel's -4095..-1 are errors). */
