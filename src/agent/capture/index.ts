@@ -32,7 +32,7 @@ import { KcmpIndex } from './dedup.js';
 import { listFds, readProcFacts } from './procinfo.js';
 import { CaptureError } from './errors.js';
 import { applyIgnores, findProblems } from './problems.js';
-import { resolveEpollTargets } from './resolve.js';
+import { resolveReferences } from './resolve.js';
 import type { CaptureOptions, CaptureResult } from './types.js';
 
 export type { CaptureOptions, CaptureResult, CaptureStats, FdProblem, ProblemKind } from './types.js';
@@ -217,7 +217,7 @@ export function capture(pids: readonly number[], options: CaptureOptions = {}): 
     tables: run.tables,
     files: run.files,
   };
-  resolveEpollTargets(checkpoint);
+  resolveReferences(checkpoint);
   // A unix socket's peer (sock_diag) tells whether a socketpair has both ends captured.
   fillUnixPeers(checkpoint, pids);
   applyIgnores(checkpoint, options);

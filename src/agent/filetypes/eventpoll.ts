@@ -62,6 +62,15 @@ export const eventpoll = {
   detectTier: 'link',
   detect: (link) => link === 'anon_inode:[eventpoll]',
   checkpoint: (probe) => ({ type: 'eventpoll', targets: parseEpollTargets(probe.fdinfo.extra) }),
+  // The kernel reports the fd number used at EPOLL_CTL_ADD and the target's inode: the
+  // registration is found again if that fd of the owner's table still refers to a file
+  // with that inode.
+  resolve: (file, fdToFile) => {
+    for (const target of file.data.targets) {
+      const candidate = fdToFile.get(target.tfd);
+      if (candidate && candidate.ino === target.ino) target.file = candidate.objref;
+    }
+  },
   collect: (file) =>
     file.data.targets.flatMap((t) =>
       t.file === undefined

@@ -67,6 +67,15 @@ export interface FileTypeOps<T extends FileType> {
   /** Reads the type's own state from the probe. Throws a SyscallError/Error naming the fd. */
   checkpoint(probe: FdProbe): DataOf<T>;
   /**
+   * Called once all tables are read, with the fd table of one process holding this file
+   * (fd number → captured file): link this file's state to the other captured files it
+   * names by fd number. An epoll names its targets by the fd used at EPOLL_CTL_ADD.
+   */
+  resolve?: (
+    file: FileRecord & { data: DataOf<T> },
+    fdToFile: ReadonlyMap<number, FileRecord | undefined>,
+  ) => void;
+  /**
    * Why this particular file cannot be restored although its type can (state
    * that capture could not take, e.g. a memfd too large to copy), or undefined.
    * Capture and replay add their own remedy (an ignore, a policy).

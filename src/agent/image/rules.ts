@@ -21,6 +21,7 @@ import {
 } from '../model.js';
 import { ImageFormatError, RecordViolation, type ImageLocation } from './errors.js';
 import type { RecordKind } from './format.js';
+import { codecOf } from './filedata/index.js';
 import { flagWords } from './flags.js';
 import { PATH_TYPES, unnormalized } from './paths.js';
 
@@ -30,10 +31,11 @@ interface OpenTable {
   fds: Set<number>;
 }
 
-interface EpollRef {
+/** A file named by another file's state (an epoll's target), checked at the end. */
+interface FileRef {
   where: ImageLocation;
-  objref: number;
-  target: number;
+  /** "epoll objref 5: target 0" */
+  by: string;
   file: number;
 }
 
@@ -80,7 +82,7 @@ export class ImageRules {
   private unnamedType: string | undefined;
   /** The table whose fd records are still expected. */
   private table: OpenTable | undefined;
-  private readonly epollRefs: EpollRef[] = [];
+  private readonly fileRefs: FileRef[] = [];
   private lastKind: RecordKind | undefined;
   /** The table the latest fd records belonged to, to explain a surplus fd record. */
   private lastTable: OpenTable | undefined;
@@ -137,12 +139,10 @@ export class ImageRules {
     if (f.ignored !== undefined && f.ignored.reason !== 'type' && f.ignored.reason !== 'fd') {
       throw violation(`ignored reason ${String(f.ignored.reason)} is not type/fd`);
     }
-    if (f.data.type === 'eventpoll') {
-      f.data.targets.forEach((t, i) => {
-        if (t.file === undefined) return;
-        positiveObjref(`epoll target ${i} file objref`, t.file);
-        this.epollRefs.push({ where, objref: f.objref, target: i, file: t.file });
-      });
+    const refs = codecOf(f.type).fileRefs;
+    for (const ref of refs?.of(f.data) ?? []) {
+      positiveObjref(`${refs!.noun} ${ref.name} file objref`, ref.objref);
+      this.fileRefs.push({ where, by: `${refs!.noun} objref ${f.objref}: ${ref.name}`, file: ref.objref });
     }
     this.unnamed = f.objref;
     this.unnamedType = f.type;
@@ -205,16 +205,17 @@ export class ImageRules {
   }
 
   /**
-   * End of the records (at the trailer): nothing may be left pending. A
-   * dangling epoll target is reported at the epoll's own file record.
+   * End of the records (at the trailer): nothing may be left pending. A file
+   * named by another's state (an epoll target) that is not a file of the image
+   * is reported at the naming file's own record.
    */
   finish(): void {
     this.begin('trailer');
-    for (const ref of this.epollRefs) {
+    for (const ref of this.fileRefs) {
       if (this.objects.get(ref.file) !== 'file') {
         throw new ImageFormatError(
           ref.where,
-          `epoll objref ${ref.objref}: target ${ref.target} names objref ${ref.file}, which is not a file of the image`,
+          `${ref.by} names objref ${ref.file}, which is not a file of the image`,
         );
       }
     }

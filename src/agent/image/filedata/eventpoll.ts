@@ -1,7 +1,7 @@
 /**
  * epoll instance: target count u32, then per target: tfd i32, events u32,
  * data u64, target inode u64, optional (presence byte) target file objref i32.
- * The objref must name a file record of the image (checked once all files are read).
+ * The objref must name a file record of the image (fileRefs: checked once all files are read).
  */
 import type { EpollTarget } from '../../model.js';
 import type { FileDataCodec } from './types.js';
@@ -22,6 +22,11 @@ export const eventpoll: FileDataCodec<'eventpoll'> = {
       w.bool(`targets[${i}].file present`, t.file !== undefined);
       if (t.file !== undefined) w.i32(`targets[${i}].file`, t.file);
     });
+  },
+  fileRefs: {
+    noun: 'epoll',
+    of: (d) =>
+      d.targets.flatMap((t, i) => (t.file === undefined ? [] : [{ name: `target ${i}`, objref: t.file }])),
   },
   decode(r) {
     const n = r.count('targets', MIN_TARGET_BYTES);

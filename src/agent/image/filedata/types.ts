@@ -15,4 +15,10 @@ export interface FileDataCodec<T extends FileType> {
   encode(w: ByteWriter, data: DataOf<T>): void;
   /** Reads exactly the bytes `encode` wrote; the record loop rejects leftovers. */
   decode(r: ByteReader): DataOf<T>;
+  /**
+   * The other files this state names by objref (an epoll's targets), each with what it
+   * is called in messages; the reader checks, once all records are read, that each is a
+   * file of the image. `noun` names the file that holds them ("epoll").
+   */
+  fileRefs?: { noun: string; of(data: DataOf<T>): { name: string; objref: number }[] };
 }
