@@ -165,7 +165,12 @@ export async function createCheckpoint(
   })) as Checkpoint;
 }
 
-export async function createRestore(h: Harness, name: string, spec: Restore['spec']): Promise<Restore> {
+export async function createRestore(
+  h: Harness,
+  name: string,
+  spec: Restore['spec'],
+  labels?: Record<string, string>,
+): Promise<Restore> {
   return (await h.custom.createNamespacedCustomObject({
     group: 'fdckpt.io',
     version: 'v1alpha1',
@@ -174,7 +179,7 @@ export async function createRestore(h: Harness, name: string, spec: Restore['spe
     body: {
       apiVersion: 'fdckpt.io/v1alpha1',
       kind: 'Restore',
-      metadata: { name, namespace: 'default' },
+      metadata: { name, namespace: 'default', ...(labels ? { labels } : {}) },
       spec,
     },
   })) as Restore;

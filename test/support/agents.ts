@@ -8,13 +8,14 @@ import { readFileSync } from 'node:fs';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { AuthenticationV1Api } from '@kubernetes/client-node';
 import type { Restore } from '../../src/api/index.js';
-import { RESTORE } from '../../src/api/index.js';
+import { NODE_LABEL, RESTORE } from '../../src/api/index.js';
 import { transferAuthorizer } from '../../src/agent/migration/transfer-auth.js';
 import type { TransferAuthorizer } from '../../src/agent/transfer/server.js';
 import type { Clients } from '../../src/controller/kube.js';
 import { ResourceClient, loadKubeConfig, makeClients } from '../../src/controller/kube.js';
 import { installOperator } from '../../src/local/cluster/install.js';
 import type { Harness } from '../controller/support.js';
+import { createRestore } from '../controller/support.js';
 
 export interface AgentIdentity extends Clients {
   node: string;
@@ -54,23 +55,7 @@ export async function agentIdentities(h: Harness, nodes: string[]): Promise<Map<
 }
 
 /** A Restore of checkpoint `checkpoint` assigned to `node` (the label the controller sets), made by the admin. */
-export async function assignRestore(
-  h: Harness,
-  name: string,
-  checkpoint: string,
-  node: string,
-): Promise<Restore> {
-  const created = (await h.custom.createNamespacedCustomObject({
-    group: 'fdckpt.io',
-    version: 'v1alpha1',
-    namespace: 'default',
-    plural: 'restores',
-    body: {
-      apiVersion: 'fdckpt.io/v1alpha1',
-      kind: 'Restore',
-      metadata: { name, namespace: 'default', labels: { 'fdckpt.io/node': node } },
-      spec: { checkpointName: checkpoint, target: { podName: `${name}-pod` } },
-    },
-  })) as Restore;
-  return created;
+export function assignRestore(h: Harness, name: string, checkpoint: string, node: string): Promise<Restore> {
+  const spec = { checkpointName: checkpoint, target: { podName: `${name}-pod` } };
+  return createRestore(h, name, spec, { [NODE_LABEL]: node });
 }
