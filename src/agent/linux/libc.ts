@@ -40,4 +40,42 @@ export function sysRaw(name: SyscallName, ...args: Arg[]): number {
   return result === -1 ? -koffi.errno() : result;
 }
 
+/**
+ * The libc functions several modules call, each declared once (a koffi declaration is
+ * a prototype parsed and a trampoline made). They return the C result; the caller checks
+ * it and names what failed (SyscallError with koffi.errno()).
+ */
+export const libc = {
+  close: lib.func('int close(int fd)') as (fd: number) => number,
+  read: lib.func('long read(int fd, _Out_ uint8_t *buf, size_t n)') as (
+    fd: number,
+    buf: Buffer,
+    n: number,
+  ) => number,
+  /** Variadic: pass the third argument as a (type, value) pair, e.g. `fcntl(fd, cmd, 'int', n)`. */
+  fcntl: lib.func('int fcntl(int fd, int cmd, ...)') as (...a: unknown[]) => number,
+  openat: lib.func('int openat(int dirfd, const char *path, int flags)') as (
+    dirfd: number,
+    path: string,
+    flags: number,
+  ) => number,
+  readlinkat: lib.func('long readlinkat(int dirfd, const char *path, _Out_ uint8_t *buf, size_t n)') as (
+    dirfd: number,
+    path: string,
+    buf: Buffer,
+    n: number,
+  ) => number,
+  fstat: lib.func('int fstat(int fd, _Out_ uint8_t *buf)') as (fd: number, buf: Buffer) => number,
+  socket: lib.func('int socket(int domain, int type, int protocol)') as (
+    domain: number,
+    type: number,
+    protocol: number,
+  ) => number,
+  waitpid: lib.func('int waitpid(int pid, _Out_ int *status, int options)') as (
+    pid: number,
+    status: Int32Array,
+    options: number,
+  ) => number,
+};
+
 export { koffi, lib };

@@ -3,7 +3,7 @@
  * it checks, or the errno name, without building a Stats object or throwing on the
  * (expected) failures.
  */
-import { koffi, lib, sysRaw } from './libc.js';
+import { koffi, lib, libc, sysRaw } from './libc.js';
 import { SyscallError, errnoName } from './errors.js';
 import { STAT_SIZE, statIdentity } from './stat.js';
 
@@ -67,9 +67,6 @@ const O_NOFOLLOW = 0o400000;
 /** openat2 resolve flag: resolve as if the dirfd were the root ("/" and ".." stay inside). */
 const RESOLVE_IN_ROOT = 0x10;
 
-const fstatC = lib.func('int fstat(int fd, _Out_ uint8_t *buf)') as (fd: number, buf: Buffer) => number;
-const closeC = lib.func('int close(int fd)') as (fd: number) => number;
-
 /** struct open_how {flags, mode, resolve} for an O_PATH open inside a root. */
 function openHow(flags: number): Buffer {
   const how = Buffer.alloc(24);
@@ -101,18 +98,18 @@ export function rootView(pid: number): PathView {
     const fd = sysRaw('openat2', ['int', rootFd], ['void *', cString(path)], ['void *', how], ['ulong', 24]);
     if (fd < 0) return { error: `openat2(pid ${pid} root, ${path}): ${errnoName(-fd)}` };
     try {
-      if (fstatC(fd, buf) === -1)
+      if (libc.fstat(fd, buf) === -1)
         return { error: `fstat(pid ${pid} root, ${path}): ${errnoName(koffi.errno())}` };
       return fields();
     } finally {
-      closeC(fd);
+      libc.close(fd);
     }
   };
   return {
     stat: (path) => statWith(follow, path),
     lstat: (path) => statWith(noFollow, path),
     close() {
-      if (!closed) closeC(rootFd);
+      if (!closed) libc.close(rootFd);
       closed = true;
     },
   };

@@ -1,9 +1,8 @@
 /** Reading a pipe's buffered bytes without consuming them. */
-import { lib, koffi } from './libc.js';
+import { koffi, libc } from './libc.js';
 import { SyscallError } from './errors.js';
 import { closeFd, pipe2, readFd, tee } from './process.js';
 
-const fcntl3 = lib.func('int fcntl(int fd, int cmd, ...)') as (...a: unknown[]) => number;
 const F_SETPIPE_SZ = 1031;
 const O_NONBLOCK = 0o4000;
 const SPLICE_F_NONBLOCK = 2;
@@ -16,7 +15,7 @@ const SPLICE_F_NONBLOCK = 2;
 export function peekPipe(fd: number, count: number): Buffer {
   const [r, w] = pipe2(O_NONBLOCK);
   try {
-    if (fcntl3(w, F_SETPIPE_SZ, 'int', count) === -1) {
+    if (libc.fcntl(w, F_SETPIPE_SZ, 'int', count) === -1) {
       throw new SyscallError('fcntl', koffi.errno(), `F_SETPIPE_SZ ${count}, fd ${w}`);
     }
     const out = Buffer.alloc(count);

@@ -2,7 +2,7 @@
  * Typed wrappers for the process and file-descriptor syscalls the engine uses.
  * Every failure throws a SyscallError that names the call, the errno and the object.
  */
-import { lib, koffi, sys } from './libc.js';
+import { koffi, lib, libc, sys } from './libc.js';
 import { SyscallError } from './errors.js';
 
 const c = {
@@ -15,8 +15,8 @@ const c = {
     fd: number,
     flags: number,
   ) => number,
-  close: lib.func('int close(int fd)') as (fd: number) => number,
-  fcntlInt: lib.func('int fcntl(int fd, int cmd, ...)') as (...a: unknown[]) => number,
+  close: libc.close,
+  fcntlInt: libc.fcntl,
   ioctl: lib.func('int ioctl(int fd, unsigned long req, ...)') as (...a: unknown[]) => number,
   tee: lib.func('long tee(int fd_in, int fd_out, size_t len, unsigned int flags)') as (
     i: number,
@@ -25,11 +25,7 @@ const c = {
     flags: number,
   ) => number | bigint,
   pipe2: lib.func('int pipe2(_Out_ int *fds, int flags)') as (fds: Int32Array, flags: number) => number,
-  read: lib.func('long read(int fd, _Out_ uint8_t *buf, size_t n)') as (
-    fd: number,
-    buf: Buffer,
-    n: number,
-  ) => number | bigint,
+  read: libc.read,
   pread: lib.func('long pread(int fd, _Out_ uint8_t *buf, size_t n, long offset)') as (
     fd: number,
     buf: Buffer,

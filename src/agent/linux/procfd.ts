@@ -3,28 +3,10 @@
  * one openat+read+close and one readlinkat per fd, into a reused buffer.
  * About 3–4× cheaper than fs.readFileSync/readlinkSync (bench/capture).
  */
-import { koffi, lib } from './libc.js';
+import { koffi, libc } from './libc.js';
 import { SyscallError } from './errors.js';
 
-const c = {
-  openat: lib.func('int openat(int dirfd, const char *path, int flags)') as (
-    d: number,
-    p: string,
-    f: number,
-  ) => number,
-  read: lib.func('long read(int fd, _Out_ uint8_t *buf, size_t n)') as (
-    fd: number,
-    b: Buffer,
-    n: number,
-  ) => number,
-  close: lib.func('int close(int fd)') as (fd: number) => number,
-  readlinkat: lib.func('long readlinkat(int dirfd, const char *path, _Out_ uint8_t *buf, size_t n)') as (
-    d: number,
-    p: string,
-    b: Buffer,
-    n: number,
-  ) => number,
-};
+const c = libc;
 
 const AT_FDCWD = -100;
 const O_RDONLY = 0;

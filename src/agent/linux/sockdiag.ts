@@ -10,15 +10,11 @@
  * socket, and setns() back before doing anything else.
  */
 import { openSync, closeSync } from 'node:fs';
-import { lib, koffi } from './libc.js';
+import { koffi, lib, libc } from './libc.js';
 import { SyscallError } from './errors.js';
 
 const c = {
-  socket: lib.func('int socket(int domain, int type, int protocol)') as (
-    d: number,
-    t: number,
-    p: number,
-  ) => number,
+  socket: libc.socket,
   send: lib.func('long send(int fd, const void *buf, size_t n, int flags)') as (
     fd: number,
     buf: Buffer,
@@ -31,7 +27,7 @@ const c = {
     n: number,
     flags: number,
   ) => number | bigint,
-  close: lib.func('int close(int fd)') as (fd: number) => number,
+  close: libc.close,
   setns: lib.func('int setns(int fd, int nstype)') as (fd: number, nstype: number) => number,
 };
 

@@ -1,5 +1,5 @@
 /** What can be read about a socket from a copy of its fd. */
-import { lib, koffi } from './libc.js';
+import { koffi, lib, libc } from './libc.js';
 import { SyscallError, errnoName } from './errors.js';
 import { SO_ACCEPTCONN, SO_DOMAIN, SO_PROTOCOL, SO_TYPE, getSockOptInt } from './process.js';
 
@@ -97,17 +97,11 @@ export function listenOptions(fd: number, family: number, protocol: number): Lis
   };
 }
 
-const socketC = lib.func('int socket(int domain, int type, int protocol)') as (
-  d: number,
-  t: number,
-  p: number,
-) => number;
 const connectC = lib.func('int connect(int fd, const void *addr, uint32_t len)') as (
   fd: number,
   addr: Buffer,
   len: number,
 ) => number;
-const closeC = lib.func('int close(int fd)') as (fd: number) => number;
 const SOCK_NONBLOCK = 0o4000;
 const SOCK_CLOEXEC = 0o2000000;
 
@@ -121,7 +115,7 @@ const SOCK_CLOEXEC = 0o2000000;
  * and go.
  */
 export function unixListener(address: Buffer, sockType: number): 'listening' | 'stale' | { error: string } {
-  const fd = socketC(AF_UNIX, sockType | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  const fd = libc.socket(AF_UNIX, sockType | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd === -1) throw new SyscallError('socket', koffi.errno(), 'AF_UNIX probe');
   try {
     if (connectC(fd, address, address.length) === 0) return 'listening';
@@ -129,6 +123,6 @@ export function unixListener(address: Buffer, sockType: number): 'listening' | '
     if (code === 'ECONNREFUSED') return 'stale';
     return code === 'EAGAIN' || code === 'EINPROGRESS' ? 'listening' : { error: code };
   } finally {
-    closeC(fd);
+    libc.close(fd);
   }
 }

@@ -6,7 +6,7 @@
  * Only call reap() for pids that are not Node's own children: libuv waits for
  * those itself, and a pid reaped behind its back loses its 'exit' event.
  */
-import { lib, koffi } from './libc.js';
+import { koffi, lib, libc } from './libc.js';
 import { SyscallError } from './errors.js';
 import { decodeWaitStatus, type WaitStatus } from './wait.js';
 
@@ -16,11 +16,7 @@ const WNOHANG = 1;
 
 const c = {
   prctl: lib.func('int prctl(int option, ...)') as (...a: unknown[]) => number,
-  waitpid: lib.func('int waitpid(int pid, _Out_ int *status, int options)') as (
-    pid: number,
-    status: Int32Array,
-    options: number,
-  ) => number,
+  waitpid: libc.waitpid,
 };
 
 /** Makes this process the reaper of orphaned descendants (prctl(PR_SET_CHILD_SUBREAPER, 1)). */

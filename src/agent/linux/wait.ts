@@ -2,16 +2,10 @@
  * waitpid(2) with __WALL, decoded. Used by replay on its tracee (which is not
  * a child of this process, so libuv's SIGCHLD reaper never sees it).
  */
-import { lib, koffi } from './libc.js';
+import { koffi, libc } from './libc.js';
 import { SyscallError } from './errors.js';
 
-const c = {
-  waitpid: lib.func('int waitpid(int pid, _Out_ int *status, int options)') as (
-    pid: number,
-    status: Int32Array,
-    options: number,
-  ) => number,
-};
+const c = { waitpid: libc.waitpid };
 
 const WALL = 0x40000000;
 const EINTR = 4;
