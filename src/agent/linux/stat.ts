@@ -3,10 +3,8 @@
  * fs.fstatSync builds a full Stats object with four Dates per call, which is
  * measurable at 10k fds (bench/capture).
  */
-import { koffi, lib } from './libc.js';
+import { koffi, libc } from './libc.js';
 import { SyscallError } from './errors.js';
-
-const fstatC = lib.func('int fstat(int fd, _Out_ uint8_t *buf)') as (fd: number, buf: Buffer) => number;
 
 /** File type bits of st_mode (sys/stat.h). */
 export const S_IFMT = 0o170000;
@@ -81,7 +79,7 @@ const buf = Buffer.alloc(STAT_SIZE);
 
 /** fstat(2) of an fd of this process. */
 export function fstat(fd: number): FileStat {
-  if (fstatC(fd, buf) === -1) throw new SyscallError('fstat', koffi.errno(), `fd ${fd}`);
+  if (libc.fstat(fd, buf) === -1) throw new SyscallError('fstat', koffi.errno(), `fd ${fd}`);
   return new FileStat(
     Number(buf.readBigUInt64LE(0)),
     Number(buf.readBigUInt64LE(8)),
