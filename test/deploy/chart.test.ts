@@ -38,6 +38,11 @@ function run(cmd: string, args: string[], input?: string): Promise<string> {
     const child = execFile(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20, cwd: repo }, (err, out, errOut) =>
       err ? reject(new Error(`${cmd} ${args.join(' ')}: ${err.message}\n${errOut}`)) : resolve(out),
     );
+    // A command that reads no input (kubectl wait) may exit before its stdin is closed:
+    // that EPIPE is not the command's failure, which its exit status reports.
+    child.stdin?.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') reject(err);
+    });
     child.stdin?.end(input ?? '');
   });
 }
