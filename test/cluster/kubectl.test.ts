@@ -41,6 +41,11 @@ function kubectlWithInput(input: string | undefined, ...args: string[]): Promise
       (err, stdout, stderr) =>
         resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
+    // A command that reads no input may exit before its stdin is closed: that EPIPE is
+    // not its failure, which its exit status reports.
+    child.stdin?.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EPIPE') resolve({ code: 1, stdout: '', stderr: String(e) });
+    });
     child.stdin?.end(input ?? '');
   });
 }

@@ -153,6 +153,11 @@ export function kubectl(t: TwoNodes, input: string, ...args: string[]): Promise<
     p.on('close', (code) =>
       code === 0 ? resolve(out) : reject(new Error(`kubectl ${args.join(' ')}: ${err}`)),
     );
+    // A command that reads no input may exit before its stdin is closed: that EPIPE is
+    // not its failure, which its exit status reports.
+    p.stdin.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EPIPE') reject(e);
+    });
     p.stdin.end(input);
   });
 }

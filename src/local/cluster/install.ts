@@ -44,6 +44,11 @@ export function kubectl(kubeconfig: string, args: string[], input?: string): Pro
         ? resolve(out)
         : reject(new Error(`kubectl ${args.join(' ')}: ${err.trim() || `status ${code}`}`)),
     );
+    // A command that reads no input may exit before its stdin is closed: that EPIPE is
+    // not its failure, which its exit status reports.
+    p.stdin.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EPIPE') reject(e);
+    });
     p.stdin.end(input ?? '');
   });
 }
