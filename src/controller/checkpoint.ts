@@ -10,7 +10,7 @@
  * save status only if it changed.
  */
 import type { CoreV1Api, V1Pod } from '@kubernetes/client-node';
-import type { Checkpoint, CheckpointStatus, ConditionInput } from '../api/index.js';
+import type { Checkpoint, CheckpointStatus } from '../api/index.js';
 import {
   CHECKPOINT,
   CONDITIONS,
@@ -20,8 +20,6 @@ import {
   type SourcePodRecord,
   findCondition,
   isTrue,
-  removeCondition,
-  setCondition,
   validateCheckpointSpec,
 } from '../api/index.js';
 import type { Result, Reconciler } from './runtime/controller.js';
@@ -29,10 +27,13 @@ import { TerminalError, isNotFound } from './runtime/errors.js';
 import { splitKey } from './runtime/informer.js';
 import type { EventRecorder } from './events.js';
 import type { ResourceClient } from './kube.js';
-import { clone, same } from './kube.js';
 import type { ControllerMetrics } from './metrics.js';
 import { verdict } from './checkpoint-verdict.js';
-import { announceTransitions, withFailedCondition } from './transitions.js';
+import { StatusDraft } from './runtime/status.js';
+import { saveAndAnnounce } from './transitions.js';
+
+/** The conditions whose transitions become events (the agent tells its own). */
+const ANNOUNCED = [CONDITIONS.Scheduled, CONDITIONS.Checkpointable, CONDITIONS.Ready, CONDITIONS.InvalidSpec];
 
 export interface CheckpointReconcilerDeps {
   checkpoints: ResourceClient<Checkpoint>;
@@ -71,41 +72,43 @@ export class CheckpointReconciler implements Reconciler {
         finalizers: [...(ckpt.metadata.finalizers ?? []), IMAGE_FINALIZER],
       });
     }
-    const status = clone(ckpt.status ?? {});
+    const draft = new StatusDraft(ckpt, { now: this.now });
+    const { status } = draft;
     status.observedGeneration = ckpt.metadata.generation;
     const errors = validateCheckpointSpec(ckpt.spec);
     if (errors.length > 0) {
-      this.set(status, ckpt, {
+      draft.setCondition({
         type: CONDITIONS.InvalidSpec,
         status: 'True',
         reason: 'InvalidSpec',
         message: errors.join('; '),
       });
-      this.set(status, ckpt, {
+      draft.setCondition({
         type: CONDITIONS.Ready,
         status: 'False',
         reason: 'InvalidSpec',
         message: 'the spec is invalid; see InvalidSpec',
       });
       status.phase = 'Failed';
-      await this.save(ckpt, status);
+      await this.save(draft);
       throw new TerminalError(`invalid spec: ${errors.join('; ')}`);
     }
-    status.conditions = removeCondition(status.conditions, CONDITIONS.InvalidSpec);
+    draft.removeCondition(CONDITIONS.InvalidSpec);
     // Failed before a node was chosen (no pod in time, no such container) is final too.
     const result: { requeueAfterMs?: number; labelNode?: string; source?: SourcePodRecord } = status.nodeName
-      ? this.judge(ckpt, status)
+      ? this.judge(draft)
       : status.phase === 'Failed'
         ? {}
-        : await this.schedule(ckpt, status);
+        : await this.schedule(draft);
     // The label first: once status says Scheduled, the agent must be able to select the work.
     if (result.labelNode || result.source) {
       ckpt = await this.deps.checkpoints.patchMetadata(ckpt, {
         ...(result.labelNode ? { labels: { [NODE_LABEL]: result.labelNode } } : {}),
         ...(result.source ? { annotations: { [SOURCE_POD_ANNOTATION]: JSON.stringify(result.source) } } : {}),
       });
+      draft.rebase(ckpt);
     }
-    await this.save(ckpt, status);
+    await this.save(draft);
     return (await this.expire(ckpt, status)) ?? { requeueAfterMs: result.requeueAfterMs };
   }
 
@@ -119,7 +122,9 @@ export class CheckpointReconciler implements Reconciler {
       const orphanAfter = this.deps.orphanAfterMs ?? 5 * 60_000;
       if (!(waited > orphanAfter && !(await this.nodeExists(image.node)))) {
         if (ckpt.status?.phase !== 'Deleting') {
-          await this.save(ckpt, { ...clone(ckpt.status ?? {}), phase: 'Deleting' });
+          const draft = new StatusDraft(ckpt, { now: this.now });
+          draft.status.phase = 'Deleting';
+          await this.save(draft);
           this.deps.events.record(
             ckpt,
             'Normal',
@@ -155,9 +160,9 @@ export class CheckpointReconciler implements Reconciler {
 
   /** Not yet scheduled: find the pod's node and assign the work there. */
   private async schedule(
-    ckpt: Checkpoint,
-    status: CheckpointStatus,
+    draft: StatusDraft<Checkpoint>,
   ): Promise<{ requeueAfterMs?: number; labelNode?: string; source?: SourcePodRecord }> {
+    const { read: ckpt, status } = draft;
     const poll = this.deps.podPollMs ?? 2_000;
     let pod: V1Pod;
     try {
@@ -167,13 +172,12 @@ export class CheckpointReconciler implements Reconciler {
       });
     } catch (err) {
       if (!isNotFound(err)) throw err;
-      return this.pending(status, ckpt, 'PodNotFound', `pod ${ckpt.spec.podName} does not exist`, poll * 5);
+      return this.pending(draft, 'PodNotFound', `pod ${ckpt.spec.podName} does not exist`, poll * 5);
     }
     const node = pod.spec?.nodeName;
     if (!node || pod.status?.phase !== 'Running') {
       return this.pending(
-        status,
-        ckpt,
+        draft,
         'PodNotRunning',
         `pod ${ckpt.spec.podName} is ${pod.status?.phase ?? 'not started'}${node ? ` on ${node}` : ', not scheduled'}`,
         poll,
@@ -183,13 +187,13 @@ export class CheckpointReconciler implements Reconciler {
     const present = new Set((pod.spec?.containers ?? []).map((c) => c.name));
     const missing = wanted.filter((c) => !present.has(c));
     if (missing.length > 0) {
-      this.set(status, ckpt, {
+      draft.setCondition({
         type: CONDITIONS.Scheduled,
         status: 'False',
         reason: 'ContainerNotFound',
         message: `pod ${ckpt.spec.podName} has no container ${missing.join(', ')}`,
       });
-      this.set(status, ckpt, {
+      draft.setCondition({
         type: CONDITIONS.Ready,
         status: 'False',
         reason: 'ContainerNotFound',
@@ -201,13 +205,13 @@ export class CheckpointReconciler implements Reconciler {
     status.nodeName = node;
     status.podUID = pod.metadata?.uid;
     status.phase = 'Scheduled';
-    this.set(status, ckpt, {
+    draft.setCondition({
       type: CONDITIONS.Scheduled,
       status: 'True',
       reason: 'AssignedToNode',
       message: `the agent on ${node} captures pod ${ckpt.spec.podName}`,
     });
-    this.set(status, ckpt, {
+    draft.setCondition({
       type: CONDITIONS.Ready,
       status: 'Unknown',
       reason: 'WaitingForAgent',
@@ -227,33 +231,34 @@ export class CheckpointReconciler implements Reconciler {
 
   /** Waiting for the pod, for a bounded time: past podStartTimeoutMs the wait is a failure. */
   private pending(
-    status: CheckpointStatus,
-    ckpt: Checkpoint,
+    draft: StatusDraft<Checkpoint>,
     reason: string,
     message: string,
     requeueAfterMs: number,
   ): { requeueAfterMs?: number } {
+    const { read: ckpt, status } = draft;
     const limit = this.deps.podStartTimeoutMs ?? 300_000;
     const created = Date.parse(ckpt.metadata.creationTimestamp ?? '');
     const left = created + limit - this.now().getTime();
     const expired = !Number.isNaN(created) && left <= 0;
     status.phase = expired ? 'Failed' : 'Pending';
     if (expired) message = `${message} ${Math.round(limit / 1000)} s after the Checkpoint was created`;
-    this.set(status, ckpt, { type: CONDITIONS.Scheduled, status: 'False', reason, message });
-    this.set(status, ckpt, { type: CONDITIONS.Ready, status: 'False', reason, message });
+    draft.setCondition({ type: CONDITIONS.Scheduled, status: 'False', reason, message });
+    draft.setCondition({ type: CONDITIONS.Ready, status: 'False', reason, message });
     return expired ? {} : { requeueAfterMs: Math.min(requeueAfterMs, Math.max(left, 1)) };
   }
 
   /** Scheduled: turn the agent's Captured and LeakFree into Ready and a phase. */
-  private judge(ckpt: Checkpoint, status: CheckpointStatus): { labelNode?: string } {
+  private judge(draft: StatusDraft<Checkpoint>): { labelNode?: string } {
+    const { read: ckpt, status } = draft;
     const labelNode = ckpt.metadata.labels?.[NODE_LABEL] === status.nodeName ? undefined : status.nodeName;
     const captured = findCondition(status.conditions, CONDITIONS.Captured);
     const leakFree = findCondition(status.conditions, CONDITIONS.LeakFree);
     if (!captured || captured.status === 'Unknown') return { labelNode };
-    this.set(status, ckpt, verdict(ckpt, status));
+    draft.setCondition(verdict(ckpt, status));
     if (captured.status === 'False') {
       status.phase = 'Failed';
-      this.set(status, ckpt, {
+      draft.setCondition({
         type: CONDITIONS.Ready,
         status: 'False',
         reason: captured.reason,
@@ -266,7 +271,7 @@ export class CheckpointReconciler implements Reconciler {
     // A dry run has done its work once it looked: the leaks are its verdict (Checkpointable).
     if (leakFree?.status === 'False' && policy === 'Fail' && !ckpt.spec.dryRun) {
       status.phase = 'Failed';
-      this.set(status, ckpt, {
+      draft.setCondition({
         type: CONDITIONS.Ready,
         status: 'False',
         reason: 'LeaksFound',
@@ -288,7 +293,7 @@ export class CheckpointReconciler implements Reconciler {
         : reason === 'ReadyWithLeaks'
           ? `${leaks} leak(s) ignored by leakPolicy ${policy}: ${leakFree?.message ?? ''}`
           : `${counted}; image ${status.image?.path ?? '?'} on ${status.image?.node ?? '?'}`;
-    this.set(status, ckpt, { type: CONDITIONS.Ready, status: 'True', reason, message });
+    draft.setCondition({ type: CONDITIONS.Ready, status: 'True', reason, message });
     return { labelNode };
   }
 
@@ -309,34 +314,11 @@ export class CheckpointReconciler implements Reconciler {
     return {};
   }
 
-  private set(
-    status: CheckpointStatus,
-    ckpt: Checkpoint,
-    input: Omit<ConditionInput, 'observedGeneration'>,
-  ): void {
-    status.conditions = setCondition(
-      status.conditions,
-      { ...input, observedGeneration: ckpt.metadata.generation },
-      this.now(),
-    );
-  }
-
   /** Write status only when it changed, with events and metrics for the transitions. */
-  private async save(ckpt: Checkpoint, status: CheckpointStatus): Promise<void> {
-    status.conditions = withFailedCondition(
-      status.conditions,
-      status.phase === 'Failed',
-      ckpt.metadata.generation,
-      this.now(),
-    );
-    if (same(ckpt.status ?? {}, status)) return;
-    await this.deps.checkpoints.replaceStatus({ ...clone(ckpt), status });
-    announceTransitions(this.deps.events, ckpt, ckpt.status?.conditions, status.conditions, [
-      CONDITIONS.Scheduled,
-      CONDITIONS.Checkpointable,
-      CONDITIONS.Ready,
-      CONDITIONS.InvalidSpec,
-    ]);
+  private async save(draft: StatusDraft<Checkpoint>): Promise<void> {
+    const { read: ckpt, status } = draft;
+    const failed = status.phase === 'Failed';
+    if (!(await saveAndAnnounce(this.deps.checkpoints, draft, this.deps.events, ANNOUNCED, failed))) return;
     const finished = (p?: string): boolean => p === 'Ready' || p === 'Failed';
     if (this.deps.metrics && finished(status.phase) && !finished(ckpt.status?.phase)) {
       const created = Date.parse(ckpt.metadata.creationTimestamp ?? '');

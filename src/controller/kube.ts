@@ -117,16 +117,6 @@ export function makeClients(kc: KubeConfig): Clients {
   return { kc, core: kc.makeApiClient(CoreApi), custom: kc.makeApiClient(CustomApi) };
 }
 
-/** A deep copy safe to modify (informer caches are frozen). */
-export function clone<T>(obj: T): T {
-  return structuredClone(obj);
-}
-
-/** Stable JSON for "did anything change?" comparisons. */
-export function same(a: unknown, b: unknown): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
-}
-
 /**
  * The kubeconfig from a file, or the default chain (KUBECONFIG, ~/.kube/config,
  * in-cluster service account). client-node refuses plain http unless

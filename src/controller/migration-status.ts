@@ -4,16 +4,19 @@
  * condition and phase setters, and the status write with its events.
  */
 import type { CoreV1Api, V1Pod } from '@kubernetes/client-node';
-import type { Checkpoint, ConditionInput, Migration, MigrationStatus, Restore } from '../api/index.js';
-import { MIGRATION_CONDITIONS as MC, findCondition, isTrue, setCondition } from '../api/index.js';
+import type { Checkpoint, Migration, MigrationStatus, Restore } from '../api/index.js';
+import { MIGRATION_CONDITIONS as MC, findCondition, isTrue } from '../api/index.js';
 import type { EventRecorder } from './events.js';
 import type { ControllerMetrics } from './metrics.js';
 import type { ResourceClient } from './kube.js';
-import { clone, same } from './kube.js';
 import { readOrUndefined } from './migration-objects.js';
 import { totalTimings } from './migration-timings.js';
 import type { Result } from './runtime/controller.js';
-import { announceTransitions, withFailedCondition } from './transitions.js';
+import type { ConditionChange, StatusDraft } from './runtime/status.js';
+import { saveAndAnnounce } from './transitions.js';
+
+/** The conditions whose transitions become events. */
+const ANNOUNCED = [MC.Checkpointed, MC.Restored, MC.RolledBack, MC.Ready];
 
 export interface MigrationReconcilerDeps {
   migrations: ResourceClient<Migration>;
@@ -39,7 +42,9 @@ export interface StepContext {
   /** Requeue delay while waiting on what is not watched. */
   poll: number;
   mig: Migration;
-  /** The status being built (a copy of the stored one). */
+  /** The status being built, with the Migration it was read from. */
+  draft: StatusDraft<Migration>;
+  /** draft.status: the status being built (a copy of the stored one). */
   status: MigrationStatus;
   /** The Migration's namespace, where everything it moves and creates lives. */
   ns: string;
@@ -51,15 +56,8 @@ export function again(ctx: StepContext): Step {
 }
 
 /** Set a condition, stamped with the Migration's generation. */
-export function setMigrationCondition(
-  ctx: StepContext,
-  input: Omit<ConditionInput, 'observedGeneration'>,
-): void {
-  ctx.status.conditions = setCondition(
-    ctx.status.conditions,
-    { ...input, observedGeneration: ctx.mig.metadata.generation },
-    ctx.now(),
-  );
+export function setMigrationCondition(ctx: StepContext, change: ConditionChange): void {
+  ctx.draft.setCondition(change);
 }
 
 /** The end: Succeeded or Failed, with Ready saying why, and the total time. */
@@ -86,24 +84,12 @@ export function finishMigration(
 /** Write the status if it changed, and tell every condition transition as an event. */
 export async function saveMigration(ctx: StepContext): Promise<void> {
   const { mig, status, deps } = ctx;
-  status.conditions = withFailedCondition(
-    status.conditions,
-    status.phase === 'Failed',
-    mig.metadata.generation,
-    ctx.now(),
-  );
-  if (same(mig.status ?? {}, status)) return;
-  await deps.migrations.replaceStatus({ ...clone(mig), status });
+  const failed = status.phase === 'Failed';
+  if (!(await saveAndAnnounce(deps.migrations, ctx.draft, deps.events, ANNOUNCED, failed))) return;
   // Once per Migration: the reconciler never writes a finished Migration's status again.
   const finished = (s?: MigrationStatus): boolean => s?.phase === 'Succeeded' || s?.phase === 'Failed';
   if (finished(status) && !finished(mig.status))
     deps.metrics?.migrationFinished(status, findCondition(status.conditions, MC.Ready)?.reason ?? 'Unknown');
-  announceTransitions(deps.events, mig, mig.status?.conditions, status.conditions, [
-    MC.Checkpointed,
-    MC.Restored,
-    MC.RolledBack,
-    MC.Ready,
-  ]);
 }
 
 /** The pod the Migration restores into, if it exists. */

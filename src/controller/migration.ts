@@ -18,7 +18,6 @@
  * migration-status.ts and the timings in migration-timings.ts.
  */
 import { MIGRATION, MIGRATION_CONDITIONS as MC, validateMigrationSpec } from '../api/index.js';
-import { clone } from './kube.js';
 import { rollingBack } from './migration-rollback.js';
 import type { MigrationReconcilerDeps, Step, StepContext } from './migration-status.js';
 import { finishMigration, saveMigration, setMigrationCondition } from './migration-status.js';
@@ -26,6 +25,7 @@ import { checkpointing, finishing, replacing, restoring, start } from './migrati
 import type { Reconciler, Result } from './runtime/controller.js';
 import { TerminalError } from './runtime/errors.js';
 import { splitKey } from './runtime/informer.js';
+import { StatusDraft } from './runtime/status.js';
 
 export type { MigrationReconcilerDeps } from './migration-status.js';
 export { migrationDone } from './migration-status.js';
@@ -49,14 +49,15 @@ export class MigrationReconciler implements Reconciler {
     if (mig.metadata.deletionTimestamp) return {};
     const phase = mig.status?.phase;
     if (phase === 'Succeeded' || phase === 'Failed') return {};
-    const status = clone(mig.status ?? {});
-    status.observedGeneration = mig.metadata.generation;
+    const draft = new StatusDraft(mig, { now: this.now });
+    draft.status.observedGeneration = mig.metadata.generation;
     const ctx: StepContext = {
       deps: this.deps,
       now: this.now,
       poll: this.poll,
       mig,
-      status,
+      draft,
+      status: draft.status,
       ns: mig.metadata.namespace ?? '',
     };
     const errors = validateMigrationSpec(mig.spec);

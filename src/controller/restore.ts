@@ -7,27 +7,21 @@
  * Replayed into Ready and a phase.
  */
 import type { CoreV1Api, V1Pod } from '@kubernetes/client-node';
-import type { Checkpoint, ConditionInput, Restore, RestoreStatus } from '../api/index.js';
-import {
-  CONDITIONS,
-  NODE_LABEL,
-  RESTORE,
-  findCondition,
-  isTrue,
-  removeCondition,
-  setCondition,
-  validateRestoreSpec,
-} from '../api/index.js';
+import type { Checkpoint, Restore } from '../api/index.js';
+import { CONDITIONS, NODE_LABEL, RESTORE, findCondition, isTrue, validateRestoreSpec } from '../api/index.js';
 import type { Reconciler, Result } from './runtime/controller.js';
 import { TerminalError, isNotFound } from './runtime/errors.js';
 import { splitKey } from './runtime/informer.js';
 import type { EventRecorder } from './events.js';
 import type { ResourceClient } from './kube.js';
-import { clone, same } from './kube.js';
 import type { ControllerMetrics } from './metrics.js';
 import type { LauncherOptions } from './restore-pod.js';
 import { RestorePodError, buildRestoredPod, restoredPodName } from './restore-pod.js';
-import { announceTransitions, withFailedCondition } from './transitions.js';
+import { StatusDraft } from './runtime/status.js';
+import { saveAndAnnounce } from './transitions.js';
+
+/** The conditions whose transitions become events (the agent tells Replayed itself). */
+const ANNOUNCED = [CONDITIONS.Scheduled, CONDITIONS.Ready, CONDITIONS.InvalidSpec];
 
 export interface RestoreReconcilerDeps {
   restores: ResourceClient<Restore>;
@@ -51,6 +45,7 @@ export interface RestoreReconcilerDeps {
 }
 
 type Step = { requeueAfterMs?: number; labelNode?: string };
+type Draft = StatusDraft<Restore>;
 
 export class RestoreReconciler implements Reconciler {
   readonly kind = RESTORE.kind;
@@ -67,31 +62,33 @@ export class RestoreReconciler implements Reconciler {
     let restore = found;
     // No finalizer: the restored pod is owned by the Restore and garbage-collected with it.
     if (restore.metadata.deletionTimestamp) return {};
-    const status = clone(restore.status ?? {});
+    const draft = new StatusDraft(restore, { now: this.now });
+    const { status } = draft;
     status.observedGeneration = restore.metadata.generation;
     const errors = validateRestoreSpec(restore.spec);
     if (errors.length > 0) {
-      this.set(status, restore, {
+      draft.setCondition({
         type: CONDITIONS.InvalidSpec,
         status: 'True',
         reason: 'InvalidSpec',
         message: errors.join('; '),
       });
-      this.fail(status, restore, 'InvalidSpec', 'the spec is invalid; see InvalidSpec');
-      await this.save(restore, status);
+      this.fail(draft, 'InvalidSpec', 'the spec is invalid; see InvalidSpec');
+      await this.save(draft);
       throw new TerminalError(`invalid spec: ${errors.join('; ')}`);
     }
-    status.conditions = removeCondition(status.conditions, CONDITIONS.InvalidSpec);
+    draft.removeCondition(CONDITIONS.InvalidSpec);
     const step = isTrue(status.conditions, CONDITIONS.Scheduled)
-      ? this.judge(restore, status)
+      ? this.judge(draft)
       : status.phase === 'Failed'
         ? {}
-        : await this.prepare(restore, status);
+        : await this.prepare(draft);
     if (step.labelNode) {
       restore = await this.deps.restores.patchMetadata(restore, { labels: { [NODE_LABEL]: step.labelNode } });
+      draft.rebase(restore);
     }
-    await this.save(restore, status);
-    if (status.phase === 'Failed') await this.deleteCreatedPod(restore, status);
+    await this.save(draft);
+    if (status.phase === 'Failed') await this.deleteCreatedPod(draft);
     return { requeueAfterMs: step.requeueAfterMs };
   }
 
@@ -100,7 +97,8 @@ export class RestoreReconciler implements Reconciler {
    * default) for a replay that never comes, and a Running pod would say the
    * restore worked. A pod named by target.podName is the user's: left alone.
    */
-  private async deleteCreatedPod(restore: Restore, status: RestoreStatus): Promise<void> {
+  private async deleteCreatedPod(draft: Draft): Promise<void> {
+    const { read: restore, status } = draft;
     if (!restore.spec.target.newPod) return;
     const namespace = restore.metadata.namespace ?? '';
     const name = restoredPodName(restore);
@@ -134,7 +132,8 @@ export class RestoreReconciler implements Reconciler {
   }
 
   /** Before the agent is asked: a usable checkpoint, and a running target pod. */
-  private async prepare(restore: Restore, status: RestoreStatus): Promise<Step> {
+  private async prepare(draft: Draft): Promise<Step> {
+    const { read: restore, status } = draft;
     const poll = this.deps.pollMs ?? 2_000;
     const ns = restore.metadata.namespace ?? '';
     let ckpt: Checkpoint;
@@ -143,25 +142,18 @@ export class RestoreReconciler implements Reconciler {
     } catch (err) {
       if (!isNotFound(err)) throw err;
       return this.wait(
-        status,
-        restore,
+        draft,
         'CheckpointNotFound',
         `checkpoint ${restore.spec.checkpointName} does not exist`,
         poll * 5,
       );
     }
     if (ckpt.status?.phase === 'Failed') {
-      return this.fail(
-        status,
-        restore,
-        'CheckpointFailed',
-        `checkpoint ${restore.spec.checkpointName} failed`,
-      );
+      return this.fail(draft, 'CheckpointFailed', `checkpoint ${restore.spec.checkpointName} failed`);
     }
     if (!isTrue(ckpt.status?.conditions, CONDITIONS.Ready)) {
       return this.wait(
-        status,
-        restore,
+        draft,
         'CheckpointNotReady',
         `checkpoint ${restore.spec.checkpointName} is not Ready yet`,
         poll,
@@ -170,8 +162,7 @@ export class RestoreReconciler implements Reconciler {
     const image = ckpt.status?.image;
     if (!image)
       return this.fail(
-        status,
-        restore,
+        draft,
         'NoImage',
         `checkpoint ${restore.spec.checkpointName} has no image (a dry run?)`,
       );
@@ -183,14 +174,13 @@ export class RestoreReconciler implements Reconciler {
         pod = await this.deps.core.readNamespacedPod({ name: target.podName, namespace: ns });
       } catch (err) {
         if (!isNotFound(err)) throw err;
-        return this.wait(status, restore, 'PodNotFound', `pod ${target.podName} does not exist`, poll * 5);
+        return this.wait(draft, 'PodNotFound', `pod ${target.podName} does not exist`, poll * 5);
       }
     } else {
       const node = target.newPod?.nodeName ?? image.node;
       if (node !== image.node && !this.deps.imageTransfer) {
         return this.fail(
-          status,
-          restore,
+          draft,
           'ImageNotOnNode',
           `the image is on ${image.node}; copying images between nodes is not supported yet`,
         );
@@ -200,9 +190,9 @@ export class RestoreReconciler implements Reconciler {
         await this.deps.core.readNode({ name: node });
       } catch (err) {
         if (!isNotFound(err)) throw err;
-        return this.fail(status, restore, 'NodeNotFound', `node ${node} does not exist`);
+        return this.fail(draft, 'NodeNotFound', `node ${node} does not exist`);
       }
-      const created = await this.ensurePod(restore, ckpt, node, status);
+      const created = await this.ensurePod(draft, ckpt, node);
       if (!('pod' in created)) return {};
       pod = created.pod;
     }
@@ -210,7 +200,7 @@ export class RestoreReconciler implements Reconciler {
     const phase = pod.status?.phase;
     if (phase === 'Failed' || phase === 'Succeeded') {
       // The launcher gave up waiting (or the program ended): nothing left to replay into.
-      return this.fail(status, restore, 'PodFinished', `pod ${pod.metadata?.name ?? ''} is ${phase}`);
+      return this.fail(draft, 'PodFinished', `pod ${pod.metadata?.name ?? ''} is ${phase}`);
     }
     if (!node || phase !== 'Running') {
       const created = Date.parse(restore.metadata.creationTimestamp?.toString() ?? '');
@@ -218,15 +208,13 @@ export class RestoreReconciler implements Reconciler {
       const now = this.now().getTime();
       if (!Number.isNaN(created) && now - created > limit) {
         return this.fail(
-          status,
-          restore,
+          draft,
           'PodNotStarted',
           `pod ${pod.metadata?.name ?? ''} is ${phase ?? 'not started'} ${Math.round(limit / 1000)} s after the Restore was created`,
         );
       }
       return this.wait(
-        status,
-        restore,
+        draft,
         'PodNotRunning',
         `pod ${pod.metadata?.name ?? ''} is ${pod.status?.phase ?? 'not started'}`,
         poll,
@@ -234,8 +222,7 @@ export class RestoreReconciler implements Reconciler {
     }
     if (node !== image.node && !this.deps.imageTransfer) {
       return this.fail(
-        status,
-        restore,
+        draft,
         'ImageNotOnNode',
         `pod ${pod.metadata?.name ?? ''} runs on ${node}, the image is on ${image.node}`,
       );
@@ -243,13 +230,13 @@ export class RestoreReconciler implements Reconciler {
     status.nodeName = node;
     status.restoredPod = pod.metadata?.name;
     status.phase = 'Scheduled';
-    this.set(status, restore, {
+    draft.setCondition({
       type: CONDITIONS.Scheduled,
       status: 'True',
       reason: 'AssignedToNode',
       message: `the agent on ${node} replays into pod ${status.restoredPod ?? ''}`,
     });
-    this.set(status, restore, {
+    draft.setCondition({
       type: CONDITIONS.Ready,
       status: 'Unknown',
       reason: 'WaitingForAgent',
@@ -260,18 +247,18 @@ export class RestoreReconciler implements Reconciler {
 
   /** Get the restored pod, creating it from the checkpointed pod the first time. */
   private async ensurePod(
-    restore: Restore,
+    draft: Draft,
     ckpt: Checkpoint,
     node: string,
-    status: RestoreStatus,
   ): Promise<{ pod: V1Pod } | { failed: true }> {
+    const restore = draft.read;
     const ns = restore.metadata.namespace ?? '';
     const name = restoredPodName(restore);
     try {
       const pod = await this.deps.core.readNamespacedPod({ name, namespace: ns });
       const owner = pod.metadata?.ownerReferences?.find((o) => o.controller);
       if (owner?.uid !== restore.metadata.uid) {
-        this.fail(status, restore, 'PodExists', `pod ${name} exists and does not belong to this Restore`);
+        this.fail(draft, 'PodExists', `pod ${name} exists and does not belong to this Restore`);
         return { failed: true };
       }
       return { pod };
@@ -284,8 +271,7 @@ export class RestoreReconciler implements Reconciler {
     } catch (err) {
       if (!isNotFound(err)) throw err;
       this.fail(
-        status,
-        restore,
+        draft,
         'SourcePodGone',
         `pod ${ckpt.spec.podName}, the template of the restored pod, no longer exists`,
       );
@@ -296,7 +282,7 @@ export class RestoreReconciler implements Reconciler {
       body = buildRestoredPod(restore, ckpt, source, node, this.deps.launcher);
     } catch (err) {
       if (!(err instanceof RestorePodError)) throw err;
-      this.fail(status, restore, err.reason, err.message);
+      this.fail(draft, err.reason, err.message);
       return { failed: true };
     }
     const pod = await this.deps.core.createNamespacedPod({ namespace: ns, body });
@@ -310,16 +296,17 @@ export class RestoreReconciler implements Reconciler {
   }
 
   /** Scheduled: the agent's Replayed decides. */
-  private judge(restore: Restore, status: RestoreStatus): Step {
+  private judge(draft: Draft): Step {
+    const { read: restore, status } = draft;
     const labelNode = restore.metadata.labels?.[NODE_LABEL] === status.nodeName ? undefined : status.nodeName;
     const replayed = findCondition(status.conditions, CONDITIONS.Replayed);
     if (!replayed || replayed.status === 'Unknown') return { labelNode };
     if (replayed.status === 'False') {
-      this.fail(status, restore, replayed.reason, replayed.message);
+      this.fail(draft, replayed.reason, replayed.message);
       return { labelNode };
     }
     status.phase = 'Ready';
-    this.set(status, restore, {
+    draft.setCondition({
       type: CONDITIONS.Ready,
       status: 'True',
       reason: 'Restored',
@@ -328,54 +315,27 @@ export class RestoreReconciler implements Reconciler {
     return { labelNode };
   }
 
-  private wait(
-    status: RestoreStatus,
-    restore: Restore,
-    reason: string,
-    message: string,
-    requeueAfterMs: number,
-  ): Step {
-    status.phase = 'Waiting';
-    this.set(status, restore, { type: CONDITIONS.Scheduled, status: 'False', reason, message });
-    this.set(status, restore, { type: CONDITIONS.Ready, status: 'False', reason, message });
+  private wait(draft: Draft, reason: string, message: string, requeueAfterMs: number): Step {
+    draft.status.phase = 'Waiting';
+    draft.setCondition({ type: CONDITIONS.Scheduled, status: 'False', reason, message });
+    draft.setCondition({ type: CONDITIONS.Ready, status: 'False', reason, message });
     return { requeueAfterMs };
   }
 
-  private fail(status: RestoreStatus, restore: Restore, reason: string, message: string): Step {
-    status.phase = 'Failed';
-    if (!isTrue(status.conditions, CONDITIONS.Scheduled)) {
-      this.set(status, restore, { type: CONDITIONS.Scheduled, status: 'False', reason, message });
+  private fail(draft: Draft, reason: string, message: string): Step {
+    draft.status.phase = 'Failed';
+    if (!isTrue(draft.status.conditions, CONDITIONS.Scheduled)) {
+      draft.setCondition({ type: CONDITIONS.Scheduled, status: 'False', reason, message });
     }
-    this.set(status, restore, { type: CONDITIONS.Ready, status: 'False', reason, message });
+    draft.setCondition({ type: CONDITIONS.Ready, status: 'False', reason, message });
     return {};
   }
 
-  private set(
-    status: RestoreStatus,
-    restore: Restore,
-    input: Omit<ConditionInput, 'observedGeneration'>,
-  ): void {
-    status.conditions = setCondition(
-      status.conditions,
-      { ...input, observedGeneration: restore.metadata.generation },
-      this.now(),
-    );
-  }
-
-  private async save(restore: Restore, status: RestoreStatus): Promise<void> {
-    status.conditions = withFailedCondition(
-      status.conditions,
-      status.phase === 'Failed',
-      restore.metadata.generation,
-      this.now(),
-    );
-    if (same(restore.status ?? {}, status)) return;
-    await this.deps.restores.replaceStatus({ ...clone(restore), status });
-    announceTransitions(this.deps.events, restore, restore.status?.conditions, status.conditions, [
-      CONDITIONS.Scheduled,
-      CONDITIONS.Ready,
-      CONDITIONS.InvalidSpec,
-    ]);
+  /** Write status only when it changed, with events and metrics for the transitions. */
+  private async save(draft: Draft): Promise<void> {
+    const { read: restore, status } = draft;
+    const failed = status.phase === 'Failed';
+    if (!(await saveAndAnnounce(this.deps.restores, draft, this.deps.events, ANNOUNCED, failed))) return;
     const finished = (p?: string): boolean => p === 'Ready' || p === 'Failed';
     if (this.deps.metrics && finished(status.phase) && !finished(restore.status?.phase)) {
       const created = Date.parse(restore.metadata.creationTimestamp ?? '');

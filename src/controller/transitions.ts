@@ -1,35 +1,28 @@
 /**
- * What every reconciler does with its conditions on the way out: the terminal
- * Failed condition, and one event per condition transition.
+ * What every controller reconciler does with its status on the way out: the
+ * terminal Failed condition, the write (only if something changed), and one
+ * event per condition transition.
  */
-import type { Condition, ObjectMeta } from '../api/index.js';
-import { CONDITIONS, findCondition, setCondition } from '../api/index.js';
+import { CONDITIONS, findCondition } from '../api/index.js';
 import type { EventRecorder } from './events.js';
+import type { ResourceClient } from './kube.js';
+import type { Conditioned, StatusDraft } from './runtime/status.js';
+import { saveStatus } from './runtime/status.js';
 
 /**
  * A terminal failure is a condition of its own (as a Job's Failed), so that
  * `kubectl wait --for=condition=Failed` ends, and it says what Ready says.
  * Phases never leave Failed, so the condition is only ever added.
  */
-export function withFailedCondition(
-  conditions: Condition[] | undefined,
-  failed: boolean,
-  observedGeneration: number | undefined,
-  now: Date,
-): Condition[] | undefined {
-  const ready = findCondition(conditions, CONDITIONS.Ready);
-  if (!failed || !ready) return conditions;
-  return setCondition(
-    conditions,
-    {
-      type: CONDITIONS.Failed,
-      status: 'True',
-      reason: ready.reason,
-      message: ready.message,
-      observedGeneration,
-    },
-    now,
-  );
+export function addFailedCondition<T extends Conditioned>(draft: StatusDraft<T>): void {
+  const ready = findCondition(draft.status.conditions, CONDITIONS.Ready);
+  if (!ready) return;
+  draft.setCondition({
+    type: CONDITIONS.Failed,
+    status: 'True',
+    reason: ready.reason,
+    message: ready.message,
+  });
 }
 
 /**
@@ -38,21 +31,40 @@ export function withFailedCondition(
  * Waiting for a pod the controller itself created, or a migration in progress,
  * is Normal: a successful flow emits no Warning.
  */
-export function announceTransitions(
+export function announceTransitions<T extends Conditioned & { kind?: string }>(
   events: EventRecorder,
-  obj: { kind?: string; metadata: ObjectMeta },
-  before: readonly Condition[] | undefined,
-  after: readonly Condition[] | undefined,
+  draft: StatusDraft<T>,
   types: readonly string[],
 ): void {
-  const failed = findCondition(after, CONDITIONS.Failed)?.status === 'True';
-  for (const type of [...types, CONDITIONS.Failed]) {
-    const old = before?.find((c) => c.type === type);
-    const now = after?.find((c) => c.type === type);
-    if (!now || (old && old.status === now.status && old.reason === now.reason)) continue;
+  const failed = findCondition(draft.status.conditions, CONDITIONS.Failed)?.status === 'True';
+  for (const { type, after } of draft.transitions([...types, CONDITIONS.Failed])) {
     // Failed carries Ready's reason and message: one event, not two.
     if (failed && type === CONDITIONS.Ready) continue;
-    const warn = (type === CONDITIONS.Failed || type === CONDITIONS.InvalidSpec) && now.status === 'True';
-    events.record(obj, warn ? 'Warning' : 'Normal', now.reason, `${type}=${now.status}: ${now.message}`);
+    const warn = (type === CONDITIONS.Failed || type === CONDITIONS.InvalidSpec) && after.status === 'True';
+    events.record(
+      draft.read,
+      warn ? 'Warning' : 'Normal',
+      after.reason,
+      `${type}=${after.status}: ${after.message}`,
+    );
   }
+}
+
+/**
+ * Save the status a reconcile built: Failed added when `failed`, written only
+ * if it differs from what was read, and then the transitions of `types` (and
+ * Failed) announced. Returns whether it wrote. A conflict (409) is thrown, and
+ * the key requeued: the next reconcile starts from a fresh read.
+ */
+export async function saveAndAnnounce<T extends Conditioned & { kind?: string }>(
+  client: ResourceClient<T>,
+  draft: StatusDraft<T>,
+  events: EventRecorder,
+  types: readonly string[],
+  failed: boolean,
+): Promise<boolean> {
+  if (failed) addFailedCondition(draft);
+  if (!(await saveStatus(client, draft))) return false;
+  announceTransitions(events, draft, types);
+  return true;
 }

@@ -7,17 +7,18 @@
  */
 import { join, resolve } from 'node:path';
 import type { CoreV1Api } from '@kubernetes/client-node';
-import type { Checkpoint, CheckpointStatus, ConditionInput, Leak } from '../../api/index.js';
-import { CHECKPOINT, CONDITIONS, bounded, findCondition, isTrue, setCondition } from '../../api/index.js';
+import type { Checkpoint, Leak } from '../../api/index.js';
+import { CHECKPOINT, CONDITIONS, bounded, findCondition, isTrue } from '../../api/index.js';
 import type { EventRecorder } from '../../controller/events.js';
 import type { ResourceClient } from '../../controller/kube.js';
 import type { Reconciler, Result } from '../../controller/runtime/controller.js';
 import { errorMessage, isNotFound } from '../../controller/runtime/errors.js';
 import { splitKey } from '../../controller/runtime/informer.js';
+import type { StatusDraft } from '../../controller/runtime/status.js';
+import { updateStatus } from '../../controller/runtime/status.js';
 import type { CheckpointPodOutcome, NodeEngine } from './engine.js';
 import type { AgentMetrics } from './metrics.js';
 import { PodProblem, podGoneSince, podTarget } from './pods.js';
-import { updateStatus } from './status.js';
 
 export interface AgentDeps {
   nodeName: string;
@@ -39,6 +40,9 @@ export interface AgentDeps {
     transfer?: { bytes: number; attempts: number };
   }>;
 }
+
+/** A status write of the Checkpoint being captured: `change` applied to a fresh read. */
+type StatusWrite = (change: (d: StatusDraft<Checkpoint>, obj: Checkpoint) => void) => Promise<Checkpoint>;
 
 /** The Checkpoint captured is no longer the one under its name (deleted and made again). */
 class CheckpointGone extends Error {
@@ -95,8 +99,8 @@ export class AgentCheckpointReconciler implements Reconciler {
     const own = resolve(imagePathFor(this.deps.dataDir, ckpt));
     await this.deps.engine.deleteImage(own);
     this.deps.metrics?.imagesDeleted.inc();
-    await updateStatus(this.checkpoints, ckpt.metadata.namespace ?? '', ckpt.metadata.name ?? '', (s) => {
-      delete s.image;
+    await updateStatus(this.checkpoints, ckpt.metadata.namespace ?? '', ckpt.metadata.name ?? '', (d) => {
+      delete d.status.image;
     });
     if (resolve(image.path) !== own) {
       this.deps.events.record(
@@ -112,17 +116,14 @@ export class AgentCheckpointReconciler implements Reconciler {
   private async capture(ckpt: Checkpoint): Promise<void> {
     const ns = ckpt.metadata.namespace ?? '';
     const name = ckpt.metadata.name ?? '';
-    const set = (s: CheckpointStatus, c: Omit<ConditionInput, 'observedGeneration'>): void => {
-      s.conditions = setCondition(
-        s.conditions,
-        { ...c, observedGeneration: ckpt.metadata.generation },
-        this.now(),
-      );
-    };
+    // Conditions say which generation was captured: the one read before the work, not a later one.
+    const write: StatusWrite = (change) =>
+      updateStatus(this.checkpoints, ns, name, change, {
+        generation: ckpt.metadata.generation,
+        now: () => this.now(),
+      });
     const fail = async (reason: string, message: string): Promise<void> => {
-      await updateStatus(this.checkpoints, ns, name, (s) =>
-        set(s, { type: CONDITIONS.Captured, status: 'False', reason, message }),
-      );
+      await write((d) => d.setCondition({ type: CONDITIONS.Captured, status: 'False', reason, message }));
       this.deps.metrics?.captures.inc({ outcome: 'failed' });
       this.deps.events.record(ckpt, 'Warning', reason, message);
     };
@@ -133,8 +134,8 @@ export class AgentCheckpointReconciler implements Reconciler {
       if (err instanceof PodProblem) return fail(err.reason, err.message);
       throw err;
     }
-    await updateStatus(this.checkpoints, ns, name, (s) =>
-      set(s, {
+    await write((d) =>
+      d.setCondition({
         type: CONDITIONS.Captured,
         status: 'Unknown',
         reason: 'Capturing',
@@ -159,7 +160,7 @@ export class AgentCheckpointReconciler implements Reconciler {
       return fail('CaptureFailed', errorMessage(err));
     }
     try {
-      await this.report(ckpt, outcome, set, dryRun);
+      await this.report(ckpt, outcome, write, dryRun);
     } catch (err) {
       // Deleted (or made again under its name) while we captured: nobody will ever ask
       // for this image, and the controller has already let the Checkpoint go.
@@ -181,7 +182,7 @@ export class AgentCheckpointReconciler implements Reconciler {
   private async report(
     ckpt: Checkpoint,
     outcome: CheckpointPodOutcome,
-    set: (s: CheckpointStatus, c: Omit<ConditionInput, 'observedGeneration'>) => void,
+    write: StatusWrite,
     dryRun: boolean,
   ): Promise<void> {
     const ns = ckpt.metadata.namespace ?? '';
@@ -189,7 +190,8 @@ export class AgentCheckpointReconciler implements Reconciler {
     const totalFds = outcome.containers.reduce((n, c) => n + c.fds, 0);
     const totalProcesses = outcome.containers.reduce((n, c) => n + c.processes, 0);
     const refused = !dryRun && outcome.problems.length > 0;
-    await updateStatus(this.checkpoints, ns, name, (s, obj) => {
+    await write((d, obj) => {
+      const s = d.status;
       if (obj.metadata.uid !== ckpt.metadata.uid)
         throw new CheckpointGone(`checkpoint ${ns}/${name} was made again`);
       s.containers = outcome.containers;
@@ -205,8 +207,7 @@ export class AgentCheckpointReconciler implements Reconciler {
           : {}),
       };
       if (outcome.image) s.image = { node: this.deps.nodeName, ...outcome.image };
-      set(
-        s,
+      d.setCondition(
         !outcome.leaksChecked
           ? {
               type: CONDITIONS.LeakFree,
@@ -223,7 +224,7 @@ export class AgentCheckpointReconciler implements Reconciler {
       );
       if (refused) {
         const first = outcome.problems[0]!;
-        set(s, {
+        d.setCondition({
           type: CONDITIONS.Captured,
           status: 'False',
           reason: 'UnsupportedFds',
@@ -235,7 +236,7 @@ export class AgentCheckpointReconciler implements Reconciler {
           : dryRun
             ? 'dry run, no image'
             : 'no image (leaks)';
-        set(s, {
+        d.setCondition({
           type: CONDITIONS.Captured,
           status: 'True',
           reason: dryRun ? 'DryRun' : 'Captured',

@@ -3,17 +3,17 @@
  * the target pod's launchers, replay the Checkpoint's image into them
  * (through the NodeEngine), and report Replayed, fdsReplayed, failures.
  */
-import type { Checkpoint, ConditionInput, Restore, RestoreStatus } from '../../api/index.js';
-import { CONDITIONS, RESTORE, bounded, findCondition, isTrue, setCondition } from '../../api/index.js';
+import type { Checkpoint, Restore } from '../../api/index.js';
+import { CONDITIONS, RESTORE, bounded, findCondition, isTrue } from '../../api/index.js';
 import type { ResourceClient } from '../../controller/kube.js';
 import type { Reconciler, Result } from '../../controller/runtime/controller.js';
 import { errorMessage, isNotFound } from '../../controller/runtime/errors.js';
 import { splitKey } from '../../controller/runtime/informer.js';
+import type { StatusDraft } from '../../controller/runtime/status.js';
+import { updateStatus } from '../../controller/runtime/status.js';
 import type { AgentDeps } from './checkpoint.js';
 import { NotReadyError } from './engine.js';
 import { PodProblem, podTarget } from './pods.js';
-
-import { updateStatus } from './status.js';
 import { sourceRecord } from '../../controller/restore-pod.js';
 
 const NOT_READY_LIMIT_MS = 600_000;
@@ -65,19 +65,16 @@ export class AgentRestoreReconciler implements Reconciler {
   private async replay(restore: Restore): Promise<Result> {
     const ns = restore.metadata.namespace ?? '';
     const name = restore.metadata.name ?? '';
-    const set = (s: RestoreStatus, c: Omit<ConditionInput, 'observedGeneration'>): void => {
-      s.conditions = setCondition(
-        s.conditions,
-        { ...c, observedGeneration: restore.metadata.generation },
-        this.deps.now?.() ?? new Date(),
-      );
-    };
+    // Conditions say which generation was replayed: the one read before the work.
+    const write = (change: (d: StatusDraft<Restore>) => void): Promise<Restore> =>
+      updateStatus(this.restores, ns, name, change, {
+        generation: restore.metadata.generation,
+        now: () => this.deps.now?.() ?? new Date(),
+      });
     const fail = async (reason: string, message: string): Promise<Result> => {
       // Final: a copy kept for retries has nothing left to serve.
       await this.releaseFetched(`${ns}/${name}`);
-      await updateStatus(this.restores, ns, name, (s) =>
-        set(s, { type: CONDITIONS.Replayed, status: 'False', reason, message }),
-      );
+      await write((d) => d.setCondition({ type: CONDITIONS.Replayed, status: 'False', reason, message }));
       this.deps.metrics?.restores.inc({ outcome: 'failed' });
       this.deps.events.record(restore, 'Warning', reason, message);
       return {};
@@ -138,8 +135,8 @@ export class AgentRestoreReconciler implements Reconciler {
       if (err instanceof PodProblem) return fail(err.reason, err.message);
       throw err;
     }
-    await updateStatus(this.restores, ns, name, (s) =>
-      set(s, {
+    await write((d) =>
+      d.setCondition({
         type: CONDITIONS.Replayed,
         status: 'Unknown',
         reason: 'Replaying',
@@ -179,7 +176,8 @@ export class AgentRestoreReconciler implements Reconciler {
     }
     // The engine either restores the whole table (skipped fds are the policy's choice) or fails.
     const ok = outcome.failures.length === 0;
-    await updateStatus(this.restores, ns, name, (s) => {
+    await write((d) => {
+      const s = d.status;
       s.fdsReplayed = outcome.fdsReplayed;
       s.failures = bounded(outcome.failures);
       s.durations = {
@@ -191,8 +189,7 @@ export class AgentRestoreReconciler implements Reconciler {
       };
       if (local.transfer) s.transfer = local.transfer;
       const skipped = outcome.failures.length ? `; ${outcome.failures.length} fd(s) skipped` : '';
-      set(
-        s,
+      d.setCondition(
         ok
           ? {
               type: CONDITIONS.Replayed,

@@ -6,21 +6,15 @@
  * does nothing, and an agent that restarts finds the request again.
  */
 import type { Checkpoint } from '../../api/index.js';
-import {
-  CHECKPOINT,
-  THAW_ANNOTATION,
-  THAWED_CONDITION,
-  findCondition,
-  setCondition,
-} from '../../api/index.js';
+import { CHECKPOINT, THAW_ANNOTATION, THAWED_CONDITION, findCondition } from '../../api/index.js';
 import type { EventRecorder } from '../../controller/events.js';
 import type { ResourceClient } from '../../controller/kube.js';
 import type { Reconciler, Result } from '../../controller/runtime/controller.js';
 import { splitKey } from '../../controller/runtime/informer.js';
+import { updateStatus } from '../../controller/runtime/status.js';
 import type { CoreV1Api } from '@kubernetes/client-node';
 import type { PodTarget } from '../daemon/engine.js';
 import { PodProblem, podTarget } from '../daemon/pods.js';
-import { updateStatus } from '../daemon/status.js';
 
 export interface ThawDeps {
   nodeName: string;
@@ -64,19 +58,13 @@ export class AgentThawReconciler implements Reconciler {
       reason = 'NothingToThaw';
       message = err.message;
     }
-    await updateStatus(this.checkpoints, namespace, name, (s) => {
-      s.conditions = setCondition(
-        s.conditions,
-        {
-          type: THAWED_CONDITION,
-          status: 'True',
-          reason,
-          message,
-          observedGeneration: ckpt.metadata.generation,
-        },
-        this.deps.now?.() ?? new Date(),
-      );
-    });
+    await updateStatus(
+      this.checkpoints,
+      namespace,
+      name,
+      (d) => d.setCondition({ type: THAWED_CONDITION, status: 'True', reason, message }),
+      { generation: ckpt.metadata.generation, now: () => this.deps.now?.() ?? new Date() },
+    );
     return {};
   }
 }
