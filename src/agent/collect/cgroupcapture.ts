@@ -122,12 +122,7 @@ export async function captureCgroup(
     const tasks = tasksOf(cg, only);
     if (tasks.pids.length === 0) throw new Error(`cgroup ${cg.path}: no processes to capture`);
     const t0 = performance.now();
-    // The cgroup's freezer is the freeze here: ptrace would wait forever on a frozen task.
-    const captureOptions: CaptureOptions = {
-      ...options,
-      source: options.source ?? `cgroup ${cg.path}`,
-      stopTasks: false,
-    };
+    const captureOptions: CaptureOptions = { ...options, source: options.source ?? `cgroup ${cg.path}` };
     if (pinned) captureOptions.keepCopy = pinned.keepCopy;
     const result = capture(tasksToCapture(tasks), captureOptions);
     captureMs = performance.now() - t0;
