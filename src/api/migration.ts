@@ -19,7 +19,7 @@ export const MIGRATION: KindInfo = {
 /** Pod annotation: migrate this pod automatically when its node is cordoned or tainted NoExecute. */
 export const MIGRATE_ON_DRAIN = 'fdckpt.io/migrate-on-drain';
 
-/** Label on what a Migration creates (Checkpoint, Restore, Secret, pods): the Migration's name. */
+/** Label on what a Migration creates (Checkpoint, Restore, pods): the Migration's name. */
 export const MIGRATION_LABEL = 'fdckpt.io/migration';
 
 /**

@@ -34,8 +34,6 @@ export interface ControllerOptions {
   launcher: LauncherOptions;
   /** Port of /healthz, /readyz, /metrics (0 picks one). */
   port?: number;
-  /** The operator's namespace (transfer Secrets; default fdckpt-system). */
-  namespace?: string;
   /** Lease namespace and name; without it there is no leader election (one replica only). */
   lease?: {
     namespace: string;

@@ -4,7 +4,7 @@
  *   Pending → Checkpointing → [Replacing →] Restoring → Finishing → Succeeded
  *                  └──────────────┴─────────────┴─→ RollingBack → Failed
  *
- * Pending: choose the target node, create the transfer token Secret and the
+ * Pending: choose the target node, create the
  * Checkpoint (afterCapture Stop: the source stays frozen). Checkpointing: once
  * the Checkpoint is Ready, create the Restore (a new pod on the target node;
  * its agent fetches the image from the source's agent). Restoring: once the

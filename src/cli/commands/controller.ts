@@ -63,7 +63,6 @@ export const command: Command = {
       log,
       port: port === undefined ? 8080 : intFlag(port, 'port'),
       launcher: { image: image ?? '', ...(hostPath ? { hostPath } : {}) },
-      namespace: leaseNamespace,
       ...(parsed.booleans.has('no-leader-elect')
         ? {}
         : { lease: { namespace: leaseNamespace, name: 'fdckpt-controller', identity } }),
