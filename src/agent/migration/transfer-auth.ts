@@ -48,13 +48,16 @@ export function transferAuthorizer(deps: TransferAuthDeps): TransferAuthorizer {
   let inFlight = 0;
   let self: Promise<string> | undefined;
   const ownUser = (): Promise<string> => {
-    self ??= deps.authn.createSelfSubjectReview({ body: {} }).then((r) => {
-      const name = r.status?.userInfo?.username;
-      if (!name) throw new Error('the API server named no user for this agent (SelfSubjectReview)');
-      return name;
-    });
-    // A failed lookup is asked again by the next request.
-    self.catch(() => (self = undefined));
+    if (self === undefined) {
+      const asked = deps.authn.createSelfSubjectReview({ body: {} }).then((r) => {
+        const name = r.status?.userInfo?.username;
+        if (!name) throw new Error('the API server named no user for this agent (SelfSubjectReview)');
+        return name;
+      });
+      // A failed lookup is asked again by the next request.
+      asked.catch(() => (self = undefined));
+      self = asked;
+    }
     return self;
   };
   const decide = async (token: string, namespace: string, checkpoint: string): Promise<TransferVerdict> => {
