@@ -17,6 +17,7 @@ import { detectCgroupV2Root, podCgroupDir } from '../../src/local/kubelet/cgroup
 import { installOperator } from '../../src/local/cluster/install.js';
 import { eventually } from './support.js';
 import { KUBECTL, describeWithKubectl, hasKubectl } from '../support/kubectl.js';
+import { endInput } from '../../src/local/child-input.js';
 
 const fixtures = fileURLToPath(new URL('../fixtures/cluster/', import.meta.url));
 const repo = fileURLToPath(new URL('../../', import.meta.url));
@@ -41,12 +42,7 @@ function kubectlWithInput(input: string | undefined, ...args: string[]): Promise
       (err, stdout, stderr) =>
         resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
-    // A command that reads no input may exit before its stdin is closed: that EPIPE is
-    // not its failure, which its exit status reports.
-    child.stdin?.on('error', (e: NodeJS.ErrnoException) => {
-      if (e.code !== 'EPIPE') resolve({ code: 1, stdout: '', stderr: String(e) });
-    });
-    child.stdin?.end(input ?? '');
+    endInput(child.stdin, input ?? '', (e) => resolve({ code: 1, stdout: '', stderr: String(e) }));
   });
 }
 

@@ -18,6 +18,7 @@ import type { V1Container, V1Pod, V1PodTemplateSpec } from '@kubernetes/client-n
 import { startCluster, type LocalCluster } from '../../src/local/cluster/cluster.js';
 import { KUBECTL } from '../support/kubectl.js';
 import { helmBinary } from '../support/helm.js';
+import { endInput } from '../../src/local/child-input.js';
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));
 const chart = join(repo, 'deploy', 'chart', 'fdckpt');
@@ -38,12 +39,7 @@ function run(cmd: string, args: string[], input?: string): Promise<string> {
     const child = execFile(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20, cwd: repo }, (err, out, errOut) =>
       err ? reject(new Error(`${cmd} ${args.join(' ')}: ${err.message}\n${errOut}`)) : resolve(out),
     );
-    // A command that reads no input (kubectl wait) may exit before its stdin is closed:
-    // that EPIPE is not the command's failure, which its exit status reports.
-    child.stdin?.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code !== 'EPIPE') reject(err);
-    });
-    child.stdin?.end(input ?? '');
+    endInput(child.stdin, input ?? '', (err) => reject(err));
   });
 }
 

@@ -26,6 +26,7 @@ import { until } from './until.js';
 import { KUBECTL } from './kubectl.js';
 import type { AgentProcess } from './agent-process.js';
 import { startAgentProcess } from './agent-process.js';
+import { endInput } from '../../src/local/child-input.js';
 
 /** The repository root: the nearest directory up with package.json (tests run from src, benches from build/). */
 function repoRoot(): string {
@@ -153,12 +154,7 @@ export function kubectl(t: TwoNodes, input: string, ...args: string[]): Promise<
     p.on('close', (code) =>
       code === 0 ? resolve(out) : reject(new Error(`kubectl ${args.join(' ')}: ${err}`)),
     );
-    // A command that reads no input may exit before its stdin is closed: that EPIPE is
-    // not its failure, which its exit status reports.
-    p.stdin.on('error', (e: NodeJS.ErrnoException) => {
-      if (e.code !== 'EPIPE') reject(e);
-    });
-    p.stdin.end(input);
+    endInput(p.stdin, input, (e) => reject(e));
   });
 }
 

@@ -12,6 +12,7 @@ import { CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { TRANSFER_AUDIENCE } from '../../api/index.js';
 import type { LocalCluster } from './cluster.js';
 import { checkoutRoot, kubeBinary } from './binaries.js';
+import { endInput } from '../child-input.js';
 
 /** The operator's namespace and ServiceAccounts, as deploy/ names them. */
 export const OPERATOR_NAMESPACE = 'fdckpt-system';
@@ -44,12 +45,7 @@ export function kubectl(kubeconfig: string, args: string[], input?: string): Pro
         ? resolve(out)
         : reject(new Error(`kubectl ${args.join(' ')}: ${err.trim() || `status ${code}`}`)),
     );
-    // A command that reads no input may exit before its stdin is closed: that EPIPE is
-    // not its failure, which its exit status reports.
-    p.stdin.on('error', (e: NodeJS.ErrnoException) => {
-      if (e.code !== 'EPIPE') reject(e);
-    });
-    p.stdin.end(input ?? '');
+    endInput(p.stdin, input ?? '', (e) => reject(e));
   });
 }
 
