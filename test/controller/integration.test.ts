@@ -10,7 +10,6 @@ import {
   mkdtempSync,
   readFileSync,
   readlinkSync,
-  readdirSync,
   rmSync,
   writeFileSync,
 } from 'node:fs';
@@ -25,6 +24,7 @@ import { ResourceClient, loadKubeConfig, makeClients } from '../../src/controlle
 import { startControlPlane, type ControlPlane } from '../../src/local/controlplane.js';
 import { createCheckpoint, createRestore, reason, startTestOperator } from './support.js';
 import { until as untilWithin } from '../support/until.js';
+import { fdTable } from '../support/procfs.js';
 
 /** These waits keep their 30 s bound. */
 const until = <T>(what: string, probe: () => Promise<T | undefined>): Promise<T> =>
@@ -89,12 +89,6 @@ async function podProcess(name: string): Promise<number> {
     const pids = listTasks(cg.containers[0]!.cgroup).pids;
     return pids.find((p) => readlinkSync(`/proc/${p}/exe`).endsWith('/sleep'));
   });
-}
-
-function fdTable(pid: number): Record<string, string> {
-  return Object.fromEntries(
-    readdirSync(`/proc/${pid}/fd`).map((fd) => [fd, readlinkSync(`/proc/${pid}/fd/${fd}`)]),
-  );
 }
 
 async function checkpointDone(name: string): Promise<Checkpoint> {

@@ -36,3 +36,33 @@ export function sharingTruth(fds: { pid: number; fd: number }[]): Set<string> {
   }
   return pairs;
 }
+
+/** One read of a live table: an fd closed between readdir and readlink is simply not there. */
+function readFdTable(pid: number): Record<string, string> {
+  const table: Record<string, string> = {};
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      table[fd] = readlinkSync(`/proc/${pid}/fd/${fd}`);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+  }
+  return table;
+}
+
+/**
+ * The table of a process that has settled. /proc/PID/exe names the new program before
+ * exec has closed the close-on-exec fds, and the program may open and close a locale
+ * file before it sleeps: a single read can catch either. Two reads 20 ms apart that agree
+ * are the table the process keeps.
+ */
+export function fdTable(pid: number): Record<string, string> {
+  let last = readFdTable(pid);
+  for (let round = 0; round < 50; round++) {
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+    const next = readFdTable(pid);
+    if (JSON.stringify(next) === JSON.stringify(last)) return next;
+    last = next;
+  }
+  throw new Error(`the fd table of pid ${pid} did not settle within 1 s`);
+}

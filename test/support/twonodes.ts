@@ -3,7 +3,7 @@
  * per node with image transfer), and helpers shared by the migration e2e tests.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readlinkSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +23,7 @@ import { testLineLogger, testLogger } from './log.js';
 import { startControlPlane, type ControlPlane } from '../../src/local/controlplane.js';
 import { installOperator } from '../../src/local/cluster/install.js';
 import { until } from './until.js';
+export { fdTable } from './procfs.js';
 import { KUBECTL } from './kubectl.js';
 import type { AgentProcess } from './agent-process.js';
 import { startAgentProcess } from './agent-process.js';
@@ -193,12 +194,6 @@ export async function sleepOf(t: TwoNodes, name: string): Promise<number> {
       readlinkSync(`/proc/${p}/exe`).endsWith('/sleep'),
     );
   });
-}
-
-export function fdTable(pid: number): Record<string, string> {
-  return Object.fromEntries(
-    readdirSync(`/proc/${pid}/fd`).map((fd) => [fd, readlinkSync(`/proc/${pid}/fd/${fd}`)]),
-  );
 }
 
 export async function finished(t: TwoNodes, name: string): Promise<Migration> {
