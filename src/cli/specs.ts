@@ -32,12 +32,16 @@ export const capture: CommandSpec = {
   name: 'capture',
   summary: "Record processes' fd tables into an image; refuse, naming every fd, what cannot be restored.",
   usage:
-    'capture (--pid PID ... | --cgroup PATH | --pod-uid UID [--container ID ...]) --output FILE ' +
+    'capture (--pid PID ... [--no-freeze] | --cgroup PATH | --pod-uid UID [--container ID ...]) --output FILE [--json] ' +
     '[--leak-policy fail|warn|ignore] [--leave-frozen | --stop] [--ignore-type TYPE ...] [--ignore-fd PID:FD ...] [--freeze-journal DIR]',
   options: {
     pid: s('PID', 'a process (or thread) to capture', true),
+    'no-freeze': b(
+      '--pid: do not stop the processes (ptrace) while reading their tables; the table may change under the capture',
+    ),
     ...TARGET,
     output: s('FILE', 'the image to write'),
+    json: b('print what was captured as JSON (counts, frozenMs, the image written)'),
     'leak-policy': s(
       'POLICY',
       'cgroups: fail (default) refuses on leaks, warn prints them, ignore skips the check',

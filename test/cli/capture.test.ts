@@ -17,7 +17,7 @@ describe('fdckpt capture', () => {
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(
-      /^captured 1 process\(es\), \d+ fds, \d+ open files in [\d.]+ ms -> .*out\.fdimg \(\d+ bytes\)\n$/,
+      /^captured 1 process\(es\), \d+ fds, \d+ open files in [\d.]+ ms \(frozen [\d.]+ ms\) -> .*out\.fdimg \(\d+ bytes\)\n$/,
     );
     const cp = await readImage(out);
     expect(cp.processes[0]!.pid).toBe(fx.pid);

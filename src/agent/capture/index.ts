@@ -34,8 +34,16 @@ import { CaptureError } from './errors.js';
 import { applyIgnores, findProblems } from './problems.js';
 import { resolveReferences } from './resolve.js';
 import type { CaptureOptions, CaptureResult } from './types.js';
+import { TaskFreeze } from './taskfreeze.js';
 
-export type { CaptureOptions, CaptureResult, CaptureStats, FdProblem, ProblemKind } from './types.js';
+export type {
+  CaptureOptions,
+  CaptureResult,
+  CaptureStats,
+  CaptureTimings,
+  FdProblem,
+  ProblemKind,
+} from './types.js';
 export { CaptureError } from './errors.js';
 
 /** PIDFD_THREAD (= O_EXCL): a pidfd for a thread that is not a group leader (Linux 6.9+). */
@@ -200,9 +208,28 @@ function processAlive(pid: number): boolean {
  * Captures the file tables of `pids` (processes or threads). Everything seen is
  * recorded; fds that make the checkpoint unrestorable and are not ignored are
  * listed in `problems`. Throws CaptureError when a process exits or an fd is
- * closed while it is being read.
+ * closed while it is being read. With `stopTasks`, every thread of the
+ * processes is stopped first and resumed before it returns or throws.
  */
 export function capture(pids: readonly number[], options: CaptureOptions = {}): CaptureResult {
+  if (!options.stopTasks) return captureRunning(pids, options);
+  const freeze = TaskFreeze.stop(pids);
+  let result: CaptureResult;
+  try {
+    result = captureRunning(pids, options);
+  } catch (err) {
+    try {
+      freeze.thaw();
+    } catch {
+      // The capture's error says more; thaw() resumed every task it could.
+    }
+    throw err;
+  }
+  result.timings.frozenMs = freeze.thaw();
+  return result;
+}
+
+function captureRunning(pids: readonly number[], options: CaptureOptions): CaptureResult {
   const run = new CaptureRun(options.keepCopy);
   for (const pid of pids) run.captureProcess(pid);
   const checkpoint: Checkpoint = {
@@ -232,5 +259,5 @@ export function capture(pids: readonly number[], options: CaptureOptions = {}): 
     files: run.files.length,
     kcmpCalls: run.fileIndex.comparisons,
   };
-  return { checkpoint, problems, stats };
+  return { checkpoint, problems, stats, timings: { frozenMs: 0 } };
 }

@@ -14,6 +14,12 @@ export interface CaptureOptions {
    * pod's files this way while it is frozen, at no extra syscall per file.
    */
   keepCopy?: (objref: number, copy: number) => boolean;
+  /**
+   * Stop every thread of the given processes (ptrace) while their tables are
+   * read, and resume them on every path. For processes nothing else freezes; a
+   * cgroup capture freezes the cgroup instead and leaves this off.
+   */
+  stopTasks?: boolean;
 }
 
 /** Why one fd cannot be checkpointed (restored later) as it is. */
@@ -41,6 +47,13 @@ export interface CaptureResult {
   checkpoint: Checkpoint;
   problems: FdProblem[];
   stats: CaptureStats;
+  timings: CaptureTimings;
+}
+
+/** The same name and meaning as a cgroup capture's timings. */
+export interface CaptureTimings {
+  /** From the first stop request to the last resume (0 when nothing was stopped). */
+  frozenMs: number;
 }
 
 /** Work done, for benchmarks and for tests of the dedup's growth. */

@@ -122,7 +122,12 @@ export async function captureCgroup(
     const tasks = tasksOf(cg, only);
     if (tasks.pids.length === 0) throw new Error(`cgroup ${cg.path}: no processes to capture`);
     const t0 = performance.now();
-    const captureOptions: CaptureOptions = { ...options, source: options.source ?? `cgroup ${cg.path}` };
+    // The cgroup's freezer is the freeze here: ptrace would wait forever on a frozen task.
+    const captureOptions: CaptureOptions = {
+      ...options,
+      source: options.source ?? `cgroup ${cg.path}`,
+      stopTasks: false,
+    };
     if (pinned) captureOptions.keepCopy = pinned.keepCopy;
     const result = capture(tasksToCapture(tasks), captureOptions);
     captureMs = performance.now() - t0;

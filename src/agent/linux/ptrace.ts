@@ -1,6 +1,7 @@
 /**
- * ptrace(2) bindings for replay. All requests must come from the thread that
- * attached; koffi calls are synchronous, so the caller's (main) thread is it.
+ * ptrace(2) bindings for replay and for capture's freeze of --pid targets. All
+ * requests must come from the thread that attached; koffi calls are synchronous,
+ * so the caller's (main) thread is it.
  */
 import fs from 'node:fs';
 import { lib, koffi } from './libc.js';
@@ -45,6 +46,8 @@ export const PTRACE_O = {
 
 /** The event number in a PTRACE_EVENT stop (status >> 16). */
 export const PTRACE_EVENT_EXEC = 4;
+/** The event of a PTRACE_INTERRUPT stop or of a group stop of a seized tracee. */
+export const PTRACE_EVENT_STOP = 128;
 
 function check(result: number | bigint, request: string, pid: number): void {
   if (Number(result) === -1) throw new SyscallError('ptrace', koffi.errno(), `${request}, pid ${pid}`);

@@ -36,3 +36,18 @@ export function waitPid(pid: number): WaitStatus {
     throw new SyscallError('waitpid', errno, `pid ${pid}`);
   }
 }
+
+const WNOHANG = 1;
+
+/** waitpid(__WALL | WNOHANG): the state change of `pid` if there is one, else undefined. */
+export function waitPidNoHang(pid: number): WaitStatus | undefined {
+  const status = new Int32Array(1);
+  for (;;) {
+    const r = c.waitpid(pid, status, WALL | WNOHANG);
+    if (r === pid) return decodeWaitStatus(status[0]!);
+    if (r === 0) return undefined;
+    const errno = koffi.errno();
+    if (r === -1 && errno === EINTR) continue;
+    throw new SyscallError('waitpid', errno, `pid ${pid}`);
+  }
+}

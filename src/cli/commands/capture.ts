@@ -1,16 +1,16 @@
 /**
- * `fdckpt capture --pid PID [--pid PID ...] --output FILE [--ignore-type T] [--ignore-fd PID:FD]`
+ * `fdckpt capture --pid PID [--pid PID ...] [--no-freeze] --output FILE [--json] [--ignore-type T] [--ignore-fd PID:FD]`
  * `fdckpt capture --cgroup PATH | --pod-uid UID [--container ID ...] --output FILE
  *   [--leak-policy fail|warn|ignore] [--leave-frozen | --stop] [--ignore-type T] [--ignore-fd PID:FD]`
  *
- * Records the file tables of the given processes into an image. Refuses, with
+ * Records the file tables of the given processes into an image, every thread of
+ * them stopped (ptrace) meanwhile unless --no-freeze. Refuses, with
  * every refused fd named on one line (exit 3), when an fd cannot be restored and is not ignored.
  * With a cgroup: freeze, capture every process in it, thaw (or leave frozen),
  * and check for leaks across its boundary; leaks refuse the capture (exit 3)
  * under the default policy fail, are printed under warn. A refusal lists every
  * reason found in the one pass: each leak and each refused fd.
  */
-import { statSync } from 'node:fs';
 import { capture } from '../../agent/capture/index.js';
 import { writeImage } from '../../agent/image/index.js';
 import { isFileType, FILE_TYPES, type FileType } from '../../agent/model.js';
@@ -23,7 +23,8 @@ import {
   noPositionals,
   single,
 } from '../command.js';
-import type { FdProblem } from '../../agent/capture/types.js';
+import type { CaptureStats, FdProblem } from '../../agent/capture/types.js';
+import type { Checkpoint } from '../../agent/model.js';
 import { captureCgroup } from '../../agent/collect/cgroupcapture.js';
 import { LeakError, describeLeak, isLeakPolicy } from '../../agent/collect/report.js';
 import { refusal } from '../problems.js';
@@ -67,25 +68,57 @@ async function run(parsed: ParsedArgs): Promise<number> {
       '--leak-policy, --leave-frozen and --stop apply to --cgroup/--pod-uid captures only',
     );
   }
+  if (cgroup !== undefined && parsed.booleans.has('no-freeze'))
+    throw new UsageError('--no-freeze applies to --pid captures only');
   if (parsed.booleans.has('leave-frozen') && parsed.booleans.has('stop')) {
     throw new UsageError('give --leave-frozen or --stop, not both');
   }
   if (cgroup !== undefined) return captureCgroupCommand(cgroup, output, parsed);
 
   const started = process.hrtime.bigint();
-  const { checkpoint, problems, stats } = capture(pids, {
+  const freeze = !parsed.booleans.has('no-freeze');
+  const { checkpoint, problems, stats, timings } = capture(pids, {
     ignoreTypes: (parsed.flags.get('ignore-type') ?? []).map(parseIgnoreType),
     ignoreFds: (parsed.flags.get('ignore-fd') ?? []).map(parseIgnoreFd),
+    stopTasks: freeze,
   });
   if (problems.length > 0) return refuse(problems);
-  await writeImage(output, checkpoint);
+  const { size } = await writeImage(output, checkpoint);
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
   const ignored = checkpoint.files.filter((f) => f.ignored).length;
+  if (parsed.booleans.has('json')) {
+    const summary = {
+      ...summaryOf(checkpoint, stats, ms, output, size),
+      frozenMs: freeze ? timings.frozenMs : null,
+    };
+    process.stdout.write(`${JSON.stringify(summary)}\n`);
+    return 0;
+  }
   process.stdout.write(
     `captured ${checkpoint.processes.length} process(es), ${stats.fds} fds, ${stats.files} open files` +
-      `${ignored ? ` (${ignored} ignored)` : ''} in ${ms.toFixed(1)} ms -> ${output} (${statSync(output).size} bytes)\n`,
+      `${ignored ? ` (${ignored} ignored)` : ''} in ${ms.toFixed(1)} ms ` +
+      `(${freeze ? `frozen ${timings.frozenMs.toFixed(1)} ms` : 'not frozen'}) -> ${output} (${size} bytes)\n`,
   );
   return 0;
+}
+
+/** The --json output's common part; `frozenMs` is null when nothing was frozen. */
+function summaryOf(
+  checkpoint: Checkpoint,
+  stats: CaptureStats,
+  ms: number,
+  output: string,
+  bytes: number,
+): Record<string, unknown> {
+  return {
+    processes: checkpoint.processes.length,
+    fds: stats.fds,
+    files: stats.files,
+    ignored: checkpoint.files.filter((f) => f.ignored).length,
+    ms,
+    output,
+    bytes,
+  };
 }
 
 async function captureCgroupCommand(
@@ -125,8 +158,19 @@ async function captureCgroupCommand(
   const { checkpoint, problems, stats, leaks, timings } = result;
   for (const l of leaks?.leaks ?? []) process.stderr.write(`warning: leak: ${describeLeak(l)}\n`);
   if (problems.length > 0) return refuse(problems);
-  await writeImage(output, checkpoint);
+  const { size } = await writeImage(output, checkpoint);
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
+  if (parsed.booleans.has('json')) {
+    const summary = {
+      ...summaryOf(checkpoint, stats, ms, output, size),
+      cgroup: result.cgroup.path,
+      leaks: leaks?.leaks.length ?? null,
+      frozenMs: timings.frozenMs,
+      timings,
+    };
+    process.stdout.write(`${JSON.stringify(summary)}\n`);
+    return 0;
+  }
   const frozen = parsed.booleans.has('leave-frozen')
     ? ', left frozen'
     : parsed.booleans.has('stop')
@@ -135,7 +179,7 @@ async function captureCgroupCommand(
   process.stdout.write(
     `captured ${checkpoint.processes.length} process(es), ${stats.fds} fds, ${stats.files} open files from cgroup ` +
       `${result.cgroup.path} in ${ms.toFixed(1)} ms (frozen ${timings.frozenMs.toFixed(1)} ms${frozen}; ` +
-      `${leaks?.leaks.length ?? 'unchecked'} leak(s)) -> ${output} (${statSync(output).size} bytes)\n`,
+      `${leaks?.leaks.length ?? 'unchecked'} leak(s)) -> ${output} (${size} bytes)\n`,
   );
   return 0;
 }
