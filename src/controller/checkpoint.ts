@@ -63,7 +63,7 @@ export class CheckpointReconciler implements Reconciler {
 
   async reconcile(key: string): Promise<Result> {
     const { namespace, name } = splitKey(key);
-    const found = await this.deps.checkpoints.find(namespace, name);
+    const found = await this.deps.checkpoints.read(namespace, name);
     if (!found) return {}; // gone: nothing to reconcile
     let ckpt = found;
     if (ckpt.metadata.deletionTimestamp) return this.finalize(ckpt);

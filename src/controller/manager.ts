@@ -16,7 +16,7 @@ import type { ControllerMetrics } from './metrics.js';
 import { controllerMetrics } from './metrics.js';
 import { RestoreReconciler } from './restore.js';
 import type { DrainRetryOptions } from './drain-retry.js';
-import { migrationLoops, startControllerWebhook } from './migration-wiring.js';
+import { migrationControllers, startControllerWebhook } from './migration-wiring.js';
 import type { PodWebhookOptions } from './webhook/index.js';
 import type { LauncherOptions } from './restore-pod.js';
 import type { Reconciler } from './runtime/controller.js';
@@ -60,11 +60,10 @@ export interface RunningController {
   stop(): Promise<void>;
 }
 
-/** A queue fed by an informer, drained by a reconciler. */
+/** A queue fed by an informer: every change of an object queues its key. */
 export interface Loop<T extends Keyed> {
   informer: Informer<T>;
   queue: WorkQueue;
-  done?: Promise<void>;
 }
 
 export function loopFor<T extends Keyed>(informer: Informer<T>): Loop<T> {
@@ -74,6 +73,21 @@ export function loopFor<T extends Keyed>(informer: Informer<T>): Loop<T> {
   return { informer, queue };
 }
 
+/** A reconciler and the queue that feeds it, registered together (never paired by position). */
+export interface QueueWorker {
+  queue: WorkQueue;
+  reconciler: Reconciler;
+}
+
+/**
+ * What a set of reconcilers needs running: the informers to start (each once, whatever
+ * number of queues it feeds) and the workers to run once every cache is filled.
+ */
+export interface Controllers {
+  informers: Informer<Keyed>[];
+  workers: QueueWorker[];
+}
+
 export async function startController(options: ControllerOptions): Promise<RunningController> {
   const { kc, log } = options;
   const clients = makeClients(kc);
@@ -81,13 +95,15 @@ export async function startController(options: ControllerOptions): Promise<Runni
   const events = options.events ?? apiEventRecorder(clients.core, 'fdckpt-controller', log);
   const checkpoints = new ResourceClient<Checkpoint>(clients.custom, CHECKPOINT);
   const restores = new ResourceClient<Restore>(clients.custom, RESTORE);
-  const loops: Loop<Keyed>[] = [];
+  const informers: Informer<Keyed>[] = [];
+  const workers: QueueWorker[] = [];
+  const running: Promise<void>[] = [];
   let stopping = false;
   let startupError: string | undefined;
   const elector = options.lease
     ? new LeaderElector({ api: kc.makeApiClient(CoordinationV1Api), ...options.lease, log })
     : undefined;
-  const synced = (): boolean => loops.length > 0 && loops.every((l) => l.informer.hasSynced);
+  const synced = (): boolean => informers.length > 0 && informers.every((i) => i.hasSynced);
   const server = await startServer({
     port: options.port ?? 8080,
     registry: metrics.registry,
@@ -108,6 +124,7 @@ export async function startController(options: ControllerOptions): Promise<Runni
   const run = async (): Promise<void> => {
     if (elector && !(await elector.acquire(() => options.onLostLeadership?.()))) return;
     if (stopping) return;
+    // Each kind's reconciler reads from its own informer's cache, not one GET per reconcile.
     const ckptLoop = loopFor(
       new Informer<Checkpoint>(
         kc,
@@ -115,9 +132,11 @@ export async function startController(options: ControllerOptions): Promise<Runni
         log,
       ),
     );
+    checkpoints.readThrough(ckptLoop.informer);
     const restoreLoop = loopFor(
       new Informer<Restore>(kc, { list: () => restores.listAll(), watchPath: restores.watchPath }, log),
     );
+    restores.readThrough(restoreLoop.informer);
     // A Restore waits on its Checkpoint: a Checkpoint change wakes the Restores that name it.
     ckptLoop.informer.on({
       update: (_old, c) => {
@@ -127,21 +146,27 @@ export async function startController(options: ControllerOptions): Promise<Runni
         }
       },
     });
-    loops.push(ckptLoop, restoreLoop);
-    const reconcilers: Reconciler[] = [
-      new CheckpointReconciler({ checkpoints, core: clients.core, events, metrics }),
-      new RestoreReconciler({
-        restores,
-        checkpoints,
-        core: clients.core,
-        events,
-        launcher: options.launcher,
-        metrics,
-        imageTransfer: options.migrations?.enabled ?? false,
-      }),
-    ];
+    informers.push(ckptLoop.informer, restoreLoop.informer);
+    workers.push(
+      {
+        queue: ckptLoop.queue,
+        reconciler: new CheckpointReconciler({ checkpoints, core: clients.core, events, metrics }),
+      },
+      {
+        queue: restoreLoop.queue,
+        reconciler: new RestoreReconciler({
+          restores,
+          checkpoints,
+          core: clients.core,
+          events,
+          launcher: options.launcher,
+          metrics,
+          imageTransfer: options.migrations?.enabled ?? false,
+        }),
+      },
+    );
     if (options.migrations?.enabled ?? false) {
-      const m = migrationLoops({
+      const m = migrationControllers({
         kc,
         clients,
         checkpoints,
@@ -155,19 +180,21 @@ export async function startController(options: ControllerOptions): Promise<Runni
         drainRetry: options.migrations?.drainRetry,
         metrics,
       });
-      loops.push(...m.loops);
-      reconcilers.push(...m.reconcilers);
+      informers.push(...m.informers);
+      workers.push(...m.workers);
     }
-    await Promise.all(loops.map((l) => l.informer.start()));
+    await Promise.all(informers.map((i) => i.start()));
     if (stopping) return;
-    loops.forEach((l, i) => {
-      metrics.trackQueue(reconcilers[i]!.kind, () => l.queue.length);
-      l.done = runWorkers(l.queue, reconcilers[i]!, {
-        workers: options.workers ?? 2,
-        log,
-        observer: metrics,
-      });
-    });
+    for (const w of workers) {
+      metrics.trackQueue(w.reconciler.kind, () => w.queue.length);
+      running.push(
+        runWorkers(w.queue, w.reconciler, {
+          workers: options.workers ?? 2,
+          log,
+          observer: metrics,
+        }),
+      );
+    }
     log.info('controller running');
   };
   let webhook: Awaited<ReturnType<typeof startControllerWebhook>> | undefined;
@@ -190,7 +217,7 @@ export async function startController(options: ControllerOptions): Promise<Runni
       cause: err,
     });
   }
-  const running = run().catch((err: unknown) => {
+  const started = run().catch((err: unknown) => {
     // Not started: unhealthy and not ready, saying why, so that the kubelet restarts it.
     startupError = `start-up failed: ${err instanceof Error ? err.message : String(err)}`;
     log.error(`controller: ${startupError}`);
@@ -202,11 +229,11 @@ export async function startController(options: ControllerOptions): Promise<Runni
     isLeader: () => elector?.isLeader ?? true,
     async stop() {
       stopping = true;
-      for (const l of loops) l.queue.shutDown();
+      for (const w of workers) w.queue.shutDown();
       await elector?.stop();
-      await Promise.all(loops.map((l) => l.informer.stop()));
-      await running;
-      await Promise.all(loops.map((l) => l.done ?? Promise.resolve()));
+      await Promise.all(informers.map((i) => i.stop()));
+      await started;
+      await Promise.all(running);
       await webhook?.stop();
       await server.close();
     },

@@ -12,10 +12,8 @@ import type { DrainRetryOptions } from './drain-retry.js';
 import type { EventRecorder } from './events.js';
 import type { Clients } from './kube.js';
 import { ResourceClient } from './kube.js';
-import type { Loop } from './manager.js';
-import { loopFor } from './manager.js';
+import { loopFor, type Controllers } from './manager.js';
 import { MigrationReconciler } from './migration.js';
-import type { Reconciler } from './runtime/controller.js';
 import { Informer } from './runtime/informer.js';
 import type { Keyed, ListResult } from './runtime/informer.js';
 import type { ControllerMetrics } from './metrics.js';
@@ -44,16 +42,14 @@ export interface MigrationLoopsDeps {
   metrics?: ControllerMetrics;
 }
 
-/** The loops with their reconcilers, in the same order. */
-export function migrationLoops(deps: MigrationLoopsDeps): {
-  loops: Loop<Keyed>[];
-  reconcilers: Reconciler[];
-} {
+/** The Migration and drain reconcilers with their queues, and the informers that feed them. */
+export function migrationControllers(deps: MigrationLoopsDeps): Controllers {
   const { kc, clients, log } = deps;
   const migrations = new ResourceClient<Migration>(clients.custom, MIGRATION);
   const migLoop = loopFor(
     new Informer<Migration>(kc, { list: () => migrations.listAll(), watchPath: migrations.watchPath }, log),
   );
+  migrations.readThrough(migLoop.informer);
   const wake = (obj: { metadata: { namespace?: string; labels?: Record<string, string> } }): void => {
     const owner = obj.metadata.labels?.[MIGRATION_LABEL];
     if (owner) migLoop.queue.add(`${obj.metadata.namespace ?? ''}/${owner}`);
@@ -79,20 +75,16 @@ export function migrationLoops(deps: MigrationLoopsDeps): {
   });
   // Pods are not otherwise watched: without this a Restore and its Migration only see their
   // target pod Running at their next poll, and that wait is downtime.
-  const podLoops = [RESTORE_LABEL, MIGRATION_LABEL].map((label) => {
-    const loop = loopFor(
-      new Informer<V1Pod & Keyed>(
-        kc,
-        {
-          list: async () =>
-            (await clients.core.listPodForAllNamespaces({ labelSelector: label })) as ListResult<
-              V1Pod & Keyed
-            >,
-          watchPath: '/api/v1/pods',
-          watchQuery: { labelSelector: label },
-        },
-        log,
-      ),
+  // These informers only wake others: they feed no queue of their own.
+  const podInformers = [RESTORE_LABEL, MIGRATION_LABEL].map((label) => {
+    const informer = new Informer<V1Pod & Keyed>(
+      kc,
+      {
+        list: () => clients.core.listPodForAllNamespaces({ labelSelector: label }),
+        watchPath: '/api/v1/pods',
+        watchQuery: { labelSelector: label },
+      },
+      log,
     );
     const wakeOwners = (pod: V1Pod & Keyed): void => {
       const name = pod.metadata?.labels?.[label];
@@ -106,29 +98,33 @@ export function migrationLoops(deps: MigrationLoopsDeps): {
         if (owner) migLoop.queue.add(`${pod.metadata?.namespace ?? ''}/${owner}`);
       }
     };
-    loop.informer.on({ add: wakeOwners, update: (_o, p) => wakeOwners(p) });
-    return loop;
+    informer.on({ add: wakeOwners, update: (_o, p) => wakeOwners(p) });
+    return informer;
   });
   return {
-    loops: [migLoop, nodeLoop, ...podLoops],
-    reconcilers: [
-      new MigrationReconciler({
-        migrations,
-        checkpoints: deps.checkpoints,
-        restores: deps.restores,
-        core: clients.core,
-        events: deps.events,
-        metrics: deps.metrics,
-      }),
-      new DrainReconciler({
-        core: clients.core,
-        migrations,
-        events: deps.events,
-        maxConcurrent: deps.maxConcurrentDrain,
-        retry: deps.drainRetry,
-      }),
-      // The pod loops only wake others: their own keys need no work.
-      ...podLoops.map((): Reconciler => ({ kind: 'PodWake', reconcile: () => Promise.resolve({}) })),
+    informers: [migLoop.informer, nodeLoop.informer, ...podInformers],
+    workers: [
+      {
+        queue: migLoop.queue,
+        reconciler: new MigrationReconciler({
+          migrations,
+          checkpoints: deps.checkpoints,
+          restores: deps.restores,
+          core: clients.core,
+          events: deps.events,
+          metrics: deps.metrics,
+        }),
+      },
+      {
+        queue: nodeLoop.queue,
+        reconciler: new DrainReconciler({
+          core: clients.core,
+          migrations,
+          events: deps.events,
+          maxConcurrent: deps.maxConcurrentDrain,
+          retry: deps.drainRetry,
+        }),
+      },
     ],
   };
 }

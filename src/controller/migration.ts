@@ -43,7 +43,7 @@ export class MigrationReconciler implements Reconciler {
 
   async reconcile(key: string): Promise<Result> {
     const { namespace, name } = splitKey(key);
-    const mig = await this.deps.migrations.find(namespace, name);
+    const mig = await this.deps.migrations.read(namespace, name);
     if (!mig) return {}; // gone: nothing to reconcile
     // What the Migration created is owned by it and garbage-collected with it.
     if (mig.metadata.deletionTimestamp) return {};

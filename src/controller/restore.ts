@@ -57,7 +57,7 @@ export class RestoreReconciler implements Reconciler {
 
   async reconcile(key: string): Promise<Result> {
     const { namespace, name } = splitKey(key);
-    const found = await this.deps.restores.find(namespace, name);
+    const found = await this.deps.restores.read(namespace, name);
     if (!found) return {}; // gone: nothing to reconcile
     let restore = found;
     // No finalizer: the restored pod is owned by the Restore and garbage-collected with it.

@@ -38,6 +38,7 @@ import { startTransferServer } from '../../src/agent/transfer/server.js';
 import type { RunningTransferServer } from '../../src/agent/transfer/server.js';
 import { MemoryEventRecorder } from '../../src/controller/events.js';
 import { silentLogger } from '../../src/controller/runtime/log.js';
+import { Informer } from '../../src/controller/runtime/informer.js';
 import { bindingOf, writeBoundImage } from '../support/bound-image.js';
 import type { Harness } from '../controller/support.js';
 import { createCheckpoint, makePod, startHarness } from '../controller/support.js';
@@ -179,6 +180,12 @@ describe('the channel between agents', () => {
         kc: h.kc,
         clients: h,
         checkpoints: h.checkpoints,
+        // Not started: this test only looks at what the agent advertises.
+        checkpointInformer: new Informer<Checkpoint>(
+          h.kc,
+          { list: () => h.checkpoints.listAll(), watchPath: h.checkpoints.watchPath },
+          silentLogger,
+        ),
         restores: h.restores,
         nodeName: 'n2',
         dataDir: join(dir, 'b'),

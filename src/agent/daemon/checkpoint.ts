@@ -79,7 +79,7 @@ export class AgentCheckpointReconciler implements Reconciler {
 
   async reconcile(key: string): Promise<Result> {
     const { namespace, name } = splitKey(key);
-    const ckpt = await this.checkpoints.find(namespace, name);
+    const ckpt = await this.checkpoints.read(namespace, name);
     if (!ckpt) return {}; // gone: nothing to reconcile
     const status = ckpt.status ?? {};
     if (ckpt.metadata.deletionTimestamp) return this.deleteImage(ckpt);

@@ -9,7 +9,7 @@ import { CHECKPOINT, NODE_LABEL, RESTORE } from '../../api/index.js';
 import type { EventRecorder } from '../../controller/events.js';
 import { apiEventRecorder } from '../../controller/events.js';
 import { ResourceClient, makeClients } from '../../controller/kube.js';
-import { loopFor } from '../../controller/manager.js';
+import { loopFor, type QueueWorker } from '../../controller/manager.js';
 import { runWorkers } from '../../controller/runtime/controller.js';
 import { Informer } from '../../controller/runtime/informer.js';
 import type { Logger } from '../../controller/runtime/log.js';
@@ -84,6 +84,10 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       log,
     ),
   );
+  // The reconcilers read this node's objects from these caches; others' (a Checkpoint
+  // restored here from another node) are outside the selector and read live.
+  checkpoints.readThrough(ckptLoop.informer);
+  restores.readThrough(restoreLoop.informer);
   metrics.trackFrozenPods(() =>
     frozenPods({
       nodeName,
@@ -97,6 +101,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
         kc,
         clients,
         checkpoints,
+        checkpointInformer: ckptLoop.informer,
         restores,
         nodeName,
         dataDir: options.dataDir,
@@ -129,19 +134,15 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   });
   const workers = options.workers ?? 1;
   // Workers start once the caches are filled; until then /readyz says so (the CRDs may not exist yet).
+  const queueWorkers: QueueWorker[] = [
+    { queue: ckptLoop.queue, reconciler: new AgentCheckpointReconciler(checkpoints, deps) },
+    { queue: restoreLoop.queue, reconciler: new AgentRestoreReconciler(restores, checkpoints, deps) },
+    ...(migration?.workers ?? []),
+  ];
   const done = Promise.all([ckptLoop.informer.start(), restoreLoop.informer.start()]).then(() =>
-    Promise.all([
-      runWorkers(ckptLoop.queue, new AgentCheckpointReconciler(checkpoints, deps), {
-        workers,
-        log,
-        observer: metrics,
-      }),
-      runWorkers(restoreLoop.queue, new AgentRestoreReconciler(restores, checkpoints, deps), {
-        workers,
-        log,
-        observer: metrics,
-      }),
-    ]),
+    Promise.all(
+      queueWorkers.map((w) => runWorkers(w.queue, w.reconciler, { workers, log, observer: metrics })),
+    ),
   );
   log.info(`agent running on ${nodeName}`);
   return {
@@ -149,8 +150,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     metrics,
     async stop() {
       stopping = true;
-      ckptLoop.queue.shutDown();
-      restoreLoop.queue.shutDown();
+      for (const w of queueWorkers) w.queue.shutDown();
       // Stop the watches first (an unsynced informer is what `done` may still wait for),
       // then let in-flight captures finish (and thaw) before the process goes.
       await Promise.all([ckptLoop.informer.stop(), restoreLoop.informer.stop()]);

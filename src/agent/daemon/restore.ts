@@ -50,7 +50,7 @@ export class AgentRestoreReconciler implements Reconciler {
 
   async reconcile(key: string): Promise<Result> {
     const { namespace, name } = splitKey(key);
-    const restore = await this.restores.find(namespace, name);
+    const restore = await this.restores.read(namespace, name);
     if (!restore || restore.metadata.deletionTimestamp) {
       await this.releaseFetched(key);
       return {}; // gone: nothing to reconcile

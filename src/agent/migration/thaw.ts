@@ -35,7 +35,7 @@ export class AgentThawReconciler implements Reconciler {
 
   async reconcile(key: string): Promise<Result> {
     const { namespace, name } = splitKey(key);
-    const ckpt = await this.checkpoints.find(namespace, name);
+    const ckpt = await this.checkpoints.read(namespace, name);
     if (!ckpt) return {}; // gone: nothing to reconcile
     if (!ckpt.metadata.annotations?.[THAW_ANNOTATION]) return {};
     if (findCondition(ckpt.status?.conditions, THAWED_CONDITION)) return {};

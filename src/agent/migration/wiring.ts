@@ -8,11 +8,10 @@ import { join } from 'node:path';
 import { AuthenticationV1Api } from '@kubernetes/client-node';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Checkpoint, Restore } from '../../api/index.js';
-import { DEFAULT_TRANSFER_TOKEN_FILE, NODE_LABEL } from '../../api/index.js';
+import { DEFAULT_TRANSFER_TOKEN_FILE } from '../../api/index.js';
 import type { EventRecorder } from '../../controller/events.js';
 import type { Clients, ResourceClient } from '../../controller/kube.js';
-import { loopFor } from '../../controller/manager.js';
-import { runWorkers } from '../../controller/runtime/controller.js';
+import { loopFor, type QueueWorker } from '../../controller/manager.js';
 import { Informer } from '../../controller/runtime/informer.js';
 import type { Logger } from '../../controller/runtime/log.js';
 import type { PodTarget } from '../daemon/engine.js';
@@ -53,6 +52,8 @@ export interface TransferOptions {
 export interface MigrationSupport {
   transferUrl: string;
   fetchImage: (ckpt: Checkpoint) => Promise<LocalImage>;
+  /** The thaw reconciler with its queue, fed by the daemon's Checkpoint informer: the daemon runs it. */
+  workers: QueueWorker[];
   stop(): Promise<void>;
 }
 
@@ -60,6 +61,8 @@ export interface MigrationSupportDeps {
   kc: KubeConfig;
   clients: Clients;
   checkpoints: ResourceClient<Checkpoint>;
+  /** The daemon's informer on this node's Checkpoints (one per agent, shared by its reconcilers). */
+  checkpointInformer: Informer<Checkpoint>;
   restores: ResourceClient<Restore>;
   nodeName: string;
   dataDir: string;
@@ -111,28 +114,13 @@ export async function startMigrationSupport(deps: MigrationSupportDeps): Promise
   const url = deps.transfer.advertiseUrl ?? server.url;
   // null removes a pin left by an earlier TLS run of this agent.
   await advertiseEndpoint(clients.core, nodeName, url, identity?.sha256 ?? null);
-  const selector = `${NODE_LABEL}=${nodeName}`;
-  const thawLoop = loopFor(
-    new Informer<Checkpoint>(
-      deps.kc,
-      {
-        list: () => deps.checkpoints.listAll(selector),
-        watchPath: deps.checkpoints.watchPath,
-        watchQuery: { labelSelector: selector },
-      },
-      log,
-    ),
-  );
+  const thawQueue = loopFor(deps.checkpointInformer).queue;
   const reconciler = new AgentThawReconciler(deps.checkpoints, {
     nodeName,
     core: clients.core,
     events: deps.events,
     thaw: deps.thaw ?? thawPodCgroup,
   });
-  // As the daemon's own loops: workers start once the cache is filled (the CRDs may come later).
-  const done = thawLoop.informer
-    .start()
-    .then(() => runWorkers(thawLoop.queue, reconciler, { workers: 1, log }));
   log.info(
     `image transfer on ${url} (advertised on node ${nodeName}` +
       (identity ? `, certificate sha256 ${identity.sha256})` : ', plain http: development only)'),
@@ -140,10 +128,8 @@ export async function startMigrationSupport(deps: MigrationSupportDeps): Promise
   return {
     transferUrl: url,
     fetchImage: (ckpt) => localImage(imageDeps, ckpt),
+    workers: [{ queue: thawQueue, reconciler }],
     async stop() {
-      thawLoop.queue.shutDown();
-      await thawLoop.informer.stop();
-      await done;
       await server.close();
     },
   };
