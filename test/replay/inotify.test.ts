@@ -1,0 +1,103 @@
+/**
+ * inotify round trips: a real process (test/fixtures/fdproc.py `inotify`) watches a
+ * directory and two files at wds 1, 3 and 5 (2 and 4 removed), on a non-blocking,
+ * close-on-exec instance. We capture it, restore into a fresh process, and compare the
+ * watches as its fdinfo shows them; the restored program gets an event with the original
+ * wd, and none of the ids restore burnt. A watched file deleted before the restore makes
+ * it refuse, naming the fd and the wd, before any program runs.
+ */
+import fs from 'node:fs';
+import { describe, expect, test } from '@jest/globals';
+import { capture } from '../../src/agent/capture/index.js';
+import { diffCheckpoints } from '../../src/agent/image/index.js';
+import { restore, ReplayError } from '../../src/agent/replay/index.js';
+import { O } from '../../src/agent/model.js';
+import { fdOf } from '../support/fixture.js';
+import { useFixtures } from '../support/use-fixtures.js';
+import { fileAtFd, runRestoredPython, trackRestored, restoreAndRecapture } from './support.js';
+
+const started = trackRestored();
+const fixture = useFixtures();
+
+/** The `inotify wd:` lines of an fd as fdinfo prints them: wd, ino, mask (hex, as printed). */
+function watchLines(pid: number, fd: number): { wd: string; ino: string; sdev: string; mask: string }[] {
+  const text = fs.readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8');
+  return [...text.matchAll(/^inotify wd:(\S+) ino:(\S+) sdev:(\S+) mask:(\S+)/gm)]
+    .map(([, wd, ino, sdev, mask]) => ({ wd: wd!, ino: ino!, sdev: sdev!, mask: mask! }))
+    .sort((a, b) => parseInt(a.wd, 16) - parseInt(b.wd, 16));
+}
+
+describe.each([true, false])('inotify (batched: %s)', (batch) => {
+  test('capture → restore → capture: the same watches at the same wds, the same flags', async () => {
+    const fx = await fixture('inotify');
+    const fd = fdOf(fx, 'inotify');
+    const before = capture([fx.pid]);
+    // inotify used to be refused as "cannot be restored yet".
+    expect(before.problems).toEqual([]);
+    const { pid, after } = await restoreAndRecapture(before.checkpoint, started, batch);
+    expect(diffCheckpoints(before.checkpoint, after.checkpoint)).toEqual([]);
+    const was = watchLines(fx.pid, fd);
+    expect(was.map((w) => w.wd)).toEqual(['1', '3', '5']);
+    expect(watchLines(pid, fd)).toEqual(was);
+    const file = fileAtFd(after.checkpoint, pid, fd);
+    expect(file.flags & O.NONBLOCK).toBe(O.NONBLOCK);
+    expect(after.checkpoint.tables[0]!.fds.find((e) => e.fd === fd)!.cloexec).toBe(true);
+  });
+});
+
+test('the restored program gets an event on a watched file with its original wd, and no IN_IGNORED', async () => {
+  const fx = await fixture('inotify');
+  const cp = capture([fx.pid]).checkpoint;
+  const script = [
+    'import os, sys, json, struct, select',
+    `fd, d = ${fdOf(fx, 'inotify')}, ${JSON.stringify(`${fx.dir}/watched`)}`,
+    // Whatever the queue holds before the program acts: restore must leave it empty.
+    'try:',
+    '    early = len(os.read(fd, 65536))',
+    'except BlockingIOError:',
+    '    early = 0',
+    "with open(os.path.join(d, 'b.txt'), 'a') as f: f.write('x')",
+    "open(os.path.join(d, 'new.txt'), 'w').close()",
+    'select.select([fd], [], [], 5)',
+    'buf, events = os.read(fd, 65536), []',
+    'while buf:',
+    "    wd, mask, cookie, n = struct.unpack('iIII', buf[:16])",
+    "    events.append([wd, mask, buf[16:16 + n].rstrip(b'\\0').decode()]); buf = buf[16 + n:]",
+    "json.dump({'early': early, 'events': events}, open(sys.argv[1], 'w'))",
+  ];
+  const IN_MODIFY = 0x2;
+  const IN_CREATE = 0x100;
+  expect(await runRestoredPython(cp, script, fx.dir, started)).toEqual({
+    early: 0,
+    events: [
+      [3, IN_MODIFY, ''],
+      [1, IN_CREATE, 'new.txt'],
+    ],
+  });
+});
+
+test('a watched file deleted before the restore: refused, naming the fd and the wd, nothing started', async () => {
+  const fx = await fixture('inotify');
+  const fd = fdOf(fx, 'inotify');
+  const cp = capture([fx.pid]).checkpoint;
+  fs.unlinkSync(`${fx.dir}/watched/c.txt`);
+  const err = await restore(cp, ['sleep', '60'], { stdio: 'ignore' }).then(
+    (r) => {
+      started.push(r);
+      throw new Error('restored');
+    },
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(ReplayError);
+  const e = err as ReplayError;
+  expect(e.fd).toBe(fd);
+  expect(e.message).toMatch(
+    new RegExp(
+      `^fd ${fd} \\(anon_inode:inotify\\): inotify wd 5 \\(ino \\d+ on device \\d+:\\d+\\): .*ESTALE: the file is gone`,
+    ),
+  );
+  // Only wd 5 is named: the other watches resolve.
+  expect(e.message).not.toMatch(/wd [13] /);
+  // Refused while planning: no program was started, so none runs half-restored.
+  expect(e.targetPid).toBeUndefined();
+});
