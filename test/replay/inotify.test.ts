@@ -12,11 +12,27 @@ import { capture } from '../../src/agent/capture/index.js';
 import { diffCheckpoints } from '../../src/agent/image/index.js';
 import { restore, ReplayError } from '../../src/agent/replay/index.js';
 import { O } from '../../src/agent/model.js';
+import { main } from '../../src/cli/main.js';
 import { fdOf } from '../support/fixture.js';
 import { useFixtures } from '../support/use-fixtures.js';
 import { fileAtFd, runRestoredPython, trackRestored, restoreAndRecapture } from './support.js';
 
 const started = trackRestored();
+
+/** Runs the CLI in-process (as cli.test.ts does) and returns its exit code and output. */
+async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const [out, err] = [process.stdout.write.bind(process.stdout), process.stderr.write.bind(process.stderr)];
+  process.stdout.write = (chunk: string | Uint8Array) => ((stdout += String(chunk)), true);
+  process.stderr.write = (chunk: string | Uint8Array) => ((stderr += String(chunk)), true);
+  try {
+    return { code: await main(args), stdout, stderr };
+  } finally {
+    process.stdout.write = out;
+    process.stderr.write = err;
+  }
+}
 const fixture = useFixtures();
 
 /** The `inotify wd:` lines of an fd as fdinfo prints them: wd, ino, mask (hex, as printed). */
@@ -100,4 +116,30 @@ test('a watched file deleted before the restore: refused, naming the fd and the 
   expect(e.message).not.toMatch(/wd [13] /);
   // Refused while planning: no program was started, so none runs half-restored.
   expect(e.targetPid).toBeUndefined();
+});
+
+test('the CLI: capture → inspect → restore of an inotify fd', async () => {
+  const fx = await fixture('inotify');
+  const fd = fdOf(fx, 'inotify');
+  const image = `${fx.dir}/img.fdimg`;
+  const out = await cli(['capture', '--pid', String(fx.pid), '--output', image]);
+  expect(out).toMatchObject({ code: 0, stderr: '' });
+  const shown = await cli(['inspect', image, '--json']);
+  expect(shown.code).toBe(0);
+  const json = JSON.parse(shown.stdout) as {
+    version: number;
+    processes: { fds: { fd: number; file: number }[] }[];
+    files: { objref: number; data: { watches: { wd: number; handle?: { bytes: string } }[] } }[];
+  };
+  const objref = json.processes[0]!.fds.find((e) => e.fd === fd)!.file;
+  const { watches } = json.files.find((f) => f.objref === objref)!.data;
+  expect(json.version).toBe(4);
+  expect(watches.map((w) => w.wd).sort()).toEqual([1, 3, 5]);
+  expect(watches.every((w) => typeof w.handle?.bytes === 'string')).toBe(true);
+  // --fds all: the fd is close-on-exec, which the default (program) leaves out. The restored shell's exit status says whether its fd lists the same wds (close-on-exec: grep reads it as $$).
+  const script = `[ "$(grep -o 'inotify wd:[0-9a-f]*' /proc/$$/fdinfo/${fd} | sort | tr '\\n' ' ')" = "inotify wd:1 inotify wd:3 inotify wd:5 " ] && exit 7; exit 1`;
+  expect(await cli(['restore', '--image', image, '--fds', 'all', '--', 'sh', '-c', script])).toMatchObject({
+    code: 7,
+    stderr: '',
+  });
 });
