@@ -9,13 +9,20 @@
 import fs from 'node:fs';
 import { describe, expect, test } from '@jest/globals';
 import { capture } from '../../src/agent/capture/index.js';
-import { diffCheckpoints } from '../../src/agent/image/index.js';
-import { restore, ReplayError } from '../../src/agent/replay/index.js';
-import { O } from '../../src/agent/model.js';
+import { decodeCheckpoint, diffCheckpoints, encodeCheckpoint } from '../../src/agent/image/index.js';
+import { DEFAULT_POLICY, planRestore, restore, ReplayError } from '../../src/agent/replay/index.js';
+import { O, type Checkpoint, type InotifyWatch } from '../../src/agent/model.js';
 import { main } from '../../src/cli/main.js';
 import { fdOf } from '../support/fixture.js';
 import { useFixtures } from '../support/use-fixtures.js';
-import { fileAtFd, runRestoredPython, trackRestored, restoreAndRecapture } from './support.js';
+import {
+  checkpointOf,
+  fileAtFd,
+  fileOf,
+  runRestoredPython,
+  trackRestored,
+  restoreAndRecapture,
+} from './support.js';
 
 const started = trackRestored();
 
@@ -92,6 +99,25 @@ test('the restored program gets an event on a watched file with its original wd,
   });
 });
 
+test('a wd far above the others (2500: 2497 ids burnt, their IN_IGNORED read off in 3 reads)', async () => {
+  const fx = await fixture('inotify');
+  const fd = fdOf(fx, 'inotify');
+  const cp = capture([fx.pid]).checkpoint;
+  const data = fileAtFd(cp, fx.pid, fd).data as { watches: InotifyWatch[] };
+  data.watches.find((w) => w.wd === 5)!.wd = 2500;
+  const script = [
+    'import os, sys, json, re',
+    `fd = ${fd}`,
+    'try:',
+    '    early = len(os.read(fd, 65536))',
+    'except BlockingIOError:',
+    '    early = 0',
+    "wds = sorted(int(w, 16) for w in re.findall(r'inotify wd:([0-9a-f]+)', open(f'/proc/self/fdinfo/{fd}').read()))",
+    "json.dump({'early': early, 'wds': wds}, open(sys.argv[1], 'w'))",
+  ];
+  expect(await runRestoredPython(cp, script, fx.dir, started)).toEqual({ early: 0, wds: [1, 3, 2500] });
+});
+
 test('a watched file deleted before the restore: refused, naming the fd and the wd, nothing started', async () => {
   const fx = await fixture('inotify');
   const fd = fdOf(fx, 'inotify');
@@ -141,5 +167,52 @@ test('the CLI: capture → inspect → restore of an inotify fd', async () => {
   expect(await cli(['restore', '--image', image, '--fds', 'all', '--', 'sh', '-c', script])).toMatchObject({
     code: 7,
     stderr: '',
+  });
+});
+
+describe('what a hostile image may claim is refused, naming the fd, before anything starts', () => {
+  const watch = {
+    ino: 12,
+    sdev: 0xfe00000,
+    mask: 0x2,
+    ignoredMask: 0,
+    handle: { type: 1, bytes: Buffer.alloc(8) },
+  };
+  const imageOf = (watches: InotifyWatch[]): Checkpoint =>
+    checkpointOf([
+      { fd: 4, file: fileOf('inotify', 'anon_inode:inotify', O.RDONLY, 0, { type: 'inotify', watches }) },
+    ]);
+  const refusal = (watches: InotifyWatch[]): string => {
+    try {
+      planRestore(imageOf(watches), DEFAULT_POLICY);
+    } catch (err) {
+      expect(err).toBeInstanceOf(ReplayError);
+      return (err as Error).message;
+    }
+    throw new Error('planned');
+  };
+
+  test('10^6 watches, a wd of 10^6, a duplicate wd, a mask the kernel never keeps, a 4 KB handle', () => {
+    const many = Array.from({ length: 1_000_000 }, (_, i) => ({ ...watch, wd: i + 1 }));
+    expect(refusal(many)).toMatch(
+      /^fd 4 \(anon_inode:inotify\): inotify with 1000000 watches \(at most 65536\)/,
+    );
+    expect(refusal([{ ...watch, wd: 1_000_000 }])).toMatch(/inotify wd 1000000 is outside 1\.\.65536/);
+    expect(
+      refusal([
+        { ...watch, wd: 2 },
+        { ...watch, wd: 2 },
+      ]),
+    ).toMatch(/inotify wd 2 listed twice/);
+    expect(refusal([{ ...watch, wd: 1, mask: 0x1000000 }])).toMatch(
+      /mask 0x1000000 is not one inotify_add_watch keeps/,
+    );
+    const big = { ...watch, wd: 1, handle: { type: 1, bytes: Buffer.alloc(4096) } };
+    expect(refusal([big])).toMatch(
+      /wd 1 \(ino 12 on device 254:0\): a file handle of 4096 bytes \(1 to 128\)/,
+    );
+    // And the reader refuses such a handle in an image outright.
+    const bytes = encodeCheckpoint(imageOf([big]));
+    expect(() => decodeCheckpoint(bytes)).toThrow(/handle\.bytes: 4096 bytes, a file handle has 1 to 128/);
   });
 });
