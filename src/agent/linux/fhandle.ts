@@ -75,6 +75,32 @@ const ESTALE = 116;
 const linkBuf = Buffer.alloc(4097);
 const statBuf = Buffer.alloc(STAT_SIZE);
 
+/**
+ * Whether the file system of `mountFd` opens file handles at all: its root's own handle
+ * (name_to_handle_at without AT_HANDLE_FID, which asks for one that can be opened) opens
+ * again. An overlayfs without nfs_export encodes fids for fdinfo but opens none: ESTALE.
+ */
+function opensHandles(mountFd: number): boolean {
+  const fh = Buffer.alloc(8 + MAX_HANDLE_SZ);
+  fh.writeUInt32LE(MAX_HANDLE_SZ, 0);
+  const mountId = Buffer.alloc(4);
+  const AT_EMPTY_PATH = 0x1000;
+  const r = sysRaw(
+    'name_to_handle_at',
+    ['int', mountFd],
+    ['void *', Buffer.from('\0')],
+    ['void *', fh],
+    ['void *', mountId],
+    ['int', AT_EMPTY_PATH],
+  );
+  if (r < 0) return false;
+  const size = fh.readUInt32LE(0);
+  const fd = openByHandle(mountFd, { type: fh.readInt32LE(4), bytes: fh.subarray(8, 8 + size) });
+  if (fd < 0) return false;
+  libc.close(fd);
+  return true;
+}
+
 /** open_by_handle_at(mount, handle, O_PATH): an fd of this process, or -errno. */
 function openByHandle(mountFd: number, handle: FileHandle): number {
   // struct file_handle { u32 handle_bytes; int handle_type; unsigned char f_handle[]; }
@@ -119,13 +145,21 @@ export function openHandle(
       continue;
     }
     let fd: number;
+    let opens = true;
     try {
       fd = openByHandle(mountFd, handle);
+      if (fd === -ESTALE) opens = opensHandles(mountFd);
     } finally {
       libc.close(mountFd);
     }
     // Every mount of one superblock decodes a handle alike: a stale one is stale on all.
-    if (fd === -ESTALE) return { error: `open_by_handle_at(mount ${point}): ESTALE: the file is gone` };
+    if (fd === -ESTALE) {
+      return {
+        error: opens
+          ? `open_by_handle_at(mount ${point}): ESTALE: the file is gone`
+          : `open_by_handle_at(mount ${point}): ESTALE: its file system opens no file handles (an overlayfs without nfs_export=on, say)`,
+      };
+    }
     if (fd < 0) {
       failures.push(`open_by_handle_at(mount ${point}): ${errnoName(-fd)}`);
       continue;

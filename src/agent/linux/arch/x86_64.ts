@@ -45,6 +45,7 @@ export const SYS = {
   inotify_init1: 294,
   inotify_add_watch: 254,
   inotify_rm_watch: 255,
+  name_to_handle_at: 303,
   open_by_handle_at: 304,
 } as const;
 
