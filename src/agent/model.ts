@@ -141,9 +141,12 @@ export interface EpollTarget {
 export interface InotifyWatch {
   wd: number;
   ino: number;
+  /** The superblock's s_dev as fdinfo prints it (12-bit major above a 20-bit minor), not a stat st_dev. */
   sdev: number;
   mask: number;
   ignoredMask: number;
+  /** The watched file's handle (fdinfo `f_handle:`), absent in images before version 4 and on file systems without one. */
+  handle?: { type: number; bytes: Buffer };
 }
 
 /** Why a file is stored but must not be restored (the seed's IGNORE). */

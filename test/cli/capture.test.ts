@@ -101,7 +101,7 @@ describe('fdckpt inspect', () => {
       }[];
       files: { objref: number; type: string; flags: number; pos: number; path: string }[];
     };
-    expect(json.version).toBe(3);
+    expect(json.version).toBe(4);
     const proc = json.processes[0]!;
     expect(proc).toMatchObject({ pid: fx.pid, comm: 'python3' });
     const fdC = proc.fds.find((e) => e.fd === fdOf(fx, 'c'))!;

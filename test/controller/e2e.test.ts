@@ -43,13 +43,13 @@ function kubectl(...args: string[]): Promise<{ code: number; stdout: string; std
   });
 }
 
-/** True once a process whose argv holds `marker` has an inotify fd open; else undefined. */
-function holdsInotify(marker: string): true | undefined {
+/** True once a process whose argv holds `marker` has a pidfd open; else undefined. */
+function holdsPidfd(marker: string): true | undefined {
   for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
     try {
       if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(marker)) continue;
       const fds = readdirSync(`/proc/${pid}/fd`);
-      if (fds.some((fd) => readlinkSync(`/proc/${pid}/fd/${fd}`) === 'anon_inode:inotify')) return true;
+      if (fds.some((fd) => readlinkSync(`/proc/${pid}/fd/${fd}`) === 'anon_inode:[pidfd]')) return true;
     } catch {
       // gone, or not ours to read: not the one
     }
@@ -111,9 +111,10 @@ describeKubectl('kubectl against the operator', () => {
 
   it('a dry run of a pod with an fd it cannot restore: Checkpointable=False naming the CR field', async () => {
     // Its kubectl waits are bounded (90 s, 60 s); under a loaded CI the whole may exceed 60 s.
-    // The local plane runs the container's command on the host: an inotify fd, then sleep.
+    // The local plane runs the container's command on the host: a pidfd (an anon inode, which
+    // has no restore; inotify, the example once, has one now), then sleep.
     const marker = `fdckpt-e2e-watcher-${process.pid}`;
-    const holder = 'import ctypes, time\nctypes.CDLL(None).inotify_init()\ntime.sleep(100000)\n';
+    const holder = 'import os, time\nfd = os.pidfd_open(os.getpid())\ntime.sleep(100000)\n';
     const pod = {
       apiVersion: 'v1',
       kind: 'Pod',
@@ -126,7 +127,7 @@ describeKubectl('kubectl against the operator', () => {
     writeFileSync(path, JSON.stringify(pod));
     expect((await kubectl('apply', '-f', path)).stderr).toBe('');
     // The pod is Running from its first instruction: capture only once the fd exists.
-    await until('the pod holds its inotify fd', () => Promise.resolve(holdsInotify(marker)), 30_000);
+    await until('the pod holds its pidfd', () => Promise.resolve(holdsPidfd(marker)), 30_000);
     const checkpoint = {
       apiVersion: 'fdckpt.io/v1alpha1',
       kind: 'Checkpoint',
@@ -148,7 +149,7 @@ describeKubectl('kubectl against the operator', () => {
     const condition = ckpt.status?.conditions?.find((c) => c.type === 'Checkpointable');
     expect(condition?.reason).toBe('UnsupportedFds');
     expect(condition?.message).toMatch(
-      /type inotify cannot be restored yet \(to accept it, add inotify to spec\.ignore\.types\)/,
+      /type anon cannot be restored yet \(to accept it, add anon to spec\.ignore\.types\)/,
     );
     expect(condition?.message).not.toContain('--ignore-type');
     const columns = await kubectl('get', 'fdckpt', 'watcher-check', '--no-headers');

@@ -25,6 +25,7 @@ describe('file type registry', () => {
         'eventfd',
         'eventpoll',
         'fifo',
+        'inotify',
         'memfd',
         'pipe',
         'regular',

@@ -23,6 +23,7 @@ export const FIXTURES: readonly Fixture[] = [
   { file: 'v1.fdckpt', version: 1, main: 30940, thread: 30943, child: 30942, port: 44217 },
   { file: 'v2.fdckpt', version: 2, main: 31092, thread: 31095, child: 31094, port: 44047 },
   { file: 'v3.fdckpt', version: 3, main: 31244, thread: 31247, child: 31246, port: 37433 },
+  { file: 'v4.fdckpt', version: 4, main: 6013, thread: 6017, child: 6016, port: 40331 },
   {
     file: 'v2-bound.fdckpt',
     version: 2,

@@ -61,7 +61,7 @@ describe('renderInspectTable', () => {
 
   test('one section per process, with a header row', () => {
     expect(lines[0]).toBe(
-      'image v3  node node-a  source default/web-0  2026-09-21T14:13:20.123Z  kernel 6.18.0  fdckpt 0.1.0',
+      'image v4  node node-a  source default/web-0  2026-09-21T14:13:20.123Z  kernel 6.18.0  fdckpt 0.1.0',
     );
     expect(text).toContain('process 812 (web) tgid 812  table 100, shared with pid 813');
     expect(text).toContain('process 900 (sidecar) tgid 900  table 101');

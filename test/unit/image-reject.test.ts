@@ -110,12 +110,12 @@ describe('preamble and framing', () => {
     );
   });
 
-  test('unknown version (0, 4)', () => {
+  test('unknown version (0, 5)', () => {
     expect(errorOf(image(validRecords(), preamble(0))).message).toBe(
-      'image: at byte 8: unknown format version 0 (this reader knows versions 1, 2, 3)',
+      'image: at byte 8: unknown format version 0 (this reader knows versions 1, 2, 3, 4)',
     );
-    expect(errorOf(image(validRecords(), preamble(4))).message).toBe(
-      'image: at byte 8: unknown format version 4 (this reader knows versions 1, 2, 3)',
+    expect(errorOf(image(validRecords(), preamble(5))).message).toBe(
+      'image: at byte 8: unknown format version 5 (this reader knows versions 1, 2, 3, 4)',
     );
   });
 

@@ -270,6 +270,10 @@ describe.each(FIXTURES.filter((f) => f.main !== undefined))('$file: the main pro
       type: 'inotify',
       watches: [expect.objectContaining({ wd: 1, mask: 0x300, ino: at(8).ino })],
     });
+    // Format 4 records the watched file's handle (what restore reopens); older formats have none.
+    const [watch] = (at(21).data as { watches: { handle?: { bytes: Buffer } }[] }).watches;
+    if (fx.version >= 4) expect(watch!.handle!.bytes.length).toBeGreaterThan(0);
+    else expect(watch!.handle).toBeUndefined();
     const [a, b] = [at(23).data, at(24).data] as { state: string; sockIno: number; peerIno: number }[];
     expect([a!.state, b!.state]).toEqual(['connected', 'connected']);
     // Format 3's release restores socketpairs and records each end's peer; the older ones did not.

@@ -6,6 +6,7 @@
 import type { FileStat } from '../linux/stat.js';
 import type { FileData, FileRecord, FileType } from '../model.js';
 import type { Fdinfo } from '../capture/fdinfo.js';
+import type { PathView } from '../linux/pathstat.js';
 import type { FileUnit, PipeUnit, PlanContext, PlanResult } from '../replay/types.js';
 
 /** What capture knows about one fd when it asks a type module for its state. */
@@ -86,6 +87,14 @@ export interface FileTypeOps<T extends FileType> {
    * capture calls such a file unlinked when its link count is 0).
    */
   byPath?: ReopenByPath;
+  /**
+   * Checks what the file names outside itself against the target's file system as `view`
+   * resolves it (an inotify's watched files), when replay builds the file's unit
+   * (replay/units.ts), before anything runs: throws a ReplayError naming `fd` (the file's
+   * first fd), which replay reports with every other refused fd. What it finds for
+   * `restore` the module keeps.
+   */
+  check?: (unit: FileUnit & { file: FileRecord & { data: DataOf<T> } }, fd: number, view: PathView) => void;
   /** The objects this file references besides itself (epoll targets, pipe peers, ...). */
   collect(file: FileRecord & { data: DataOf<T> }): ObjectRef[];
   /**

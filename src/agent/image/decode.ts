@@ -110,7 +110,7 @@ class CheckpointBuilder {
     const mark = r.u8('ignored');
     if (mark >= IGNORE_REASONS.length)
       throw new RecordViolation(`field ignored: invalid ignore mark ${mark}`);
-    const data = codec.decode(r);
+    const data = codec.decode(r, this.version);
     r.end();
     const rec: FileRecord = { objref, type: codec.type, flags, pos, path: '', mntId, dev, ino, mode, data };
     const reason = IGNORE_REASONS[mark];

@@ -16,22 +16,26 @@ export const MAGIC = Buffer.from('FDCKPT\r\n', 'latin1');
 /**
  * The format version this code writes. Version 2 added the header's binding
  * (the Checkpoint an image belongs to); version 3 added the process record's
- * exe and the owner record (type 7). Versions 1 (unbound, no exe, no owners)
- * and 2 (no exe, no owners) are still read.
+ * exe and the owner record (type 7); version 4 the file handle of each inotify
+ * watch. Versions 1 (unbound, no exe, no owners), 2 (no exe, no owners) and 3
+ * (no watch handles) are still read.
  */
-export const FORMAT_VERSION = 3;
+export const FORMAT_VERSION = 4;
 
 /**
  * Every version this code reads. test/fixtures/images holds an image of each, written
  * by its release (test/unit/image-versions.test.ts fails when one is missing).
  */
-export const READABLE_VERSIONS: readonly number[] = [1, 2, 3];
+export const READABLE_VERSIONS: readonly number[] = [1, 2, 3, 4];
 
 /** The first version whose image header has the binding (the Checkpoint's names). */
 export const BINDING_VERSION = 2;
 
 /** The first version with the process record's exe and the owner record. */
 export const EXE_AND_OWNER_VERSION = 3;
+
+/** The first version whose inotify watches carry their file's handle (what restore reopens). */
+export const WATCH_HANDLE_VERSION = 4;
 
 export const PREAMBLE_BYTES = MAGIC.length + 4;
 export const RECORD_HEADER_BYTES = 8;

@@ -4,7 +4,9 @@
  * (expected) failures.
  */
 import { koffi, lib, libc, sysRaw } from './libc.js';
+import { readFileSync } from 'node:fs';
 import { SyscallError, errnoName } from './errors.js';
+import { openHandle, type FileHandle, type HandleTarget } from './fhandle.js';
 import { STAT_SIZE, statIdentity } from './stat.js';
 
 const statC = lib.func('int stat(const char *path, _Out_ uint8_t *buf)') as (
@@ -50,6 +52,12 @@ export interface PathView {
   stat(path: string): PathStat | { error: string };
   /** Like lstatPath (a final symlink is not followed), in this view. */
   lstat(path: string): PathStat | { error: string };
+  /**
+   * Opens a file handle of the superblock `sdev` (fdinfo's encoding) on one of the mounts
+   * this view's process has (fhandle.ts openHandle): the path found, which the caller
+   * still checks with lstat in this view, or why not.
+   */
+  openHandle(sdev: number, handle: FileHandle): HandleTarget | { error: string };
   close(): void;
 }
 
@@ -57,6 +65,18 @@ export interface PathView {
 export const hostView: PathView = {
   stat: statPath,
   lstat: lstatPath,
+  openHandle: (sdev, handle) =>
+    openHandle(
+      {
+        mountinfo: readFileSync('/proc/self/mountinfo', 'utf8'),
+        openMountPoint: (path) => {
+          const fd = libc.openat(-100, path, O_DIRECTORY | O_CLOEXEC);
+          return fd < 0 ? -koffi.errno() : fd;
+        },
+      },
+      sdev,
+      handle,
+    ),
   close: () => undefined,
 };
 
@@ -67,10 +87,10 @@ const O_NOFOLLOW = 0o400000;
 /** openat2 resolve flag: resolve as if the dirfd were the root ("/" and ".." stay inside). */
 const RESOLVE_IN_ROOT = 0x10;
 
-/** struct open_how {flags, mode, resolve} for an O_PATH open inside a root. */
-function openHow(flags: number): Buffer {
+/** struct open_how {flags, mode, resolve} for an open inside a root (O_PATH unless `path` is false). */
+function openHow(flags: number, path = true): Buffer {
   const how = Buffer.alloc(24);
-  how.writeBigUInt64LE(BigInt(O_PATH | O_CLOEXEC | flags), 0);
+  how.writeBigUInt64LE(BigInt((path ? O_PATH : 0) | O_CLOEXEC | flags), 0);
   how.writeBigUInt64LE(BigInt(RESOLVE_IN_ROOT), 16);
   return how;
 }
@@ -105,9 +125,16 @@ export function rootView(pid: number): PathView {
       libc.close(fd);
     }
   };
+  // A mount point as PID's mountinfo prints it is relative to PID's root: opened inside it,
+  // and not O_PATH, which open_by_handle_at does not take as its mount fd (EBADF).
+  const mountHow = openHow(O_DIRECTORY, false);
+  const openMountPoint = (path: string): number =>
+    sysRaw('openat2', ['int', rootFd], ['void *', cString(path)], ['void *', mountHow], ['ulong', 24]);
   return {
     stat: (path) => statWith(follow, path),
     lstat: (path) => statWith(noFollow, path),
+    openHandle: (sdev, handle) =>
+      openHandle({ mountinfo: readFileSync(`/proc/${pid}/mountinfo`, 'utf8'), openMountPoint }, sdev, handle),
     close() {
       if (!closed) libc.close(rootFd);
       closed = true;

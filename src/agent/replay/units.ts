@@ -196,8 +196,12 @@ export function buildUnits(
         memfds.set(inode, file.objref);
       }
       unit = { file, targets: [], path: devnull ? '/dev/null' : decision.path, devnull };
-      const byPath = opsOf(file.type).byPath;
-      if (!devnull && byPath) checkPathFile(rec.fd, unit, decision, view, byPath);
+      const ops = opsOf(file.type) as {
+        byPath?: ReopenByPath;
+        check?: (u: FileUnit, fd: number, v: PathView) => void;
+      };
+      if (!devnull && ops.byPath) checkPathFile(rec.fd, unit, decision, view, ops.byPath);
+      if (!devnull) ops.check?.(unit, rec.fd, view);
       byKey.set(key, unit);
     }
     unit.targets.push({ fd: rec.fd, cloexec: rec.cloexec });

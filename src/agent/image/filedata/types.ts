@@ -13,8 +13,11 @@ export interface FileDataCodec<T extends FileType> {
   type: T;
   id: number;
   encode(w: ByteWriter, data: DataOf<T>): void;
-  /** Reads exactly the bytes `encode` wrote; the record loop rejects leftovers. */
-  decode(r: ByteReader): DataOf<T>;
+  /**
+   * Reads exactly the bytes `encode` wrote; the record loop rejects leftovers. `version`:
+   * the image's format version, for a type whose layout an older version had otherwise.
+   */
+  decode(r: ByteReader, version: number): DataOf<T>;
   /**
    * The other files this state names by objref (an epoll's targets), each with what it
    * is called in messages; the reader checks, once all records are read, that each is a

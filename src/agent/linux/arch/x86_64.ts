@@ -42,6 +42,11 @@ export const SYS = {
   close_range: 436,
   exit_group: 231,
   getpid: 39,
+  inotify_init1: 294,
+  inotify_add_watch: 254,
+  inotify_rm_watch: 255,
+  name_to_handle_at: 303,
+  open_by_handle_at: 304,
 } as const;
 
 export type SyscallName = keyof typeof SYS;
