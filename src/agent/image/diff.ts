@@ -9,6 +9,7 @@
  * processes share one file table.
  */
 import { O, type Checkpoint, type FdRecord, type FileRecord, type ProcessRecord } from '../model.js';
+import { codecOf } from './filedata/index.js';
 import { flagWords } from './flags.js';
 import { printable, quoted, someOf } from './text.js';
 
@@ -53,9 +54,9 @@ function side(cp: Checkpoint, n: number): Side {
   return { cp, files, fds };
 }
 
-/** A restore gets new inode numbers for pipes and sockets: compare their names without them. */
+/** The name a restore must reproduce: the type's codec masks what the kernel renumbers. */
 function comparablePath(f: FileRecord): string {
-  return f.type === 'pipe' || f.type === 'socket' ? f.path.replace(/:\[\d+\]$/, ':[*]') : f.path;
+  return codecOf(f.type).comparablePath?.(f.path) ?? f.path;
 }
 
 const key = (proc: number, fd: number): string => `${proc}:${fd}`;

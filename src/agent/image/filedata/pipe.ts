@@ -4,6 +4,7 @@
  */
 import { RecordViolation } from '../errors.js';
 import type { FileDataCodec } from './types.js';
+import { maskInodeNumber } from './inode-name.js';
 
 export const pipe: FileDataCodec<'pipe'> = {
   type: 'pipe',
@@ -17,6 +18,7 @@ export const pipe: FileDataCodec<'pipe'> = {
     w.bool('buffered present', d.buffered !== undefined);
     if (d.buffered !== undefined) w.blob('buffered', d.buffered);
   },
+  comparablePath: maskInodeNumber,
   decode(r) {
     const pipeIno = r.u64n('pipeIno');
     const end = r.u8('end');

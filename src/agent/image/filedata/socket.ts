@@ -5,6 +5,7 @@
  */
 import { RecordViolation } from '../errors.js';
 import type { FileDataCodec } from './types.js';
+import { maskInodeNumber } from './inode-name.js';
 import type { DataOf } from './types.js';
 
 /** Bits of the listen state's options byte. */
@@ -34,6 +35,7 @@ export const socket: FileDataCodec<'socket'> = {
       );
     }
   },
+  comparablePath: maskInodeNumber,
   decode(r) {
     const d: DataOf<'socket'> = {
       type: 'socket',

@@ -24,4 +24,10 @@ export interface FileDataCodec<T extends FileType> {
    * file of the image. `noun` names the file that holds them ("epoll").
    */
   fileRefs?: { noun: string; of(data: DataOf<T>): { name: string; objref: number }[] };
+  /**
+   * The file's name as a restore must reproduce it (image/diff.ts compares these). Absent:
+   * the name itself. A type whose name embeds a number the kernel assigns afresh at
+   * restore (`pipe:[N]`) masks it.
+   */
+  comparablePath?(path: string): string;
 }
