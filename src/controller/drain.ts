@@ -13,10 +13,10 @@ import type { Migration } from '../api/index.js';
 import { API_VERSION, MIGRATE_ON_DRAIN, MIGRATION, MIGRATION_LABEL } from '../api/index.js';
 import type { DrainRetryOptions } from './drain-retry.js';
 import { DRAIN_ATTEMPT_LABEL, DRAIN_GAVE_UP_ANNOTATION, attemptOf, retryVerdict } from './drain-retry.js';
-import type { EventRecorder } from './events.js';
-import type { ResourceClient } from './kube.js';
-import type { Reconciler, Result } from './runtime/controller.js';
-import { isNotFound } from './runtime/errors.js';
+import type { EventRecorder } from '../kube/events.js';
+import type { ResourceClient } from '../kube/client.js';
+import type { Reconciler, Result } from '../kube/reconciler.js';
+import { isNotFound } from '../kube/errors.js';
 
 /** Label on a Migration the drain watcher created: the drained node. */
 export const DRAIN_NODE_LABEL = 'fdckpt.io/drain-node';

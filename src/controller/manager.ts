@@ -9,9 +9,9 @@ import { CoordinationV1Api } from '@kubernetes/client-node';
 import type { Checkpoint, Restore } from '../api/index.js';
 import { CHECKPOINT, RESTORE } from '../api/index.js';
 import { CheckpointReconciler } from './checkpoint.js';
-import { apiEventRecorder } from './events.js';
-import type { EventRecorder } from './events.js';
-import { ResourceClient, makeClients } from './kube.js';
+import { apiEventRecorder } from '../kube/events.js';
+import type { EventRecorder } from '../kube/events.js';
+import { ResourceClient, makeClients } from '../kube/client.js';
 import type { ControllerMetrics } from './metrics.js';
 import { controllerMetrics } from './metrics.js';
 import { RestoreReconciler } from './restore.js';
@@ -19,14 +19,15 @@ import type { DrainRetryOptions } from './drain-retry.js';
 import { migrationLoops, startControllerWebhook } from './migration-wiring.js';
 import type { PodWebhookOptions } from './webhook/index.js';
 import type { LauncherOptions } from './restore-pod.js';
-import type { Reconciler } from './runtime/controller.js';
-import { runWorkers } from './runtime/controller.js';
-import { Informer, objectKey } from './runtime/informer.js';
-import type { Keyed } from './runtime/informer.js';
-import { LeaderElector } from './runtime/leader.js';
-import type { Logger } from './runtime/log.js';
-import { startServer } from './runtime/server.js';
-import { WorkQueue } from './runtime/workqueue.js';
+import type { Reconciler } from '../kube/reconciler.js';
+import { runWorkers } from '../kube/reconciler.js';
+import { Informer, objectKey } from '../kube/informer.js';
+import type { Keyed } from '../kube/informer.js';
+import { LeaderElector } from '../kube/leader-election.js';
+import type { Logger } from '../kube/log.js';
+import { startServer } from '../kube/health-server.js';
+import { loopFor } from '../kube/loop.js';
+import type { Loop } from '../kube/loop.js';
 
 export interface ControllerOptions {
   kc: KubeConfig;
@@ -58,20 +59,6 @@ export interface RunningController {
   metrics: ControllerMetrics;
   isLeader(): boolean;
   stop(): Promise<void>;
-}
-
-/** A queue fed by an informer, drained by a reconciler. */
-export interface Loop<T extends Keyed> {
-  informer: Informer<T>;
-  queue: WorkQueue;
-  done?: Promise<void>;
-}
-
-export function loopFor<T extends Keyed>(informer: Informer<T>): Loop<T> {
-  const queue = new WorkQueue();
-  const enqueue = (obj: T): void => queue.add(objectKey(obj));
-  informer.on({ add: enqueue, update: (_old, obj) => enqueue(obj), delete: enqueue });
-  return { informer, queue };
 }
 
 export async function startController(options: ControllerOptions): Promise<RunningController> {

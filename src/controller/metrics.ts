@@ -4,8 +4,8 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { MigrationStatus } from '../api/index.js';
-import { registerBuildInfo } from './build-info.js';
-import type { ReconcileObserver } from './runtime/controller.js';
+import { registerBuildInfo } from '../kube/build-info.js';
+import type { ReconcileObserver } from '../kube/reconciler.js';
 
 export interface ControllerMetrics extends ReconcileObserver {
   registry: Registry;

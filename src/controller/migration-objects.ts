@@ -11,9 +11,9 @@ import {
   RESTORE,
   VERSION,
 } from '../api/index.js';
-import type { ResourceClient } from './kube.js';
+import type { ResourceClient } from '../kube/client.js';
 import { ownedBy } from './migration-nodes.js';
-import { httpStatus, isNotFound } from './runtime/errors.js';
+import { httpStatus, isNotFound } from '../kube/errors.js';
 
 /** The object, or undefined when the API says 404. */
 export async function readOrUndefined<T>(read: () => Promise<T>): Promise<T | undefined> {

@@ -22,10 +22,10 @@ import { rollingBack } from './migration-rollback.js';
 import type { MigrationReconcilerDeps, Step, StepContext } from './migration-status.js';
 import { finishMigration, saveMigration, setMigrationCondition } from './migration-status.js';
 import { checkpointing, finishing, replacing, restoring, start } from './migration-steps.js';
-import type { Reconciler, Result } from './runtime/controller.js';
-import { TerminalError } from './runtime/errors.js';
-import { splitKey } from './runtime/informer.js';
-import { StatusDraft } from './runtime/status.js';
+import type { Reconciler, Result } from '../kube/reconciler.js';
+import { TerminalError } from '../kube/errors.js';
+import { splitKey } from '../kube/informer.js';
+import { StatusDraft } from '../kube/status.js';
 
 export type { MigrationReconcilerDeps } from './migration-status.js';
 export { migrationDone } from './migration-status.js';

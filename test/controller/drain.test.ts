@@ -16,8 +16,8 @@ import {
   drainMigrationName,
 } from '../../src/controller/drain.js';
 import { DRAIN_ATTEMPT_LABEL, DRAIN_GAVE_UP_ANNOTATION } from '../../src/controller/drain-retry.js';
-import { MemoryEventRecorder, apiEventRecorder } from '../../src/controller/events.js';
-import { silentLogger } from '../../src/controller/runtime/log.js';
+import { MemoryEventRecorder, apiEventRecorder } from '../../src/kube/events.js';
+import { silentLogger } from '../../src/kube/log.js';
 import { until } from '../support/until.js';
 import type { MigrationHarness } from './migration-support.js';
 import { startMigrationHarness } from './migration-support.js';

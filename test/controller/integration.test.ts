@@ -5,14 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
-import {
-  existsSync,
-  mkdtempSync,
-  readFileSync,
-  readlinkSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import type { Checkpoint, Restore } from '../../src/api/index.js';
 import { CHECKPOINT, RESTORE } from '../../src/api/index.js';
 import { findPodCgroup, listTasks } from '../../src/agent/cgroup/index.js';
-import { ResourceClient, loadKubeConfig, makeClients } from '../../src/controller/kube.js';
+import { ResourceClient, loadKubeConfig, makeClients } from '../../src/kube/client.js';
 import { startControlPlane, type ControlPlane } from '../../src/local/controlplane.js';
 import { createCheckpoint, createRestore, reason, startTestOperator } from './support.js';
 import { until as untilWithin } from '../support/until.js';
