@@ -15,8 +15,9 @@ import { ResourceClient, makeClients } from '../kube/client.js';
 import type { ControllerMetrics } from './metrics.js';
 import { controllerMetrics } from './metrics.js';
 import { RestoreReconciler } from './restore.js';
-import type { DrainRetryOptions } from './drain-retry.js';
-import { migrationLoops, startControllerWebhook } from './migration-wiring.js';
+import type { DrainRetryOptions } from './drain/retry.js';
+import { migrationLoops } from './migration/wiring.js';
+import { startControllerWebhook } from './webhook/wiring.js';
 import type { PodWebhookOptions } from './webhook/index.js';
 import type { LauncherOptions } from './restore-pod.js';
 import type { Reconciler } from '../kube/reconciler.js';
@@ -48,7 +49,7 @@ export interface ControllerOptions {
   /** Called when the lease is lost: the process must stop (another replica now acts). */
   onLostLeadership?: () => void;
   events?: EventRecorder;
-  /** Migrations and drain watching (src/controller/migration*.ts, drain.ts; needs the Migration CRD). Default off; `fdckpt controller` turns it on. */
+  /** Migrations and drain watching (src/controller/migration/, drain/; needs the Migration CRD). Default off; `fdckpt controller` turns it on. */
   migrations?: { enabled: boolean; maxConcurrentDrain?: number; drainRetry?: DrainRetryOptions };
   /** Serve the pod admission webhook for owner-managed migrations (every replica serves it). */
   webhook?: PodWebhookOptions;

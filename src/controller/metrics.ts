@@ -82,7 +82,7 @@ export function controllerMetrics(defaults = false): ControllerMetrics {
     registers: [registry],
   });
   // What the moved pod's clients see: from the source's freeze to the target's program let go
-  // (status.timings.downtimeMs, src/controller/migration-timings.ts).
+  // (status.timings.downtimeMs, src/controller/migration/timings.ts).
   const downtime = new Histogram({
     name: 'fdckpt_migration_downtime_seconds',
     help: 'Downtime of Succeeded Migrations: source frozen to target running with its table.',

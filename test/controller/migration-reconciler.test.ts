@@ -9,7 +9,7 @@ import type { Migration } from '../../src/api/index.js';
 import { DEFAULT_OPERATOR_NAMESPACE, THAW_ANNOTATION } from '../../src/api/index.js';
 import { CheckpointReconciler } from '../../src/controller/checkpoint.js';
 import { MemoryEventRecorder } from '../../src/kube/events.js';
-import { MigrationReconciler, targetPodName } from '../../src/controller/migration.js';
+import { MigrationReconciler, targetPodName } from '../../src/controller/migration/reconciler.js';
 import { RestoreReconciler } from '../../src/controller/restore.js';
 import { TerminalError } from '../../src/kube/errors.js';
 import type { MigrationHarness } from './migration-support.js';

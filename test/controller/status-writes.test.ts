@@ -11,7 +11,7 @@ import { CheckpointReconciler } from '../../src/controller/checkpoint.js';
 import { MemoryEventRecorder } from '../../src/kube/events.js';
 import type { Resource } from '../../src/kube/client.js';
 import { ResourceClient } from '../../src/kube/client.js';
-import { MigrationReconciler } from '../../src/controller/migration.js';
+import { MigrationReconciler } from '../../src/controller/migration/reconciler.js';
 import { RestoreReconciler } from '../../src/controller/restore.js';
 import { StatusDraft, saveStatus, updateStatus } from '../../src/kube/status.js';
 import type { MigrationHarness } from './migration-support.js';

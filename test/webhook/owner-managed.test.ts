@@ -15,7 +15,7 @@ import type { V1OwnerReference, V1Pod } from '@kubernetes/client-node';
 import { MIGRATION_LABEL } from '../../src/api/index.js';
 import { CheckpointReconciler } from '../../src/controller/checkpoint.js';
 import { MemoryEventRecorder } from '../../src/kube/events.js';
-import { MigrationReconciler } from '../../src/controller/migration.js';
+import { MigrationReconciler } from '../../src/controller/migration/reconciler.js';
 import { RestoreReconciler } from '../../src/controller/restore.js';
 import { silentLogger } from '../../src/kube/log.js';
 import { ensureWebhookCerts } from '../../src/controller/webhook/certstore.js';
