@@ -4,3 +4,4 @@ export * from './types.js';
 export * from './conditions.js';
 export * from './validate.js';
 export * from './migration.js';
+export * from './source-pod.js';

@@ -22,14 +22,14 @@ import {
   isTrue,
   validateCheckpointSpec,
 } from '../api/index.js';
-import type { Result, Reconciler } from './runtime/controller.js';
-import { TerminalError, isNotFound } from './runtime/errors.js';
-import { splitKey } from './runtime/informer.js';
-import type { EventRecorder } from './events.js';
-import type { ResourceClient } from './kube.js';
+import type { Result, Reconciler } from '../kube/reconciler.js';
+import { TerminalError, isNotFound } from '../kube/errors.js';
+import { splitKey } from '../kube/informer.js';
+import type { EventRecorder } from '../kube/events.js';
+import type { ResourceClient } from '../kube/client.js';
 import type { ControllerMetrics } from './metrics.js';
 import { verdict } from './checkpoint-verdict.js';
-import { StatusDraft } from './runtime/status.js';
+import { StatusDraft } from '../kube/status.js';
 import { saveAndAnnounce } from './transitions.js';
 
 /** The conditions whose transitions become events (the agent tells its own). */

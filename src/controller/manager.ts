@@ -9,24 +9,25 @@ import { CoordinationV1Api } from '@kubernetes/client-node';
 import type { Checkpoint, Restore } from '../api/index.js';
 import { CHECKPOINT, RESTORE } from '../api/index.js';
 import { CheckpointReconciler } from './checkpoint.js';
-import { apiEventRecorder } from './events.js';
-import type { EventRecorder } from './events.js';
-import { ResourceClient, makeClients } from './kube.js';
+import { apiEventRecorder } from '../kube/events.js';
+import type { EventRecorder } from '../kube/events.js';
+import { ResourceClient, makeClients } from '../kube/client.js';
 import type { ControllerMetrics } from './metrics.js';
 import { controllerMetrics } from './metrics.js';
 import { RestoreReconciler } from './restore.js';
-import type { DrainRetryOptions } from './drain-retry.js';
-import { migrationControllers, startControllerWebhook } from './migration-wiring.js';
+import type { DrainRetryOptions } from './drain/retry.js';
+import { migrationControllers } from './migration/wiring.js';
+import { startControllerWebhook } from './webhook/wiring.js';
 import type { PodWebhookOptions } from './webhook/index.js';
 import type { LauncherOptions } from './restore-pod.js';
-import type { Reconciler } from './runtime/controller.js';
-import { runWorkers } from './runtime/controller.js';
-import { Informer, objectKey } from './runtime/informer.js';
-import type { Keyed } from './runtime/informer.js';
-import { LeaderElector } from './runtime/leader.js';
-import type { Logger } from './runtime/log.js';
-import { startServer } from './runtime/server.js';
-import { WorkQueue } from './runtime/workqueue.js';
+import { runWorkers } from '../kube/reconciler.js';
+import { Informer, objectKey } from '../kube/informer.js';
+import type { Keyed } from '../kube/informer.js';
+import { LeaderElector } from '../kube/leader-election.js';
+import type { Logger } from '../kube/log.js';
+import { startServer } from '../kube/health-server.js';
+import { loopFor } from '../kube/loop.js';
+import type { QueueWorker } from '../kube/loop.js';
 
 export interface ControllerOptions {
   kc: KubeConfig;
@@ -47,7 +48,7 @@ export interface ControllerOptions {
   /** Called when the lease is lost: the process must stop (another replica now acts). */
   onLostLeadership?: () => void;
   events?: EventRecorder;
-  /** Migrations and drain watching (src/controller/migration*.ts, drain.ts; needs the Migration CRD). Default off; `fdckpt controller` turns it on. */
+  /** Migrations and drain watching (src/controller/migration/, drain/; needs the Migration CRD). Default off; `fdckpt controller` turns it on. */
   migrations?: { enabled: boolean; maxConcurrentDrain?: number; drainRetry?: DrainRetryOptions };
   /** Serve the pod admission webhook for owner-managed migrations (every replica serves it). */
   webhook?: PodWebhookOptions;
@@ -58,34 +59,6 @@ export interface RunningController {
   metrics: ControllerMetrics;
   isLeader(): boolean;
   stop(): Promise<void>;
-}
-
-/** A queue fed by an informer: every change of an object queues its key. */
-export interface Loop<T extends Keyed> {
-  informer: Informer<T>;
-  queue: WorkQueue;
-}
-
-export function loopFor<T extends Keyed>(informer: Informer<T>): Loop<T> {
-  const queue = new WorkQueue();
-  const enqueue = (obj: T): void => queue.add(objectKey(obj));
-  informer.on({ add: enqueue, update: (_old, obj) => enqueue(obj), delete: enqueue });
-  return { informer, queue };
-}
-
-/** A reconciler and the queue that feeds it, registered together (never paired by position). */
-export interface QueueWorker {
-  queue: WorkQueue;
-  reconciler: Reconciler;
-}
-
-/**
- * What a set of reconcilers needs running: the informers to start (each once, whatever
- * number of queues it feeds) and the workers to run once every cache is filled.
- */
-export interface Controllers {
-  informers: Informer<Keyed>[];
-  workers: QueueWorker[];
 }
 
 export async function startController(options: ControllerOptions): Promise<RunningController> {

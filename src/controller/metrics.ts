@@ -4,8 +4,8 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { MigrationStatus } from '../api/index.js';
-import { registerBuildInfo } from './build-info.js';
-import type { ReconcileObserver } from './runtime/controller.js';
+import { registerBuildInfo } from '../kube/build-info.js';
+import type { ReconcileObserver } from '../kube/reconciler.js';
 
 export interface ControllerMetrics extends ReconcileObserver {
   registry: Registry;
@@ -82,7 +82,7 @@ export function controllerMetrics(defaults = false): ControllerMetrics {
     registers: [registry],
   });
   // What the moved pod's clients see: from the source's freeze to the target's program let go
-  // (status.timings.downtimeMs, src/controller/migration-timings.ts).
+  // (status.timings.downtimeMs, src/controller/migration/timings.ts).
   const downtime = new Histogram({
     name: 'fdckpt_migration_downtime_seconds',
     help: 'Downtime of Succeeded Migrations: source frozen to target running with its table.',

@@ -12,39 +12,8 @@
  */
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import type { Checkpoint, Restore } from '../api/index.js';
-import { API_VERSION, LAUNCHER, RESTORE, RESTORE_LABEL, SOURCE_POD_ANNOTATION } from '../api/index.js';
-import type { SourcePodRecord } from '../api/index.js';
-
-/** Why a restored pod cannot be built (a Restore condition reason and message). */
-export class RestorePodError extends Error {
-  override readonly name = 'RestorePodError';
-  constructor(
-    readonly reason: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-/** The controller's record of the source pod, or a RestorePodError saying why there is none. */
-export function sourceRecord(ckpt: Checkpoint): SourcePodRecord {
-  const raw = ckpt.metadata.annotations?.[SOURCE_POD_ANNOTATION];
-  if (raw === undefined)
-    throw new RestorePodError(
-      'NoSourceRecord',
-      `checkpoint ${ckpt.metadata.name}: no ${SOURCE_POD_ANNOTATION} annotation`,
-    );
-  try {
-    const rec = JSON.parse(raw) as SourcePodRecord;
-    if (typeof rec.uid !== 'string' || !Array.isArray(rec.containers)) throw new Error('bad shape');
-    return rec;
-  } catch (err) {
-    throw new RestorePodError(
-      'NoSourceRecord',
-      `checkpoint ${ckpt.metadata.name}: bad ${SOURCE_POD_ANNOTATION}: ${(err as Error).message}`,
-    );
-  }
-}
+import { API_VERSION, LAUNCHER, RESTORE, RESTORE_LABEL } from '../api/index.js';
+import { RestorePodError, sourceRecord } from '../api/index.js';
 
 export interface LauncherOptions {
   /** Image holding the launcher (the fdckpt image). */

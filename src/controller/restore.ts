@@ -8,16 +8,24 @@
  */
 import type { CoreV1Api, V1Pod } from '@kubernetes/client-node';
 import type { Checkpoint, Restore } from '../api/index.js';
-import { CONDITIONS, NODE_LABEL, RESTORE, findCondition, isTrue, validateRestoreSpec } from '../api/index.js';
-import type { Reconciler, Result } from './runtime/controller.js';
-import { TerminalError, isNotFound } from './runtime/errors.js';
-import { splitKey } from './runtime/informer.js';
-import type { EventRecorder } from './events.js';
-import type { ResourceClient } from './kube.js';
+import {
+  CONDITIONS,
+  NODE_LABEL,
+  RESTORE,
+  RestorePodError,
+  findCondition,
+  isTrue,
+  validateRestoreSpec,
+} from '../api/index.js';
+import type { Reconciler, Result } from '../kube/reconciler.js';
+import { TerminalError, isNotFound } from '../kube/errors.js';
+import { splitKey } from '../kube/informer.js';
+import type { EventRecorder } from '../kube/events.js';
+import type { ResourceClient } from '../kube/client.js';
 import type { ControllerMetrics } from './metrics.js';
 import type { LauncherOptions } from './restore-pod.js';
-import { RestorePodError, buildRestoredPod, restoredPodName } from './restore-pod.js';
-import { StatusDraft } from './runtime/status.js';
+import { buildRestoredPod, restoredPodName } from './restore-pod.js';
+import { StatusDraft } from '../kube/status.js';
 import { saveAndAnnounce } from './transitions.js';
 
 /** The conditions whose transitions become events (the agent tells Replayed itself). */

@@ -4,10 +4,10 @@
  * event per condition transition.
  */
 import { CONDITIONS, findCondition } from '../api/index.js';
-import type { EventRecorder } from './events.js';
-import type { ResourceClient } from './kube.js';
-import type { Conditioned, StatusDraft } from './runtime/status.js';
-import { saveStatus } from './runtime/status.js';
+import type { EventRecorder } from '../kube/events.js';
+import type { ResourceClient } from '../kube/client.js';
+import type { Conditioned, StatusDraft } from '../kube/status.js';
+import { saveStatus } from '../kube/status.js';
 
 /**
  * A terminal failure is a condition of its own (as a Job's Failed), so that

@@ -23,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 import * as yaml from 'js-yaml';
 import { setCondition, type Checkpoint, type ConditionInput, type Migration } from '../../src/api/index.js';
 import { startController } from '../../src/controller/manager.js';
-import { silentLogger } from '../../src/controller/runtime/log.js';
+import { silentLogger } from '../../src/kube/log.js';
 import { KUBECTL, describeWithKubectl } from '../support/kubectl.js';
 import { until } from '../support/until.js';
 import { installCrds, makePod, startHarness, type Harness } from '../controller/support.js';

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, test } from '@jest/globals';
-import { jsonLogger, resolveLogLevel } from '../../src/controller/runtime/log.js';
+import { jsonLogger, resolveLogLevel } from '../../src/kube/log.js';
 import { fdckpt } from '../support/cli.js';
 
 const bin = fileURLToPath(new URL('../../bin/fdckpt.js', import.meta.url));

@@ -16,7 +16,7 @@ import type {
 } from '../../src/agent/daemon/engine.js';
 import { AgentRestoreReconciler } from '../../src/agent/daemon/restore.js';
 import { CheckpointReconciler } from '../../src/controller/checkpoint.js';
-import { MemoryEventRecorder } from '../../src/controller/events.js';
+import { MemoryEventRecorder } from '../../src/kube/events.js';
 import { RestoreReconciler } from '../../src/controller/restore.js';
 import type { Harness } from './support.js';
 import { createCheckpoint, createRestore, makePod, reason, startHarness } from './support.js';

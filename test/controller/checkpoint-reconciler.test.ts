@@ -2,8 +2,8 @@ import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import type { Checkpoint } from '../../src/api/index.js';
 import { IMAGE_FINALIZER, NODE_LABEL, setCondition } from '../../src/api/index.js';
 import { CheckpointReconciler } from '../../src/controller/checkpoint.js';
-import { MemoryEventRecorder } from '../../src/controller/events.js';
-import { TerminalError } from '../../src/controller/runtime/errors.js';
+import { MemoryEventRecorder } from '../../src/kube/events.js';
+import { TerminalError } from '../../src/kube/errors.js';
 import type { Harness } from './support.js';
 import { createCheckpoint, makePod, reason, startHarness } from './support.js';
 

@@ -8,16 +8,16 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import type { Condition, Migration } from '../../src/api/index.js';
 import { MIGRATE_ON_DRAIN } from '../../src/api/index.js';
-import type { DrainReconcilerDeps } from '../../src/controller/drain.js';
+import type { DrainReconcilerDeps } from '../../src/controller/drain/reconciler.js';
 import {
   DRAIN_NODE_LABEL,
   DRAIN_POD_UID_ANNOTATION,
   DrainReconciler,
   drainMigrationName,
-} from '../../src/controller/drain.js';
-import { DRAIN_ATTEMPT_LABEL, DRAIN_GAVE_UP_ANNOTATION } from '../../src/controller/drain-retry.js';
-import { MemoryEventRecorder, apiEventRecorder } from '../../src/controller/events.js';
-import { silentLogger } from '../../src/controller/runtime/log.js';
+} from '../../src/controller/drain/reconciler.js';
+import { DRAIN_ATTEMPT_LABEL, DRAIN_GAVE_UP_ANNOTATION } from '../../src/controller/drain/retry.js';
+import { MemoryEventRecorder, apiEventRecorder } from '../../src/kube/events.js';
+import { silentLogger } from '../../src/kube/log.js';
 import { until } from '../support/until.js';
 import type { MigrationHarness } from './migration-support.js';
 import { startMigrationHarness } from './migration-support.js';

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import type { Checkpoint, Restore } from '../../src/api/index.js';
 import { CHECKPOINT, RESTORE } from '../../src/api/index.js';
 import { findPodCgroup, listTasks } from '../../src/agent/cgroup/index.js';
-import { ResourceClient, loadKubeConfig, makeClients } from '../../src/controller/kube.js';
+import { ResourceClient, loadKubeConfig, makeClients } from '../../src/kube/client.js';
 import { startControlPlane, type ControlPlane } from '../../src/local/controlplane.js';
 import { createCheckpoint, createRestore, reason, startTestOperator } from './support.js';
 import { until as untilWithin } from '../support/until.js';

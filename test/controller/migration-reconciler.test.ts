@@ -8,10 +8,10 @@ import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import type { Migration } from '../../src/api/index.js';
 import { DEFAULT_OPERATOR_NAMESPACE, THAW_ANNOTATION } from '../../src/api/index.js';
 import { CheckpointReconciler } from '../../src/controller/checkpoint.js';
-import { MemoryEventRecorder } from '../../src/controller/events.js';
-import { MigrationReconciler, targetPodName } from '../../src/controller/migration.js';
+import { MemoryEventRecorder } from '../../src/kube/events.js';
+import { MigrationReconciler, targetPodName } from '../../src/controller/migration/reconciler.js';
 import { RestoreReconciler } from '../../src/controller/restore.js';
-import { TerminalError } from '../../src/controller/runtime/errors.js';
+import { TerminalError } from '../../src/kube/errors.js';
 import type { MigrationHarness } from './migration-support.js';
 import {
   agentCaptured,

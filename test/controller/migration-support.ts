@@ -4,7 +4,7 @@
  */
 import type { Checkpoint, Migration, Restore } from '../../src/api/index.js';
 import { MIGRATION, setCondition } from '../../src/api/index.js';
-import { ResourceClient } from '../../src/controller/kube.js';
+import { ResourceClient } from '../../src/kube/client.js';
 import type { Harness } from './support.js';
 import { installCrds, startHarness } from './support.js';
 

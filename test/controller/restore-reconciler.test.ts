@@ -1,9 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { LAUNCHER, NODE_LABEL, RESTORE_LABEL, setCondition, type Restore } from '../../src/api/index.js';
 import { CheckpointReconciler } from '../../src/controller/checkpoint.js';
-import { MemoryEventRecorder } from '../../src/controller/events.js';
+import { MemoryEventRecorder } from '../../src/kube/events.js';
 import { RestoreReconciler } from '../../src/controller/restore.js';
-import { TerminalError } from '../../src/controller/runtime/errors.js';
+import { TerminalError } from '../../src/kube/errors.js';
 import type { Harness } from './support.js';
 import {
   agentReportsCaptured,

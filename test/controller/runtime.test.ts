@@ -2,9 +2,9 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { CoordinationV1Api } from '@kubernetes/client-node';
 import type { Checkpoint } from '../../src/api/index.js';
-import { Informer } from '../../src/controller/runtime/informer.js';
-import { LeaderElector } from '../../src/controller/runtime/leader.js';
-import { silentLogger } from '../../src/controller/runtime/log.js';
+import { Informer } from '../../src/kube/informer.js';
+import { LeaderElector } from '../../src/kube/leader-election.js';
+import { silentLogger } from '../../src/kube/log.js';
 import { startController } from '../../src/controller/manager.js';
 import type { Harness } from './support.js';
 import { createCheckpoint, startHarness } from './support.js';

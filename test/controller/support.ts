@@ -11,17 +11,17 @@ import * as yaml from 'js-yaml';
 import { ApiextensionsV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import type { V1CustomResourceDefinition, V1Pod } from '@kubernetes/client-node';
 import { adminKubeConfig, startCluster, type LocalCluster } from '../../src/local/cluster/cluster.js';
-import type { Clients } from '../../src/controller/kube.js';
-import { ResourceClient, makeClients } from '../../src/controller/kube.js';
+import type { Clients } from '../../src/kube/client.js';
+import { ResourceClient, makeClients } from '../../src/kube/client.js';
 import type { Checkpoint, Restore } from '../../src/api/index.js';
 import { CHECKPOINT, DEFAULT_OPERATOR_NAMESPACE, RESTORE, setCondition } from '../../src/api/index.js';
 import type { Component, ControlPlaneInfo } from '../../src/local/controlplane.js';
 import { EngineAdapter } from '../../src/agent/daemon/engine-adapter.js';
 import { startAgent } from '../../src/agent/daemon/daemon.js';
-import { loadKubeConfig } from '../../src/controller/kube.js';
+import { loadKubeConfig } from '../../src/kube/client.js';
 import { OPERATOR_NAMESPACE, installOperator } from '../../src/local/cluster/install.js';
 import { startController } from '../../src/controller/manager.js';
-import { silentLogger } from '../../src/controller/runtime/log.js';
+import { silentLogger } from '../../src/kube/log.js';
 
 export interface Harness extends Clients {
   cluster: LocalCluster;

@@ -1,13 +1,9 @@
 import { describe, expect, it } from '@jest/globals';
-import { WorkQueue } from '../../src/controller/runtime/workqueue.js';
-import {
-  BucketLimiter,
-  ItemExponentialLimiter,
-  MaxOfLimiter,
-} from '../../src/controller/runtime/ratelimit.js';
-import { processOne } from '../../src/controller/runtime/controller.js';
-import { TerminalError } from '../../src/controller/runtime/errors.js';
-import { silentLogger } from '../../src/controller/runtime/log.js';
+import { WorkQueue } from '../../src/kube/workqueue.js';
+import { BucketLimiter, ItemExponentialLimiter, MaxOfLimiter } from '../../src/kube/rate-limiter.js';
+import { processOne } from '../../src/kube/reconciler.js';
+import { TerminalError } from '../../src/kube/errors.js';
+import { silentLogger } from '../../src/kube/log.js';
 
 describe('WorkQueue', () => {
   it('stores a queued key once however often it is added', async () => {

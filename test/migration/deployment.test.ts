@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
 import { AppsV1Api } from '@kubernetes/client-node';
 import { MIGRATION_LABEL } from '../../src/api/index.js';
-import { loadKubeConfig } from '../../src/controller/kube.js';
+import { loadKubeConfig } from '../../src/kube/client.js';
 import type { TwoNodes } from '../support/twonodes.js';
 import {
   CLEAN_FDS,

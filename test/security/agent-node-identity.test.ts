@@ -22,7 +22,7 @@ import {
   VERSION,
 } from '../../src/api/index.js';
 import { advertiseEndpoint } from '../../src/agent/migration/images.js';
-import { ResourceClient, loadKubeConfig, makeClients, type Clients } from '../../src/controller/kube.js';
+import { ResourceClient, loadKubeConfig, makeClients, type Clients } from '../../src/kube/client.js';
 import { adminKubeConfig, startCluster, type LocalCluster } from '../../src/local/cluster/cluster.js';
 import {
   AGENT_SERVICE_ACCOUNT,

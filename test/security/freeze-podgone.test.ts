@@ -14,7 +14,7 @@ import type {
   NodeEngine,
 } from '../../src/agent/daemon/engine.js';
 import { CheckpointReconciler } from '../../src/controller/checkpoint.js';
-import { MemoryEventRecorder } from '../../src/controller/events.js';
+import { MemoryEventRecorder } from '../../src/kube/events.js';
 import type { Harness } from '../controller/support.js';
 import { createCheckpoint, makePod, reason, startHarness } from '../controller/support.js';
 

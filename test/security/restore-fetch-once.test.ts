@@ -18,7 +18,7 @@ import type {
 import { NotReadyError } from '../../src/agent/daemon/engine.js';
 import { AgentRestoreReconciler } from '../../src/agent/daemon/restore.js';
 import { CheckpointReconciler } from '../../src/controller/checkpoint.js';
-import { MemoryEventRecorder } from '../../src/controller/events.js';
+import { MemoryEventRecorder } from '../../src/kube/events.js';
 import { RestoreReconciler } from '../../src/controller/restore.js';
 import type { Harness } from '../controller/support.js';
 import { createCheckpoint, createRestore, makePod, reason, startHarness } from '../controller/support.js';

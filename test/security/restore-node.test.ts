@@ -5,7 +5,7 @@
  */
 import { afterEach, beforeEach, expect, test } from '@jest/globals';
 import { CheckpointReconciler } from '../../src/controller/checkpoint.js';
-import { MemoryEventRecorder } from '../../src/controller/events.js';
+import { MemoryEventRecorder } from '../../src/kube/events.js';
 import { RestoreReconciler } from '../../src/controller/restore.js';
 import type { Harness } from '../controller/support.js';
 import {

@@ -28,7 +28,7 @@ import { imageLookup } from '../../src/agent/migration/images.js';
 import { startTransferServer } from '../../src/agent/transfer/server.js';
 import type { RunningTransferServer } from '../../src/agent/transfer/server.js';
 import { CheckpointReconciler } from '../../src/controller/checkpoint.js';
-import { MemoryEventRecorder } from '../../src/controller/events.js';
+import { MemoryEventRecorder } from '../../src/kube/events.js';
 import { bindingOf, writeBoundImage, type Binding } from '../support/bound-image.js';
 import type { Harness } from '../controller/support.js';
 import { createCheckpoint, makePod, startHarness } from '../controller/support.js';

@@ -3,7 +3,7 @@
  * file, which then gets every component's JSON lines — how a failing e2e test is read.
  */
 import { appendFileSync } from 'node:fs';
-import { jsonLogger, silentLogger, type Logger } from '../../src/controller/runtime/log.js';
+import { jsonLogger, silentLogger, type Logger } from '../../src/kube/log.js';
 
 /** The logger for one component (`controller`, `agent local-node-1`, …). */
 export function testLogger(component: string): Logger {

@@ -1,5 +1,5 @@
 /** Polling for tests that wait on a cluster or a process to reach a state. */
-import { errorMessage } from '../../src/controller/runtime/errors.js';
+import { errorMessage } from '../../src/kube/errors.js';
 
 /**
  * Polls `probe` every 100 ms until it returns a value; throws after `timeoutMs`

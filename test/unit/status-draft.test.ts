@@ -1,11 +1,11 @@
 /**
- * The pure part of the reconcilers' status helper (src/controller/runtime/status.ts):
+ * The pure part of the reconcilers' status helper (src/kube/status.ts):
  * conditions stamped with the generation, the change test, the transitions. Its writes
  * go through a real API server in test/controller/status-writes.test.ts.
  */
 import { describe, expect, it } from '@jest/globals';
 import type { Checkpoint } from '../../src/api/index.js';
-import { StatusDraft, sameJson } from '../../src/controller/runtime/status.js';
+import { StatusDraft, sameJson } from '../../src/kube/status.js';
 
 const T0 = new Date('2026-12-01T10:00:00.000Z');
 const T1 = new Date('2026-12-01T10:05:00.000Z');

@@ -1,7 +1,7 @@
 /** The agent's Prometheus metrics (its own Registry). */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { registerBuildInfo } from '../../controller/build-info.js';
-import type { ReconcileObserver } from '../../controller/runtime/controller.js';
+import { registerBuildInfo } from '../../kube/build-info.js';
+import type { ReconcileObserver } from '../../kube/reconciler.js';
 
 export interface AgentMetrics extends ReconcileObserver {
   registry: Registry;

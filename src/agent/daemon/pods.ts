@@ -1,6 +1,6 @@
 /** Reading the pod a piece of work targets, as the engine needs it. */
 import type { CoreV1Api, V1Pod } from '@kubernetes/client-node';
-import { isNotFound } from '../../controller/runtime/errors.js';
+import { isNotFound } from '../../kube/errors.js';
 import type { PodTarget } from './engine.js';
 
 /** Why a pod cannot be acted on; becomes a condition reason. */

@@ -4,17 +4,16 @@
  * (through the NodeEngine), and report Replayed, fdsReplayed, failures.
  */
 import type { Checkpoint, Restore } from '../../api/index.js';
-import { CONDITIONS, RESTORE, bounded, findCondition, isTrue } from '../../api/index.js';
-import type { ResourceClient } from '../../controller/kube.js';
-import type { Reconciler, Result } from '../../controller/runtime/controller.js';
-import { errorMessage, isNotFound } from '../../controller/runtime/errors.js';
-import { splitKey } from '../../controller/runtime/informer.js';
-import type { StatusDraft } from '../../controller/runtime/status.js';
-import { updateStatus } from '../../controller/runtime/status.js';
+import { CONDITIONS, RESTORE, bounded, findCondition, isTrue, sourceRecord } from '../../api/index.js';
+import type { ResourceClient } from '../../kube/client.js';
+import type { Reconciler, Result } from '../../kube/reconciler.js';
+import { errorMessage, isNotFound } from '../../kube/errors.js';
+import { splitKey } from '../../kube/informer.js';
+import type { StatusDraft } from '../../kube/status.js';
+import { updateStatus } from '../../kube/status.js';
 import type { AgentDeps } from './checkpoint.js';
 import { NotReadyError } from './engine.js';
 import { PodProblem, podTarget } from './pods.js';
-import { sourceRecord } from '../../controller/restore-pod.js';
 
 const NOT_READY_LIMIT_MS = 600_000;
 

@@ -16,8 +16,8 @@ import {
   TRANSFER_CERT_ANNOTATION,
   TRANSFER_ENDPOINT_ANNOTATION,
 } from '../../api/index.js';
-import type { ResourceClient } from '../../controller/kube.js';
-import { isNotFound } from '../../controller/runtime/errors.js';
+import type { ResourceClient } from '../../kube/client.js';
+import { isNotFound } from '../../kube/errors.js';
 import { imagePathFor } from '../daemon/checkpoint.js';
 import type { PeerEndpoint, RetryPolicy } from '../transfer/client.js';
 import { fetchImage } from '../transfer/client.js';

@@ -7,11 +7,11 @@
  */
 import type { Checkpoint } from '../../api/index.js';
 import { CHECKPOINT, THAW_ANNOTATION, THAWED_CONDITION, findCondition } from '../../api/index.js';
-import type { EventRecorder } from '../../controller/events.js';
-import type { ResourceClient } from '../../controller/kube.js';
-import type { Reconciler, Result } from '../../controller/runtime/controller.js';
-import { splitKey } from '../../controller/runtime/informer.js';
-import { updateStatus } from '../../controller/runtime/status.js';
+import type { EventRecorder } from '../../kube/events.js';
+import type { ResourceClient } from '../../kube/client.js';
+import type { Reconciler, Result } from '../../kube/reconciler.js';
+import { splitKey } from '../../kube/informer.js';
+import { updateStatus } from '../../kube/status.js';
 import type { CoreV1Api } from '@kubernetes/client-node';
 import type { PodTarget } from '../daemon/engine.js';
 import { PodProblem, podTarget } from '../daemon/pods.js';

@@ -15,7 +15,7 @@
 import type { AuthenticationV1Api } from '@kubernetes/client-node';
 import type { Restore } from '../../api/index.js';
 import { NODE_LABEL, TRANSFER_AUDIENCE } from '../../api/index.js';
-import type { ResourceClient } from '../../controller/kube.js';
+import type { ResourceClient } from '../../kube/client.js';
 import type { TransferAuthorizer, TransferVerdict } from '../transfer/server.js';
 
 /** Where the API server names a pod-bound token's node (ServiceAccountTokenPodNodeInfo). */

@@ -10,8 +10,8 @@ import { agent as spec } from '../specs.js';
 import { EngineAdapter } from '../../agent/daemon/engine-adapter.js';
 import { startAgent } from '../../agent/daemon/daemon.js';
 import type { TransferOptions } from '../../agent/migration/wiring.js';
-import { loadKubeConfig } from '../../controller/kube.js';
-import { jsonLogger } from '../../controller/runtime/log.js';
+import { loadKubeConfig } from '../../kube/client.js';
+import { jsonLogger } from '../../kube/log.js';
 import { logLevelFlag } from './log-level.js';
 import { untilSignal } from './signals.js';
 

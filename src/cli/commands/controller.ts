@@ -7,14 +7,14 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { intFlag, noPositionals, single, UsageError, type Command, type ParsedArgs } from '../command.js';
 import { controller as spec } from '../specs.js';
-import { loadKubeConfig, makeClients } from '../../controller/kube.js';
+import { loadKubeConfig, makeClients } from '../../kube/client.js';
 import { ownImage } from '../../controller/own-image.js';
 import { startController } from '../../controller/manager.js';
 import type { ControllerOptions } from '../../controller/manager.js';
-import type { DrainRetryOptions } from '../../controller/drain-retry.js';
+import type { DrainRetryOptions } from '../../controller/drain/retry.js';
 import type { ClientAuth } from '../../controller/webhook/server.js';
-import { DRAIN_RETRY_DEFAULTS } from '../../controller/drain-retry.js';
-import { jsonLogger } from '../../controller/runtime/log.js';
+import { DRAIN_RETRY_DEFAULTS } from '../../controller/drain/retry.js';
+import { jsonLogger } from '../../kube/log.js';
 import { logLevelFlag } from './log-level.js';
 import { untilSignal } from './signals.js';
 
@@ -83,7 +83,7 @@ export const command: Command = {
 /**
  * The pod webhook (on with --webhook-port; its Service, Secret and configuration
  * are deploy/webhook.yaml's names), the drain concurrency limit and the drain
- * retries (defaults in src/controller/drain-retry.ts).
+ * retries (defaults in src/controller/drain/retry.ts).
  */
 function migrationFlags(
   parsed: ParsedArgs,

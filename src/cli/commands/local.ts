@@ -12,13 +12,13 @@ import {
   type ControlPlaneInfo,
   type ControlPlaneOptions,
 } from '../../local/controlplane.js';
-import { jsonLogger, type LogLevel, type Logger } from '../../controller/runtime/log.js';
+import { jsonLogger, type LogLevel, type Logger } from '../../kube/log.js';
 import { logLevelFlag } from './log-level.js';
 
 const USAGE = spec.usage;
 
 /** Where the operator's local starter lives once the controller and agents exist. */
-const OPERATOR_MODULE = '../../controller/local-operator.js';
+const OPERATOR_MODULE = '../local-operator.js';
 
 /**
  * The operator's starter (the controller and one agent per node), loaded only if this
@@ -71,7 +71,7 @@ export const command: Command = {
     });
     if (!apiOnly && !startOperator) {
       process.stderr.write(
-        'fdckpt local: this build has no operator (src/controller/local-operator.ts): control plane only\n',
+        'fdckpt local: this build has no operator (src/cli/local-operator.ts): control plane only\n',
       );
     }
     process.stderr.write(

@@ -18,8 +18,8 @@ import { capture } from '../../agent/capture/index.js';
 import { findPodCgroup, listTasks } from '../../agent/cgroup/index.js';
 import { diffCheckpoints, renderDiff } from '../../agent/image/index.js';
 import { waitSettled } from '../../agent/replay/index.js';
-import { startLocalOperator } from '../../controller/local-operator.js';
-import { silentLogger } from '../../controller/runtime/log.js';
+import { startLocalOperator } from '../local-operator.js';
+import { silentLogger } from '../../kube/log.js';
 import { kubeBinary } from '../../local/cluster/binaries.js';
 import { startControlPlane } from '../../local/controlplane.js';
 

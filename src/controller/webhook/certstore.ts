@@ -11,7 +11,7 @@ import type {
   V1MutatingWebhook,
   V1Secret,
 } from '@kubernetes/client-node';
-import { isNotFound, httpStatus } from '../runtime/errors.js';
+import { isNotFound, httpStatus } from '../../kube/errors.js';
 import type { WebhookCerts } from './certs.js';
 import { certsUsable, makeWebhookCerts } from './certs.js';
 

@@ -7,9 +7,9 @@
 import type { AdmissionregistrationV1Api, CoreV1Api, V1Pod } from '@kubernetes/client-node';
 import type { Checkpoint, Migration } from '../../api/index.js';
 import { MIGRATION_LABEL } from '../../api/index.js';
-import type { ResourceClient } from '../kube.js';
+import type { ResourceClient } from '../../kube/client.js';
 import type { LauncherOptions } from '../restore-pod.js';
-import type { Logger } from '../runtime/log.js';
+import type { Logger } from '../../kube/log.js';
 import type { CertStoreOptions } from './certstore.js';
 import { ensureWebhookCerts, registerWebhookByUrl, webhookByUrl } from './certstore.js';
 import type { JsonPatchOp } from './mutate.js';

@@ -7,8 +7,8 @@
  */
 import type { V1Container, V1Pod, V1PodSpec } from '@kubernetes/client-node';
 import type { Checkpoint, Migration } from '../../api/index.js';
-import { LAUNCHER, MIGRATION_LABEL } from '../../api/index.js';
-import { sourceRecord, type LauncherOptions } from '../restore-pod.js';
+import { LAUNCHER, MIGRATION_LABEL, sourceRecord } from '../../api/index.js';
+import type { LauncherOptions } from '../restore-pod.js';
 
 export interface JsonPatchOp {
   op: 'add' | 'replace';

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { Gauge, type Registry } from 'prom-client';
 
-/** The package's version: package.json sits two levels up from src/controller and dist/controller alike. */
+/** The package's version: package.json sits two levels up from src/kube and dist/kube alike. */
 export function fdckptVersion(): string {
   try {
     const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {

@@ -10,17 +10,11 @@ import {
   THAW_ANNOTATION,
   THAWED_CONDITION,
   findCondition,
-} from '../api/index.js';
-import { msBetween } from './migration-nodes.js';
-import { deleteIfPresent, readOrUndefined } from './migration-objects.js';
-import type { Step, StepContext } from './migration-status.js';
-import {
-  again,
-  finishMigration,
-  readSourcePod,
-  readTargetPod,
-  setMigrationCondition,
-} from './migration-status.js';
+} from '../../api/index.js';
+import { msBetween } from './placement.js';
+import { deleteIfPresent, readOrUndefined } from './objects.js';
+import type { Step, StepContext } from './status.js';
+import { again, finishMigration, readSourcePod, readTargetPod, setMigrationCondition } from './status.js';
 
 /** Enter RollingBack and take the first rollback steps at once. */
 export async function rollback(ctx: StepContext, reason: string, message: string): Promise<Step> {

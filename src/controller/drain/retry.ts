@@ -4,8 +4,8 @@
  * reaches the same verdict): how many attempts there were, why the last one
  * failed, and when it ended.
  */
-import type { Migration } from '../api/index.js';
-import { MIGRATION_CONDITIONS as MC, findCondition } from '../api/index.js';
+import type { Migration } from '../../api/index.js';
+import { MIGRATION_CONDITIONS as MC, findCondition } from '../../api/index.js';
 
 /** Label on a drain Migration: its attempt number for the pod, 1, 2, … (absent: 1). */
 export const DRAIN_ATTEMPT_LABEL = 'fdckpt.io/drain-attempt';

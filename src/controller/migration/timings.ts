@@ -4,8 +4,8 @@
  * the agents' own timestamps (freeze asked on the source → program let go on
  * the target), else the controller's observations as a lower bound.
  */
-import type { Checkpoint, MigrationStatus, Restore } from '../api/index.js';
-import { msBetween } from './migration-nodes.js';
+import type { Checkpoint, MigrationStatus, Restore } from '../../api/index.js';
+import { msBetween } from './placement.js';
 
 /** The source agent's figures, once its Checkpoint is Ready. */
 export function captureTimings(status: MigrationStatus, ckpt: Checkpoint, now: Date): void {

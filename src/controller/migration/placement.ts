@@ -3,8 +3,8 @@
  * the owner reference and the transfer token.
  */
 import type { V1Node, V1OwnerReference, V1Pod } from '@kubernetes/client-node';
-import type { Migration } from '../api/index.js';
-import { API_VERSION, MIGRATION } from '../api/index.js';
+import type { Migration } from '../../api/index.js';
+import { API_VERSION, MIGRATION } from '../../api/index.js';
 
 /** True when new pods may land on the node: Ready, not cordoned, no NoSchedule/NoExecute taint. */
 export function schedulable(node: V1Node): boolean {

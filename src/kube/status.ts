@@ -10,9 +10,9 @@
  * next reconcile reads again); the agent, which has done its work and only
  * reports it, redoes its change on a fresh read (updateStatus).
  */
-import type { Condition, ConditionInput, ObjectMeta } from '../../api/index.js';
-import { removeCondition, setCondition } from '../../api/index.js';
-import type { ResourceClient } from '../kube.js';
+import type { Condition, ConditionInput, ObjectMeta } from '../api/index.js';
+import { removeCondition, setCondition } from '../api/index.js';
+import type { ResourceClient } from './client.js';
 import { isConflict } from './errors.js';
 
 /** A resource whose status carries metav1 conditions (every fdckpt kind). */

@@ -5,18 +5,18 @@
  * Migrations at once across the cluster, the rest as earlier ones finish.
  * A failed one is tried again with a new Migration after a growing wait, a
  * bounded number of times, unless its reason says a retry cannot help
- * (drain-retry.ts). Keyed by node name; level-based: it recounts from the API
+ * (retry.ts). Keyed by node name; level-based: it recounts from the API
  * every time, so a restarted controller goes on where the last one stopped.
  */
 import type { CoreV1Api, V1Node, V1Pod } from '@kubernetes/client-node';
-import type { Migration } from '../api/index.js';
-import { API_VERSION, MIGRATE_ON_DRAIN, MIGRATION, MIGRATION_LABEL } from '../api/index.js';
-import type { DrainRetryOptions } from './drain-retry.js';
-import { DRAIN_ATTEMPT_LABEL, DRAIN_GAVE_UP_ANNOTATION, attemptOf, retryVerdict } from './drain-retry.js';
-import type { EventRecorder } from './events.js';
-import type { ResourceClient } from './kube.js';
-import type { Reconciler, Result } from './runtime/controller.js';
-import { isNotFound } from './runtime/errors.js';
+import type { Migration } from '../../api/index.js';
+import { API_VERSION, MIGRATE_ON_DRAIN, MIGRATION, MIGRATION_LABEL } from '../../api/index.js';
+import type { DrainRetryOptions } from './retry.js';
+import { DRAIN_ATTEMPT_LABEL, DRAIN_GAVE_UP_ANNOTATION, attemptOf, retryVerdict } from './retry.js';
+import type { EventRecorder } from '../../kube/events.js';
+import type { ResourceClient } from '../../kube/client.js';
+import type { Reconciler, Result } from '../../kube/reconciler.js';
+import { isNotFound } from '../../kube/errors.js';
 
 /** Label on a Migration the drain watcher created: the drained node. */
 export const DRAIN_NODE_LABEL = 'fdckpt.io/drain-node';
@@ -31,7 +31,7 @@ export interface DrainReconcilerDeps {
   maxConcurrent?: number;
   /** How soon to look again while pods wait for a free slot or a Migration runs. Default 2 s. */
   pollMs?: number;
-  /** Retries of failed drain Migrations (defaults in drain-retry.ts). */
+  /** Retries of failed drain Migrations (defaults in retry.ts). */
   retry?: DrainRetryOptions;
   now?: () => Date;
 }

@@ -4,28 +4,23 @@
  *   Pending → Checkpointing → [Replacing →] Restoring → Finishing → Succeeded
  *
  * Each reads what it waits for, changes ctx.status, and returns when to look
- * again; a failure goes to rollback (migration-rollback.ts). The source is
+ * again; a failure goes to rollback (rollback.ts). The source is
  * never deleted unless the target runs with its table (bare pods).
  */
-import type { Migration, MigrationStatus } from '../api/index.js';
-import { CONDITIONS, MIGRATION_CONDITIONS as MC, MIGRATION_LABEL, findCondition } from '../api/index.js';
-import { chooseTarget, controllingOwner } from './migration-nodes.js';
-import {
-  createCheckpointFor,
-  createRestoreFor,
-  deleteIfPresent,
-  readOrUndefined,
-} from './migration-objects.js';
-import { rollback, timedOut } from './migration-rollback.js';
-import type { Step, StepContext } from './migration-status.js';
+import type { Migration, MigrationStatus } from '../../api/index.js';
+import { CONDITIONS, MIGRATION_CONDITIONS as MC, MIGRATION_LABEL, findCondition } from '../../api/index.js';
+import { chooseTarget, controllingOwner } from './placement.js';
+import { createCheckpointFor, createRestoreFor, deleteIfPresent, readOrUndefined } from './objects.js';
+import { rollback, timedOut } from './rollback.js';
+import type { Step, StepContext } from './status.js';
 import {
   again,
   finishMigration,
   readSourcePod,
   readTargetPod,
   setMigrationCondition as set,
-} from './migration-status.js';
-import { captureTimings, restoreTimings } from './migration-timings.js';
+} from './status.js';
+import { captureTimings, restoreTimings } from './timings.js';
 
 /** The name of the pod a Migration creates on the target node. */
 export function targetPodName(mig: Migration): string {

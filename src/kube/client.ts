@@ -13,8 +13,8 @@ import {
 } from '@kubernetes/client-node';
 import type { KindInfo, ObjectMeta } from '../api/index.js';
 import { GROUP, VERSION } from '../api/index.js';
-import type { ListResult } from './runtime/informer.js';
-import { isNotFound } from './runtime/errors.js';
+import type { ListResult } from './informer.js';
+import { isNotFound } from './errors.js';
 
 /** Any fdckpt custom resource. */
 export interface Resource {

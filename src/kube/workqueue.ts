@@ -5,8 +5,8 @@
  * first worker is done. Reconcilers are level-based, so collapsing events loses
  * nothing: the worker reads the current state.
  */
-import type { RateLimiter } from './ratelimit.js';
-import { defaultRateLimiter } from './ratelimit.js';
+import type { RateLimiter } from './rate-limiter.js';
+import { defaultRateLimiter } from './rate-limiter.js';
 
 export class WorkQueue {
   private readonly queue: string[] = [];

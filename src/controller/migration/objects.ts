@@ -2,7 +2,7 @@
  * Idempotent create/read/delete for the objects a Migration owns: a retried
  * reconcile finds what the previous attempt created and goes on.
  */
-import type { Checkpoint, Migration, Restore, RestoreTarget } from '../api/index.js';
+import type { Checkpoint, Migration, Restore, RestoreTarget } from '../../api/index.js';
 import {
   API_VERSION,
   CHECKPOINT,
@@ -10,10 +10,10 @@ import {
   MIGRATION_LABEL as MIGRATION_LABEL_KEY,
   RESTORE,
   VERSION,
-} from '../api/index.js';
-import type { ResourceClient } from './kube.js';
-import { ownedBy } from './migration-nodes.js';
-import { httpStatus, isNotFound } from './runtime/errors.js';
+} from '../../api/index.js';
+import type { ResourceClient } from '../../kube/client.js';
+import { ownedBy } from './placement.js';
+import { httpStatus, isNotFound } from '../../kube/errors.js';
 
 /** The object, or undefined when the API says 404. */
 export async function readOrUndefined<T>(read: () => Promise<T>): Promise<T | undefined> {

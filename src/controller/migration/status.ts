@@ -4,16 +4,16 @@
  * condition and phase setters, and the status write with its events.
  */
 import type { CoreV1Api, V1Pod } from '@kubernetes/client-node';
-import type { Checkpoint, Migration, MigrationStatus, Restore } from '../api/index.js';
-import { MIGRATION_CONDITIONS as MC, findCondition, isTrue } from '../api/index.js';
-import type { EventRecorder } from './events.js';
-import type { ControllerMetrics } from './metrics.js';
-import type { ResourceClient } from './kube.js';
-import { readOrUndefined } from './migration-objects.js';
-import { totalTimings } from './migration-timings.js';
-import type { Result } from './runtime/controller.js';
-import type { ConditionChange, StatusDraft } from './runtime/status.js';
-import { saveAndAnnounce } from './transitions.js';
+import type { Checkpoint, Migration, MigrationStatus, Restore } from '../../api/index.js';
+import { MIGRATION_CONDITIONS as MC, findCondition, isTrue } from '../../api/index.js';
+import type { EventRecorder } from '../../kube/events.js';
+import type { ControllerMetrics } from '../metrics.js';
+import type { ResourceClient } from '../../kube/client.js';
+import { readOrUndefined } from './objects.js';
+import { totalTimings } from './timings.js';
+import type { Result } from '../../kube/reconciler.js';
+import type { ConditionChange, StatusDraft } from '../../kube/status.js';
+import { saveAndAnnounce } from '../transitions.js';
 
 /** The conditions whose transitions become events. */
 const ANNOUNCED = [MC.Checkpointed, MC.Restored, MC.RolledBack, MC.Ready];

@@ -6,8 +6,8 @@
 import type { CoreV1Api } from '@kubernetes/client-node';
 import type { ObjectMeta } from '../api/index.js';
 import { API_VERSION } from '../api/index.js';
-import type { Logger } from './runtime/log.js';
-import { errorMessage } from './runtime/errors.js';
+import type { Logger } from './log.js';
+import { errorMessage } from './errors.js';
 
 export type EventType = 'Normal' | 'Warning';
 

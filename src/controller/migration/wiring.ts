@@ -3,25 +3,21 @@
  * and Restore: Migrations (woken by changes of the Checkpoint and Restore they
  * own), and Nodes for the drain watcher.
  */
-import { AdmissionregistrationV1Api } from '@kubernetes/client-node';
 import type { KubeConfig, V1Node, V1Pod } from '@kubernetes/client-node';
-import type { Checkpoint, Migration, Restore } from '../api/index.js';
-import { CHECKPOINT, MIGRATION, MIGRATION_LABEL, RESTORE_LABEL } from '../api/index.js';
-import { DRAIN_NODE_LABEL, DrainReconciler } from './drain.js';
-import type { DrainRetryOptions } from './drain-retry.js';
-import type { EventRecorder } from './events.js';
-import type { Clients } from './kube.js';
-import { ResourceClient } from './kube.js';
-import { loopFor, type Controllers } from './manager.js';
-import { MigrationReconciler } from './migration.js';
-import { Informer } from './runtime/informer.js';
-import type { Keyed, ListResult } from './runtime/informer.js';
-import type { ControllerMetrics } from './metrics.js';
-import type { Logger } from './runtime/log.js';
-import type { WorkQueue } from './runtime/workqueue.js';
-import type { LauncherOptions } from './restore-pod.js';
-import type { PodWebhookOptions } from './webhook/index.js';
-import { startPodWebhook } from './webhook/index.js';
+import type { Checkpoint, Migration, Restore } from '../../api/index.js';
+import { MIGRATION, MIGRATION_LABEL, RESTORE_LABEL } from '../../api/index.js';
+import { DRAIN_NODE_LABEL, DrainReconciler } from '../drain/reconciler.js';
+import type { DrainRetryOptions } from '../drain/retry.js';
+import type { EventRecorder } from '../../kube/events.js';
+import type { Clients } from '../../kube/client.js';
+import { ResourceClient } from '../../kube/client.js';
+import { loopFor, type Controllers } from '../../kube/loop.js';
+import { MigrationReconciler } from './reconciler.js';
+import { Informer } from '../../kube/informer.js';
+import type { Keyed, ListResult } from '../../kube/informer.js';
+import type { ControllerMetrics } from '../metrics.js';
+import type { Logger } from '../../kube/log.js';
+import type { WorkQueue } from '../../kube/workqueue.js';
 
 export interface MigrationLoopsDeps {
   kc: KubeConfig;
@@ -126,51 +122,5 @@ export function migrationControllers(deps: MigrationLoopsDeps): Controllers {
         }),
       },
     ],
-  };
-}
-
-/** The pod webhook with its own Migration cache: every replica serves it, leader or not. */
-export async function startControllerWebhook(deps: {
-  kc: KubeConfig;
-  clients: Clients;
-  log: Logger;
-  launcher: LauncherOptions;
-  options: PodWebhookOptions;
-}): Promise<{ port: number; stop(): Promise<void> }> {
-  const { kc, clients, log } = deps;
-  const migrations = new ResourceClient<Migration>(clients.custom, MIGRATION);
-  const informer = new Informer<Migration>(
-    kc,
-    { list: () => migrations.listAll(), watchPath: migrations.watchPath },
-    log,
-  );
-  const started = informer.start();
-  const serving = startPodWebhook(
-    {
-      core: clients.core,
-      admission: kc.makeApiClient(AdmissionregistrationV1Api),
-      checkpoints: new ResourceClient<Checkpoint>(clients.custom, CHECKPOINT),
-      migrations: () => informer.list(),
-      launcher: deps.launcher,
-      log,
-    },
-    deps.options,
-  );
-  let server: Awaited<typeof serving>;
-  try {
-    server = await serving;
-  } catch (err) {
-    // Nothing of a failed start may keep running (a live informer keeps the process up).
-    await informer.stop();
-    await started.catch(() => undefined);
-    throw err;
-  }
-  return {
-    port: server.port,
-    async stop() {
-      await informer.stop();
-      await started.catch(() => undefined);
-      await server.close();
-    },
   };
 }

@@ -13,23 +13,23 @@
  * node's agent thaws the source, and the Migration is Failed with the reason.
  * The source is never deleted unless the target runs with its table.
  *
- * This module dispatches on the phase; the steps are in migration-steps.ts,
- * the rollback in migration-rollback.ts, the status helpers in
- * migration-status.ts and the timings in migration-timings.ts.
+ * This module dispatches on the phase; the steps are in steps.ts,
+ * the rollback in rollback.ts, the status helpers in
+ * status.ts and the timings in timings.ts.
  */
-import { MIGRATION, MIGRATION_CONDITIONS as MC, validateMigrationSpec } from '../api/index.js';
-import { rollingBack } from './migration-rollback.js';
-import type { MigrationReconcilerDeps, Step, StepContext } from './migration-status.js';
-import { finishMigration, saveMigration, setMigrationCondition } from './migration-status.js';
-import { checkpointing, finishing, replacing, restoring, start } from './migration-steps.js';
-import type { Reconciler, Result } from './runtime/controller.js';
-import { TerminalError } from './runtime/errors.js';
-import { splitKey } from './runtime/informer.js';
-import { StatusDraft } from './runtime/status.js';
+import { MIGRATION, MIGRATION_CONDITIONS as MC, validateMigrationSpec } from '../../api/index.js';
+import { rollingBack } from './rollback.js';
+import type { MigrationReconcilerDeps, Step, StepContext } from './status.js';
+import { finishMigration, saveMigration, setMigrationCondition } from './status.js';
+import { checkpointing, finishing, replacing, restoring, start } from './steps.js';
+import type { Reconciler, Result } from '../../kube/reconciler.js';
+import { TerminalError } from '../../kube/errors.js';
+import { splitKey } from '../../kube/informer.js';
+import { StatusDraft } from '../../kube/status.js';
 
-export type { MigrationReconcilerDeps } from './migration-status.js';
-export { migrationDone } from './migration-status.js';
-export { targetPodName } from './migration-steps.js';
+export type { MigrationReconcilerDeps } from './status.js';
+export { migrationDone } from './status.js';
+export { targetPodName } from './steps.js';
 
 export class MigrationReconciler implements Reconciler {
   readonly kind = MIGRATION.kind;

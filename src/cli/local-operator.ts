@@ -14,10 +14,10 @@ import type { Component, ControlPlaneInfo } from '../local/controlplane.js';
 import type { LocalCluster } from '../local/cluster/cluster.js';
 import { OPERATOR_NAMESPACE, installOperator } from '../local/cluster/install.js';
 import { WEBHOOK_CLIENT_CN } from '../local/cluster/pki.js';
-import { loadKubeConfig } from './kube.js';
-import { startController } from './manager.js';
-import { jsonLogger, resolveLogLevel, type Logger } from './runtime/log.js';
-import type { PodWebhookOptions } from './webhook/index.js';
+import { loadKubeConfig } from '../kube/client.js';
+import { startController } from '../controller/manager.js';
+import { jsonLogger, resolveLogLevel, type Logger } from '../kube/log.js';
+import type { PodWebhookOptions } from '../controller/webhook/index.js';
 
 /** Default launcher: $FDCKPT_HOLD, else this checkout's native build. */
 function launcherPath(): string {
