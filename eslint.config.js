@@ -1,18 +1,17 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
-const ENGINE = ['capture', 'collect', 'filetypes', 'image', 'replay', 'cgroup']
-  .map((d) => `src/agent/${d}/**`)
-  .concat(['src/agent/model.ts']);
+// Import paths are matched as written (relative), so a folder is named by its last
+// segment: '**/daemon/**' catches '../daemon/x.js' as well as '../../agent/daemon/x.js'.
 
 /** What the engine may not import, and why. */
 const ENGINE_BANS = [
   [
     '**/controller/**',
     '**/kube/**',
-    '**/agent/daemon/**',
-    '**/agent/migration/**',
-    '**/agent/transfer/**',
+    '**/daemon/**',
+    '**/migration/**',
+    '**/transfer/**',
     '**/local/**',
     '**/cli/**',
     '**/api/**',
@@ -22,11 +21,27 @@ const ENGINE_BANS = [
 ];
 
 /**
- * `files` may not import what `banned` matches (gitignore patterns on the import path).
- * Also bans koffi outside src/agent/linux, since one no-restricted-imports config
- * replaces another for the same file.
+ * The engine's folders, bottom up, each with the engine folders above it that it may
+ * not import (docs/adr/0016-layers.md): what a file type needs of /proc and of the
+ * replay's program sits below the types, the types below capture and replay.
  */
-function layer(files, banned, why) {
+const ENGINE_ORDER = [
+  ['procfs', ['filetypes', 'capture', 'collect', 'replay', 'replay-steps']],
+  ['replay-steps', ['filetypes', 'capture', 'collect', 'replay']],
+  ['filetypes', ['capture', 'collect', 'replay']],
+  ['capture', ['collect', 'replay']],
+  ['image', ['capture', 'collect', 'replay']],
+  ['collect', ['replay']],
+  ['replay', ['capture', 'collect']],
+  ['cgroup', ['capture', 'collect', 'replay', 'filetypes']],
+];
+
+/**
+ * `files` may not import what `banned` matches (gitignore patterns on the import path),
+ * nor what each of `more` matches. Also bans koffi outside src/agent/linux, since one
+ * no-restricted-imports config replaces another for the same file.
+ */
+function layer(files, banned, why, more = []) {
   return [
     {
       files,
@@ -37,12 +52,24 @@ function layer(files, banned, why) {
             paths: files.includes('src/agent/linux/**')
               ? []
               : [{ name: 'koffi', message: 'syscalls only in src/agent/linux' }],
-            patterns: [{ group: banned, message: why }],
+            patterns: [{ group: banned, message: why }, ...more],
           },
         ],
       },
     },
   ];
+}
+
+/** One layer per engine folder: the engine's bans and the folders above it. */
+function engineLayers() {
+  return ENGINE_ORDER.flatMap(([folder, above]) =>
+    layer([`src/agent/${folder}/**`], ...ENGINE_BANS, [
+      {
+        group: above.map((f) => `**/${f}/**`),
+        message: `src/agent/${folder} sits below ${above.join(', ')} in the engine (docs/adr/0016-layers.md)`,
+      },
+    ]),
+  );
 }
 
 export default tseslint.config(
@@ -100,7 +127,8 @@ export default tseslint.config(
     ['**/controller/**', '**/local/**', '**/cli/**'],
     'the agent (daemon, migration, transfer) talks to the controller through the API, never its code',
   ),
-  ...layer(ENGINE, ...ENGINE_BANS),
+  ...engineLayers(),
+  ...layer(['src/agent/model.ts'], ...ENGINE_BANS),
   ...layer(['src/agent/linux/**'], ...ENGINE_BANS),
   ...layer(
     ['src/controller/**'],

@@ -23,10 +23,10 @@ import {
 import { KCMP_FILE, KCMP_FILES } from '../linux/kcmp.js';
 import { isGone } from '../linux/errors.js';
 import { AF_UNIX } from '../linux/socket.js';
-import { fillUnixPeers } from '../collect/podview.js';
+import { fillUnixPeers } from './unix-peers.js';
 import { ProcFdReader } from '../linux/procfd.js';
 import { detectType, opsOf } from '../filetypes/index.js';
-import { parseFdinfo, type Fdinfo } from './fdinfo.js';
+import { parseFdinfo, type Fdinfo } from '../procfs/fdinfo.js';
 import { isFuse, MountTable, type MountFacts } from './mounts.js';
 import { KcmpIndex } from './dedup.js';
 import { listFds, readProcFacts } from './procinfo.js';

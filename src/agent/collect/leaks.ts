@@ -14,7 +14,8 @@ import { Ends } from './ends.js';
 import { scanHostParallel } from './scanpool.js';
 import { inodeNotes } from './inodenotes.js';
 import { PodIndex } from './podindex.js';
-import { fillUnixPeers, podFiles, type PodFd, type PodFile } from './podview.js';
+import { fillUnixPeers } from '../capture/unix-peers.js';
+import { podFiles, type PodFd, type PodFile } from './podview.js';
 import type { LeakReport } from './report.js';
 
 /** Options of findLeaks(). */

@@ -4,11 +4,10 @@
  * show the same object, and the keys of the objects it references (its
  * type's collect(): a pipe's other end, a socket's peer, a pty's other side).
  */
-import { statSync, readlinkSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import type { Checkpoint, FileRecord } from '../model.js';
 import { opsOf } from '../filetypes/index.js';
 import type { ObjectRef } from '../filetypes/types.js';
-import { unixPeers } from '../linux/sockdiag.js';
 import { inodeKey, ptyKey } from './keys.js';
 
 /** An fd of a pod process. */
@@ -29,8 +28,6 @@ export interface PodFile {
   /** The file's references (collect()), each with the host-scan key of its object when it has one. */
   refs: { ref: ObjectRef; key?: string }[];
 }
-
-const AF_UNIX = 1;
 
 /** Types whose files all share one anonymous inode, so only kcmp can tell them apart. */
 const ANON_TYPES = new Set(['eventfd', 'eventpoll', 'signalfd', 'timerfd', 'inotify', 'anon']);
@@ -61,39 +58,6 @@ function refKey(ref: ObjectRef, self: string | undefined): string | undefined {
       return self;
     case 'file':
       return undefined;
-  }
-}
-
-/**
- * Fills in unix socket peers (data.peerIno) the capture could not see, from
- * sock_diag in each network namespace the pod's processes live in.
- */
-export function fillUnixPeers(cp: Checkpoint, pids: readonly number[], warnings: string[] = []): void {
-  const sockets = cp.files.filter(
-    (f): f is FileRecord & { data: { type: 'socket' } } =>
-      f.data.type === 'socket' && f.data.family === AF_UNIX && f.data.peerIno === undefined,
-  );
-  if (sockets.length === 0) return;
-  const namespaces = new Map<string, number>();
-  for (const pid of pids) {
-    try {
-      const ns = readlinkSync(`/proc/${pid}/ns/net`);
-      if (!namespaces.has(ns)) namespaces.set(ns, pid);
-    } catch {
-      // exited since the capture
-    }
-  }
-  const peers = new Map<number, number>();
-  for (const [ns, pid] of namespaces) {
-    try {
-      for (const [a, b] of unixPeers(`/proc/${pid}/ns/net`)) peers.set(a, b);
-    } catch (err) {
-      warnings.push(`unix socket peers in ${ns} (of pid ${pid}) unknown: ${(err as Error).message}`);
-    }
-  }
-  for (const s of sockets) {
-    const peer = peers.get(s.data.sockIno);
-    if (peer !== undefined && peer !== 0) s.data.peerIno = peer;
   }
 }
 

@@ -1,6 +1,6 @@
 /** Directories (opendir, O_DIRECTORY, O_PATH handles on a directory). */
 import { S_IFDIR } from '../linux/stat.js';
-import { planByPath } from '../replay/by-path.js';
+import { planByPath } from '../replay-steps/by-path.js';
 import type { FileTypeOps } from './types.js';
 
 export const directory = {

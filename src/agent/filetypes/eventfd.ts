@@ -1,8 +1,8 @@
 /** eventfd: the counter and the semaphore mode, from fdinfo. */
-import { fdinfoField } from '../capture/fdinfo.js';
+import { fdinfoField } from '../procfs/fdinfo.js';
 import { O } from '../model.js';
-import { ownerOf } from '../replay/by-path.js';
-import type { PlanContext } from '../replay/types.js';
+import { ownerOf } from '../replay-steps/by-path.js';
+import type { PlanContext } from '../replay-steps/types.js';
 import type { FileTypeOps, RestoreUnitOf } from './types.js';
 
 const EFD_SEMAPHORE = 1;

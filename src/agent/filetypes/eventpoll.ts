@@ -4,9 +4,9 @@
  * after the whole table is read (capture/resolve.ts).
  */
 import { O, type EpollTarget } from '../model.js';
-import { ownerOf } from '../replay/by-path.js';
-import { ReplayError } from '../replay/errors.js';
-import type { PlanContext, PlanResult } from '../replay/types.js';
+import { ownerOf } from '../replay-steps/by-path.js';
+import { ReplayError } from '../replay-steps/errors.js';
+import type { PlanContext, PlanResult } from '../replay-steps/types.js';
 import type { FileTypeOps, RestoreUnitOf } from './types.js';
 
 // tfd:        5 events:       19 data:                5  pos:0 ino:1c03 sdev:d

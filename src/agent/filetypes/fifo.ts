@@ -1,6 +1,6 @@
 /** Named pipes: reopened by path. Readers and writers elsewhere share the FIFO's inode. */
 import { S_IFIFO } from '../linux/stat.js';
-import { planByPath } from '../replay/by-path.js';
+import { planByPath } from '../replay-steps/by-path.js';
 import type { FileTypeOps } from './types.js';
 
 export const fifo = {

@@ -4,7 +4,7 @@
  */
 import type { FileType } from '../model.js';
 import type { FileStat } from '../linux/stat.js';
-import type { Fdinfo } from '../capture/fdinfo.js';
+import type { Fdinfo } from '../procfs/fdinfo.js';
 import type { FileTypeOps } from './types.js';
 import { DETECT_TIERS } from './types.js';
 import { regular } from './regular.js';

@@ -8,10 +8,10 @@ import { O, type InotifyWatch } from '../model.js';
 import { MAX_HANDLE_SZ, kernelDev } from '../linux/fhandle.js';
 import type { PathView } from '../linux/pathstat.js';
 import { S_IFMT } from '../linux/stat.js';
-import { AT_FDCWD } from '../replay/builder.js';
-import { ownerOf } from '../replay/by-path.js';
-import { ReplayError } from '../replay/errors.js';
-import type { FileUnit, PlanContext } from '../replay/types.js';
+import { AT_FDCWD } from '../replay-steps/builder.js';
+import { ownerOf } from '../replay-steps/by-path.js';
+import { ReplayError } from '../replay-steps/errors.js';
+import type { FileUnit, PlanContext } from '../replay-steps/types.js';
 import type { FdProbe, FileTypeOps, RestoreUnitOf } from './types.js';
 
 // inotify wd:1 ino:2 sdev:800001 mask:fff ignored_mask:0 fhandle-bytes:8 fhandle-type:1 f_handle:0102...

@@ -5,9 +5,9 @@
  */
 import { getSeals, preadAll } from '../linux/process.js';
 import { O } from '../model.js';
-import { AT_FDCWD, F_SETFL, SEEK_SET } from '../replay/builder.js';
-import { ownerOf } from '../replay/by-path.js';
-import type { PlanContext } from '../replay/types.js';
+import { AT_FDCWD, F_SETFL, SEEK_SET } from '../replay-steps/builder.js';
+import { ownerOf } from '../replay-steps/by-path.js';
+import type { PlanContext } from '../replay-steps/types.js';
 import type { FileTypeOps, RestoreUnitOf } from './types.js';
 
 const MEMFD = /^\/memfd:(.*) \(deleted\)$/;

@@ -6,9 +6,9 @@
 import { O } from '../model.js';
 import { peekPipe } from '../linux/pipe.js';
 import { bytesReadable } from '../linux/process.js';
-import { F_DUPFD, F_SETFL, F_SETPIPE_SZ } from '../replay/builder.js';
-import { ownerOf } from '../replay/by-path.js';
-import type { PlanContext } from '../replay/types.js';
+import { F_DUPFD, F_SETFL, F_SETPIPE_SZ } from '../replay-steps/builder.js';
+import { ownerOf } from '../replay-steps/by-path.js';
+import type { PlanContext } from '../replay-steps/types.js';
 import type { FileTypeOps, RestoreUnitOf } from './types.js';
 
 /** File status flags F_SETFL can change on a pipe end. */

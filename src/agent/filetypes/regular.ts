@@ -5,7 +5,7 @@
  */
 import { S_IFBLK, S_IFCHR, S_IFREG, S_IFSOCK } from '../linux/stat.js';
 import { O } from '../model.js';
-import { planByPath } from '../replay/by-path.js';
+import { planByPath } from '../replay-steps/by-path.js';
 import type { FileTypeOps } from './types.js';
 
 export const regular = {

@@ -1,8 +1,8 @@
 /** signalfd: the signal mask (fdinfo `sigmask`, hex). */
-import { fdinfoField } from '../capture/fdinfo.js';
+import { fdinfoField } from '../procfs/fdinfo.js';
 import { O } from '../model.js';
-import { ownerOf } from '../replay/by-path.js';
-import type { PlanContext } from '../replay/types.js';
+import { ownerOf } from '../replay-steps/by-path.js';
+import type { PlanContext } from '../replay-steps/types.js';
 import type { FileTypeOps, RestoreUnitOf } from './types.js';
 
 /** The kernel's sigset_t is 8 bytes on x86-64: signalfd4 insists on that size. */

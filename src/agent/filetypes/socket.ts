@@ -25,9 +25,9 @@ import {
 } from '../linux/socket.js';
 import { S_IFMT, S_IFSOCK } from '../linux/stat.js';
 import { O, type ListenState } from '../model.js';
-import { ownerOf } from '../replay/by-path.js';
-import { ReplayError } from '../replay/errors.js';
-import type { PlanContext } from '../replay/types.js';
+import { ownerOf } from '../replay-steps/by-path.js';
+import { ReplayError } from '../replay-steps/errors.js';
+import type { PlanContext } from '../replay-steps/types.js';
 import { isPairEnd, restorePair } from './socketpair.js';
 import type { DataOf, FileTypeOps, RestoreUnitOf } from './types.js';
 

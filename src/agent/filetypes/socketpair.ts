@@ -6,10 +6,10 @@
  * table, outside the pod) cannot be recreated and is refused, naming the peer.
  */
 import { O } from '../model.js';
-import { F_DUPFD, F_SETFL } from '../replay/builder.js';
-import { ownerOf } from '../replay/by-path.js';
-import { ReplayError } from '../replay/errors.js';
-import type { FileUnit, PlanContext } from '../replay/types.js';
+import { F_DUPFD, F_SETFL } from '../replay-steps/builder.js';
+import { ownerOf } from '../replay-steps/by-path.js';
+import { ReplayError } from '../replay-steps/errors.js';
+import type { FileUnit, PlanContext } from '../replay-steps/types.js';
 import type { DataOf, RestoreUnitOf } from './types.js';
 
 const AF_UNIX = 1;

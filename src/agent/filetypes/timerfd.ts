@@ -1,11 +1,11 @@
 /** timerfd: clock, expirations not yet read, settime flags, value and interval (fdinfo). */
-import { fdinfoField } from '../capture/fdinfo.js';
-import type { Fdinfo } from '../capture/fdinfo.js';
+import { fdinfoField } from '../procfs/fdinfo.js';
+import type { Fdinfo } from '../procfs/fdinfo.js';
 import { clockNowNs } from '../linux/clock.js';
 import { O } from '../model.js';
-import { ownerOf } from '../replay/by-path.js';
-import { ReplayError } from '../replay/errors.js';
-import type { PlanContext } from '../replay/types.js';
+import { ownerOf } from '../replay-steps/by-path.js';
+import { ReplayError } from '../replay-steps/errors.js';
+import type { PlanContext } from '../replay-steps/types.js';
 import type { FileTypeOps, RestoreUnitOf } from './types.js';
 
 /** `it_value: (1, 999)` → seconds and nanoseconds as one bigint of nanoseconds. */

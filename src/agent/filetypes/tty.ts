@@ -2,7 +2,7 @@
  * Pseudo-terminals: the master (/dev/ptmx, index from fdinfo `tty-index`) and
  * slaves (/dev/pts/N). Other terminals are recorded with index -1. Not restorable yet.
  */
-import { fdinfoField } from '../capture/fdinfo.js';
+import { fdinfoField } from '../procfs/fdinfo.js';
 import { devMajor } from '../linux/devt.js';
 import type { FileTypeOps } from './types.js';
 

@@ -5,9 +5,9 @@
  */
 import type { FileStat } from '../linux/stat.js';
 import type { FileData, FileRecord, FileType } from '../model.js';
-import type { Fdinfo } from '../capture/fdinfo.js';
+import type { Fdinfo } from '../procfs/fdinfo.js';
 import type { PathView } from '../linux/pathstat.js';
-import type { FileUnit, PipeUnit, PlanContext, PlanResult } from '../replay/types.js';
+import type { FileUnit, PipeUnit, PlanContext, PlanResult } from '../replay-steps/types.js';
 
 /** What capture knows about one fd when it asks a type module for its state. */
 export interface FdProbe {

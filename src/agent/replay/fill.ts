@@ -7,8 +7,8 @@
  */
 import { closeSync, constants, openSync, writeSync } from 'node:fs';
 import { STORED_CHUNK_BYTES, isStored, storedChunks } from '../image/stored.js';
-import type { Fill } from './builder.js';
-import { ReplayError } from './errors.js';
+import type { Fill } from '../replay-steps/builder.js';
+import { ReplayError } from '../replay-steps/errors.js';
 
 let chunk: Buffer | undefined;
 /** One buffer for every fill of this process (replay runs on one thread, one fill at a time). */

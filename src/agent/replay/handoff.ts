@@ -7,7 +7,7 @@
  * of binding new ones.
  */
 import type { Checkpoint, FdRecord } from '../model.js';
-import { ReplayError } from './errors.js';
+import { ReplayError } from '../replay-steps/errors.js';
 import { decide, isListening, type RestorePolicy } from './policy.js';
 import { tableOf } from './units.js';
 

@@ -5,7 +5,7 @@
 import type { Checkpoint } from '../model.js';
 import { PTRACE_EVENT_EXEC, PTRACE_O, killPid, ptraceCont, ptraceSeize } from '../linux/ptrace.js';
 import { waitPid } from '../linux/wait.js';
-import { ReplayError } from './errors.js';
+import { ReplayError } from '../replay-steps/errors.js';
 import { runPlan, type InjectStats } from './inject.js';
 import { launchHeld, type HeldProcess, type LaunchOptions } from './launch.js';
 import { planRestore, type Plan } from './plan.js';
@@ -14,7 +14,7 @@ import { DEFAULT_POLICY, type RestorePolicy } from './policy.js';
 import { handOff } from './handoff.js';
 import { releaseHeld, type ListenRelease } from './release.js';
 
-export { ReplayError, ReplayRefusals, refusalsOf } from './errors.js';
+export { ReplayError, ReplayRefusals, refusalsOf } from '../replay-steps/errors.js';
 export {
   parsePolicy,
   replayPolicy,

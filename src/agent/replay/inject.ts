@@ -40,8 +40,8 @@ import { errnoName } from '../linux/errors.js';
 import { STAT_SIZE, S_IFMT, statIdentity } from '../linux/stat.js';
 import { TraceeMemory, ptraceCont, ptraceDetach, ptraceGetRegs, ptraceSetRegs } from '../linux/ptrace.js';
 import { waitPid } from '../linux/wait.js';
-import { writeWord, type Plan } from './builder.js';
-import { ReplayError } from './errors.js';
+import { writeWord, type Plan } from '../replay-steps/builder.js';
+import { ReplayError } from '../replay-steps/errors.js';
 import { runFill } from './fill.js';
 
 const SIGTRAP = 5;

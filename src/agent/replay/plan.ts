@@ -5,16 +5,23 @@
  * makes no progress (CRIU's ordering), which is an error naming the unit.
  */
 import type { Checkpoint } from '../model.js';
-import { F_GETFD, F_SETOWN, F_SETSIG, PlanBuilder, type FdTarget, type Plan } from './builder.js';
-import { ReplayError } from './errors.js';
+import {
+  F_GETFD,
+  F_SETOWN,
+  F_SETSIG,
+  PlanBuilder,
+  type FdTarget,
+  type Plan,
+} from '../replay-steps/builder.js';
+import { ReplayError } from '../replay-steps/errors.js';
 import { planUnit } from './planners.js';
-import type { FileUnit, PlanContext, RestoreUnit } from './types.js';
+import type { FileUnit, PlanContext, RestoreUnit } from '../replay-steps/types.js';
 import type { RestorePolicy } from './policy.js';
 
 import { buildUnits, firstFd, tableOf, type Units } from './units.js';
 import type { PathView } from '../linux/pathstat.js';
 
-export type { Plan } from './builder.js';
+export type { Plan } from '../replay-steps/builder.js';
 
 /** Largest fd number close_range accepts as "all". */
 const ALL_FDS = 0xffffffff;

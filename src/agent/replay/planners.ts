@@ -5,11 +5,11 @@
  */
 import { fileTypes, opsOf } from '../filetypes/index.js';
 import type { FileType } from '../model.js';
-import { planByPath } from './by-path.js';
-import { ReplayError } from './errors.js';
-import type { FileUnit, PlanContext, PlanResult, RestoreUnit } from './types.js';
+import { planByPath } from '../replay-steps/by-path.js';
+import { ReplayError } from '../replay-steps/errors.js';
+import type { FileUnit, PlanContext, PlanResult, RestoreUnit } from '../replay-steps/types.js';
 
-export type { PlanContext, PlanResult } from './types.js';
+export type { PlanContext, PlanResult } from '../replay-steps/types.js';
 
 /** A per-file planner, seen without its type parameter. */
 interface ByFile {

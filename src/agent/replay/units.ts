@@ -11,8 +11,8 @@ import { fdLimit } from './limits.js';
 import { opsOf } from '../filetypes/index.js';
 import { canRestore } from './planners.js';
 import type { ReopenByPath } from '../filetypes/types.js';
-import type { FileUnit, PipeUnit, RestoreUnit } from './types.js';
-import { ReplayError, ReplayRefusals } from './errors.js';
+import type { FileUnit, PipeUnit, RestoreUnit } from '../replay-steps/types.js';
+import { ReplayError, ReplayRefusals } from '../replay-steps/errors.js';
 import { decide, type FdDecision, type RestorePolicy } from './policy.js';
 
 /** The lowest target fd of a unit: restore goes in this order (then retries). */
