@@ -111,11 +111,14 @@ step "npm ci" npm_ci
 step "tsc" bash -c 'cd "$1" && npx --no-install tsc -p tsconfig.build.json' _ "$src"
 step "npm prune" bash -c 'cd "$1" && npm prune --omit=dev --no-audit --no-fund' _ "$src"
 
-# --- Stage "native": the launcher, static so that it runs in any container image. ---
+# --- Stage "native": the launcher, static so that it runs in any container image, and
+# the host scan's shared library (its libraries are the runtime's libc, put below). ---
 step "make native" make -C "$src/native"
 hold="$src/native/build/fdckpt-hold"
 [ -x "$hold" ] || die "native/build/fdckpt-hold was not built"
 if ldd "$hold" >/dev/null 2>&1; then die "fdckpt-hold is not static (is the static C library, libc6-dev, installed?)"; fi
+scanlib="$src/native/build/libfdckpt-scan.so"
+[ -f "$scanlib" ] || die "native/build/libfdckpt-scan.so was not built"
 step "pause" gcc -static -O2 -Wall -Wextra -Werror -o "$work/pause" "$here/pause.c"
 if ldd "$work/pause" >/dev/null 2>&1; then die "pause is not static"; fi
 
@@ -150,6 +153,7 @@ libs="$work/libs"
 : >"$libs"
 libs_of "$node_bin" >>"$libs" || die "ldd $node_bin: a library is not found"
 libs_of "$cp_bin" >>"$libs" || die "ldd $cp_bin: a library is not found"
+libs_of "$scanlib" >>"$libs" || die "ldd $scanlib: a library is not found"
 # Native addons (koffi): the build for this libc needs its libraries; the ones for other
 # libcs (musl) never load here and are skipped.
 while IFS= read -r -d '' addon; do
@@ -173,6 +177,7 @@ printf '%s\n' 'passwd: files' 'group: files' 'hosts: files dns' >"$base/etc/nssw
 mkdir -p "$app/opt/fdckpt" "$app/usr/local/lib/fdckpt"
 cp -a "$src/node_modules" "$src/dist" "$src/package.json" "$src/bin" "$app/opt/fdckpt/"
 cp "$hold" "$app/usr/local/lib/fdckpt/fdckpt-hold"
+cp "$scanlib" "$app/usr/local/lib/fdckpt/libfdckpt-scan.so"
 
 pause_root="$stage/rootfs/pause"
 mkdir -p "$pause_root"
@@ -193,7 +198,7 @@ version=$(node -p 'require(process.argv[1]).version' "$src/package.json")
 fdckpt_cfg=$(node -e '
   const [version] = process.argv.slice(1);
   console.log(JSON.stringify({
-    Env: ["PATH=/usr/local/bin:/usr/bin:/bin", "NODE_ENV=production", "FDCKPT_HOLD=/usr/local/lib/fdckpt/fdckpt-hold"],
+    Env: ["PATH=/usr/local/bin:/usr/bin:/bin", "NODE_ENV=production", "FDCKPT_HOLD=/usr/local/lib/fdckpt/fdckpt-hold", "FDCKPT_SCAN_LIB=/usr/local/lib/fdckpt/libfdckpt-scan.so"],
     Entrypoint: ["node", "/opt/fdckpt/bin/fdckpt.js"],
     WorkingDir: "/opt/fdckpt",
     Labels: { "org.opencontainers.image.title": "fdckpt", "org.opencontainers.image.version": version },

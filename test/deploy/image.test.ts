@@ -185,7 +185,12 @@ describe('scripts/image/build.sh', () => {
     expect(fdckpt.config.architecture).toBe(arch);
     expect(fdckpt.config.os).toBe('linux');
     expect(fdckpt.config.config).toMatchObject({
-      Env: [`PATH=${IMAGE_PATH}`, 'NODE_ENV=production', 'FDCKPT_HOLD=/usr/local/lib/fdckpt/fdckpt-hold'],
+      Env: [
+        `PATH=${IMAGE_PATH}`,
+        'NODE_ENV=production',
+        'FDCKPT_HOLD=/usr/local/lib/fdckpt/fdckpt-hold',
+        'FDCKPT_SCAN_LIB=/usr/local/lib/fdckpt/libfdckpt-scan.so',
+      ],
       Entrypoint: ['node', '/opt/fdckpt/bin/fdckpt.js'],
       WorkingDir: '/opt/fdckpt',
     });
@@ -201,6 +206,7 @@ describe('scripts/image/build.sh', () => {
         '/opt/fdckpt/node_modules',
         '/opt/fdckpt/package.json',
         '/usr/local/lib/fdckpt/fdckpt-hold',
+        '/usr/local/lib/fdckpt/libfdckpt-scan.so',
       ].sort(),
     );
     for (const c of copies) {
@@ -238,7 +244,12 @@ describe('scripts/image/build.sh', () => {
   const inRoot = (...argv: string[]): { status: number | null; stdout: string; stderr: string } =>
     spawnSync(chroot, [rootfs, ...argv], {
       encoding: 'utf8',
-      env: { PATH: IMAGE_PATH, NODE_ENV: 'production', FDCKPT_HOLD: '/usr/local/lib/fdckpt/fdckpt-hold' },
+      env: {
+        PATH: IMAGE_PATH,
+        NODE_ENV: 'production',
+        FDCKPT_HOLD: '/usr/local/lib/fdckpt/fdckpt-hold',
+        FDCKPT_SCAN_LIB: '/usr/local/lib/fdckpt/libfdckpt-scan.so',
+      },
       timeout: 60_000,
     });
 
@@ -260,6 +271,17 @@ describe('scripts/image/build.sh', () => {
         "console.log(k.load('libc.so.6').func('int getpid()')() > 0);",
     );
     expect(koffi).toMatchObject({ status: 0, stdout: 'true\n' });
+    // The host scan's library loads against the image's libc (a buffer below one record: -EINVAL).
+    const scan = inRoot(
+      '/usr/local/bin/node',
+      '--input-type=module',
+      '-e',
+      "import { createRequire } from 'node:module';" +
+        "const k = (await import(createRequire('/opt/fdckpt/').resolve('koffi'))).default;" +
+        "const f = k.load(process.env.FDCKPT_SCAN_LIB).func('long fdckpt_fd_links(int, void *, size_t)');" +
+        'console.log(Number(f(0, null, 0)));',
+    );
+    expect(scan).toMatchObject({ status: 0, stdout: '-22\n' });
     expect(inRoot('cp', '/usr/local/lib/fdckpt/fdckpt-hold', '/tmp/hold')).toMatchObject({ status: 0 });
   });
 

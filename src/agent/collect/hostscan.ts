@@ -1,7 +1,7 @@
 /**
  * Scans every other process of the host for fds that may refer to the pod's
  * objects. It must be fast (100k fds well under a second), so the hot loop is
- * readdir(/proc/PID/fd) + readlink per fd, a stat only for fds that have a path
+ * every link of a process in one native call (FdDir.links), a stat only for fds that have a path
  * (their key is device:inode), and fdinfo only for pty masters. The expensive
  * confirmations (kcmp) are left to the caller, for the few candidates found.
  */
@@ -61,7 +61,7 @@ function devptsOf(pid: number, cache: Map<string, number>): number {
 /** The key of a pty end from outside: a slave by its rdev, a master by fdinfo tty-index. */
 function ptyKeyOf(
   pid: number,
-  fd: string,
+  fd: number,
   link: string,
   st: TargetStat,
   devpts: Map<string, number>,
@@ -140,10 +140,10 @@ export function scanPids(
   let nfds = 0;
   const unreadable: number[] = [];
   const pathKeys = new Map<string, string>();
-  let mntns = '';
+  // The mount namespace of the table being scanned, read at its first path link.
+  let mntns: string | undefined;
   let unread = 0;
-  const scanFd = (dir: FdDir, pid: number, fd: string): void => {
-    const link = dir.readlink(fd);
+  const scanFd = (dir: FdDir, pid: number, fd: number, link: string | undefined): void => {
     if (link === undefined) {
       unread++;
       return;
@@ -155,6 +155,7 @@ export function scanPids(
       // reused for the next fd with the same link there (hosts open the same
       // few files thousands of times). Not for deleted files (a name may have
       // been reused) nor devices (a pty master's index is per open file).
+      mntns ??= mountNamespace(pid);
       const cacheKey = `${mntns}\0${link}`;
       const cached = link.endsWith(' (deleted)') ? undefined : pathKeys.get(cacheKey);
       if (cached !== undefined) {
@@ -170,31 +171,26 @@ export function scanPids(
         }
       }
     } else if (link.startsWith('anon_inode:')) {
-      if (targets.anonLinks.has(link)) hits.push({ pid, fd: Number(fd), link, key: link });
+      if (targets.anonLinks.has(link)) hits.push({ pid, fd, link, key: link });
       return;
     } else if (bracketIno(link) >= 0) {
       key = link;
     }
-    if (key !== undefined && targets.keys.has(key)) hits.push({ pid, fd: Number(fd), link, key });
+    if (key !== undefined && targets.keys.has(key)) hits.push({ pid, fd, link, key });
   };
   /** Scans one fd table, of a process or of a thread that has its own. */
   const scanTable = (pid: number): void => {
-    let fds: string[];
+    const dir = FdDir.open(pid);
+    if (dir === undefined) return; // gone, or not ours to inspect
     try {
-      fds = readdirSync(`/proc/${pid}/fd`);
-    } catch {
-      return; // gone, or a zombie
-    }
-    const dir = fds.length > 0 ? FdDir.open(pid) : undefined;
-    if (dir === undefined) return;
-    mntns = mountNamespace(pid);
-    processes++;
-    nfds += fds.length;
-    try {
+      mntns = undefined;
       unread = 0;
-      for (const fd of fds) scanFd(dir, pid, fd);
+      const n = dir.links((fd, link) => scanFd(dir, pid, fd, link));
+      if (n === undefined || n === 0) return; // gone meanwhile, or a zombie (no table)
+      processes++;
+      nfds += n;
       // Every link refused (EACCES: a process we may not inspect): its fds are unknown, say so.
-      if (unread === fds.length) unreadable.push(pid);
+      if (unread === n) unreadable.push(pid);
     } finally {
       dir.close();
     }

@@ -1,21 +1,19 @@
 /**
- * The host scan's hot path: readlink and stat of /proc/PID/fd/N through one
- * dirfd per process into reused buffers, without exceptions for fds that
- * vanish (on a live host some always do). fs.readlinkSync/statSync cost several
- * times more per call (string paths, Stats objects, thrown errors).
+ * The host scan's hot path: every fd link of a process in one native call
+ * (native/fdckpt-scan.c, into a reused buffer), and stat of an fd's target
+ * through the same dirfd, without exceptions for fds that vanish (on a live
+ * host some always do). One koffi readlinkat per fd cost about as much as the
+ * kernel's readlink itself (bench/RESULTS.md, issue 14).
  */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { koffi, lib } from './libc.js';
 import { SyscallError } from './errors.js';
 
 const c = {
   open: lib.func('int open(const char *path, int flags)') as (p: string, f: number) => number,
   close: lib.func('int close(int fd)') as (fd: number) => number,
-  readlinkat: lib.func('long readlinkat(int dirfd, const char *path, _Out_ uint8_t *buf, size_t n)') as (
-    d: number,
-    p: string,
-    b: Buffer,
-    n: number,
-  ) => number,
   fstatat: lib.func('int fstatat(int dirfd, const char *path, _Out_ uint8_t *buf, int flags)') as (
     d: number,
     p: string,
@@ -24,9 +22,49 @@ const c = {
   ) => number,
 };
 
+const LIB_NAME = 'libfdckpt-scan.so';
+
+/**
+ * Path of the scan library: $FDCKPT_SCAN_LIB, else native/build/libfdckpt-scan.so
+ * in the nearest enclosing directory that has one (src/, dist/ and build/ layouts),
+ * as replay finds fdckpt-hold.
+ */
+export function scanLibPath(): string {
+  const fromEnv = process.env['FDCKPT_SCAN_LIB'];
+  if (fromEnv) {
+    if (!existsSync(fromEnv)) throw new Error(`host scan library ${fromEnv} ($FDCKPT_SCAN_LIB) is missing`);
+    return fromEnv;
+  }
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  let dir = here;
+  for (let i = 0; i < 6; i++) {
+    const candidate = path.join(dir, 'native', 'build', LIB_NAME);
+    if (existsSync(candidate)) return candidate;
+    dir = path.dirname(dir);
+  }
+  throw new Error(
+    `host scan library native/build/${LIB_NAME} is missing (looked in the directories above ${here}): ` +
+      'run `npm run build` (or `npm run build:native`), or set FDCKPT_SCAN_LIB',
+  );
+}
+
+type FdLinksFn = (dirfd: number, buf: Buffer, cap: number) => number;
+let fdLinks: FdLinksFn | undefined;
+
+/** Loaded on first use, so that commands that never scan do not need the library. */
+function nativeFdLinks(): FdLinksFn {
+  fdLinks ??= koffi
+    .load(scanLibPath())
+    .func('long fdckpt_fd_links(int dirfd, _Out_ uint8_t *buf, size_t cap)') as FdLinksFn;
+  return fdLinks;
+}
+
+/** The smallest buffer links() accepts: one record of the longest link (PATH_MAX) and the end record. */
+export const LINKS_MIN_BUFFER = 8 + 4096 + 8;
+// ~20k fds of short links (`socket:[123456]`) per call; larger tables take more calls, not more memory.
+const linksBuf = Buffer.allocUnsafe(1 << 20);
+
 const O_RDONLY_DIRECTORY_CLOEXEC = 0o200000 | 0o2000000;
-const BUF = 4096 + 1;
-const linkBuf = Buffer.allocUnsafe(BUF);
 // struct stat on x86-64: dev@0 ino@8 mode@24 rdev@40 (144 bytes)
 const statBuf = Buffer.alloc(144);
 
@@ -45,21 +83,47 @@ export class FdDir {
     private readonly dirfd: number,
   ) {}
 
-  /** Opens /proc/PID/fd, or returns undefined when the process is gone or has no fd table. */
+  /** Opens /proc/PID/fd, or returns undefined when the process is gone or may not be inspected. */
   static open(pid: number): FdDir | undefined {
     const dirfd = c.open(`/proc/${pid}/fd`, O_RDONLY_DIRECTORY_CLOEXEC);
     return dirfd < 0 ? undefined : new FdDir(pid, dirfd);
   }
 
-  /** The link of fd `name` (`pipe:[12]`, a path...), or undefined if it was closed meanwhile. */
-  readlink(name: string): string | undefined {
-    const n = Number(c.readlinkat(this.dirfd, name, linkBuf, BUF));
-    return n < 0 ? undefined : linkBuf.toString('utf8', 0, n);
+  /**
+   * Calls `each` for every fd, in fd order, with its link (`pipe:[12]`, a path...) or
+   * undefined when it could not be read (closed meanwhile, EACCES). Returns the number
+   * of fds listed; undefined when the directory could not be read at all (the process
+   * is gone). A process that exits between two buffers' worth keeps what was listed.
+   * Call once per FdDir. `buf` (at least LINKS_MIN_BUFFER bytes) is for tests.
+   */
+  links(each: (fd: number, link: string | undefined) => void, buf: Buffer = linksBuf): number | undefined {
+    const read = nativeFdLinks();
+    let count = 0;
+    for (;;) {
+      const n = Number(read(this.dirfd, buf, buf.length));
+      if (n === -22) throw new Error(`fd link buffer of ${buf.length} bytes: below ${LINKS_MIN_BUFFER}`);
+      if (n < 0) return count === 0 ? undefined : count;
+      let at = 0;
+      while (at < n) {
+        const fd = buf.readInt32LE(at);
+        if (fd < 0) return count; // end of the directory
+        const len = buf.readInt32LE(at + 4);
+        at += 8;
+        count++;
+        if (len < 0) {
+          each(fd, undefined);
+        } else {
+          each(fd, buf.toString('utf8', at, at + len));
+          at += len;
+        }
+      }
+      // No end record: the buffer filled; the directory offset is where the next call goes on.
+    }
   }
 
-  /** stat(2) of what fd `name` refers to (following the link), or undefined. */
-  stat(name: string): TargetStat | undefined {
-    if (c.fstatat(this.dirfd, name, statBuf, 0) === -1) return undefined;
+  /** stat(2) of what `fd` refers to (following the link), or undefined. */
+  stat(fd: number): TargetStat | undefined {
+    if (c.fstatat(this.dirfd, String(fd), statBuf, 0) === -1) return undefined;
     return {
       dev: Number(statBuf.readBigUInt64LE(0)),
       ino: Number(statBuf.readBigUInt64LE(8)),
