@@ -64,13 +64,23 @@ export interface ContainerCounts {
   argv?: string[];
 }
 
-/** One end of a leaked reference. */
+/** The pod of a leak's holder: its UID, and its namespace and name when the agent knew them. */
+export interface LeakPod {
+  uid: string;
+  namespace?: string;
+  name?: string;
+}
+
+/** One end of a leaked reference, as the engine reported it. */
 export interface LeakHolder {
   pid: number;
   comm: string;
+  /** Absent when the reference is not an fd (a whole fd table, a mapping). */
   fd?: number;
-  /** `namespace/name` of the holder's pod, or `host`. */
-  pod: string;
+  /** The holder's cgroup (outside holders): names a host service. */
+  cgroup?: string;
+  /** The holder's pod; absent for a process of the host. */
+  pod?: LeakPod;
 }
 
 export interface Leak {
@@ -78,8 +88,16 @@ export interface Leak {
   type: string;
   /** The object, as /proc shows it (`pipe:[4242]`, a path, ...). */
   object: string;
+  /** Why the edge crosses the boundary (`other end of pipe`, `same open file`, ...; docs/leaks.md). */
+  via?: string;
   inside: LeakHolder;
   outside: LeakHolder;
+}
+
+/** Where a holder lives, for people: `NS/NAME` of its pod (its UID if unnamed), or `host` (its cgroup is in the data). */
+export function holderPlace(h: LeakHolder): string {
+  if (h.pod) return h.pod.namespace && h.pod.name ? `${h.pod.namespace}/${h.pod.name}` : h.pod.uid;
+  return 'host';
 }
 
 /** A bounded list and the true total: a pod can have thousands of leaks, etcd cannot store them. */

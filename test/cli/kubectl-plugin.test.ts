@@ -158,7 +158,7 @@ describeKubectl('kubectl fdckpt', () => {
     expect(c.metadata.name).toMatch(/^db-preflight-\w+$/);
     // No leak policy: the verdict is judged as a real checkpoint (Fail) would be.
     expect(c.spec).toEqual({ podName: 'db', containers: ['app'], dryRun: true });
-    const holder = { pid: 40, comm: 'db', fd: 5, pod: 'default/db' };
+    const holder = { pid: 40, comm: 'db', fd: 5, pod: { uid: 'u-db', namespace: 'default', name: 'db' } };
     await agentWrites(c.metadata.name!, {
       totalFds: 9,
       totalProcesses: 1,
@@ -169,7 +169,7 @@ describeKubectl('kubectl fdckpt', () => {
             type: 'pipe',
             object: 'pipe:[77]',
             inside: holder,
-            outside: { pid: 99, comm: 'logger', fd: 1, pod: 'host' },
+            outside: { pid: 99, comm: 'logger', fd: 1 },
           },
         ],
       },

@@ -26,7 +26,7 @@ afterAll(async () => {
 });
 
 interface LeaksJson {
-  leaks: { inside: { pid: number }; outside: { pid: number; cgroup: string; pod?: string } }[];
+  leaks: { inside: { pid: number }; outside: { pid: number; cgroup: string; pod?: { uid: string } } }[];
 }
 
 test('one container of the pod: the other container is outside, and named by pod', () => {
@@ -39,7 +39,7 @@ test('one container of the pod: the other container is outside, and named by pod
     expect(l.outside).toMatchObject({
       pid: pair.outside.pid,
       cgroup: `/kubepods/besteffort/pod${uid}/${sidecar}`,
-      pod: `pod ${uid}`,
+      pod: { uid },
     });
   }
 });

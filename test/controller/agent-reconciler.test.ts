@@ -52,8 +52,9 @@ class ScriptedEngine implements NodeEngine {
 const leak = {
   type: 'pipe',
   object: 'pipe:[4242]',
-  inside: { pid: 10, comm: 'app', fd: 3, pod: 'default/p' },
-  outside: { pid: 20, comm: 'cat', fd: 0, pod: 'host' },
+  via: 'other end of pipe',
+  inside: { pid: 10, comm: 'app', fd: 3, pod: { uid: 'u-p', namespace: 'default', name: 'p' } },
+  outside: { pid: 20, comm: 'cat', fd: 0 },
 };
 
 function outcome(leaks = 0): CheckpointPodOutcome {
@@ -155,6 +156,8 @@ describe('agent Checkpoint reconciler', () => {
       'pipe pipe:[4242] is held inside by pid 10 (app, default/p) fd 3 and outside by pid 20 (cat, host) fd 0; and 2 more',
     );
     expect(c.status?.leaks?.total).toBe(3);
+    // The engine's holders and `via`, as the engine gave them: nothing parsed or dropped.
+    expect(c.status?.leaks?.items[0]).toEqual(leak);
     expect(reason(c, CONDITIONS.Ready)).toBe('False/LeaksFound');
   });
 

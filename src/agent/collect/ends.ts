@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { cgroupOfPid } from '../cgroup/cgroup.js';
 import { podUidOfCgroup } from '../cgroup/pod.js';
 import type { PodFd } from './podview.js';
-import type { InsideEnd, OutsideEnd } from './report.js';
+import type { InsideEnd, OutsideEnd, PodNamer } from './report.js';
 
 function comm(pid: number): string {
   try {
@@ -18,7 +18,7 @@ export class Ends {
   private readonly comms = new Map<number, string>();
   private readonly holders = new Map<number, OutsideEnd>();
 
-  constructor(private readonly podName?: (uid: string) => string | undefined) {}
+  constructor(private readonly podName?: PodNamer) {}
 
   private commOf(pid: number): string {
     let c = this.comms.get(pid);
@@ -38,7 +38,7 @@ export class Ends {
       const cgroup = cgroupOfPid(pid);
       base = { pid, comm: this.commOf(pid), cgroup };
       const uid = podUidOfCgroup(cgroup);
-      if (uid !== undefined) base.pod = `pod ${this.podName?.(uid) ?? uid}`;
+      if (uid !== undefined) base.pod = { uid, ...this.podName?.(uid) };
       this.holders.set(pid, base);
     }
     return fd === undefined ? { ...base } : { ...base, fd };

@@ -7,7 +7,7 @@ export type { CgroupCaptureOptions, CgroupCaptureResult, CgroupCaptureStep } fro
 export { findLeaks, type LeakOptions } from './leaks.js';
 export { preflightCgroup, classify, FD_CLASSES } from './preflight.js';
 export type { FdClass, FdVerdict, PreflightOptions, PreflightReport } from './preflight.js';
-export { LeakError, describeLeak, isLeakPolicy } from './report.js';
+export { LeakError, describeLeak, describePlace, isLeakPolicy, podLabel } from './report.js';
 export type {
   Leak,
   LeakObject,
@@ -18,4 +18,6 @@ export type {
   NoteKind,
   InsideEnd,
   OutsideEnd,
+  PodNamer,
+  PodRef,
 } from './report.js';

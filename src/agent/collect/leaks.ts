@@ -16,7 +16,7 @@ import { inodeNotes } from './inodenotes.js';
 import { PodIndex } from './podindex.js';
 import { fillUnixPeers } from '../capture/unix-peers.js';
 import { podFiles, type PodFd, type PodFile } from './podview.js';
-import type { LeakReport } from './report.js';
+import type { LeakReport, PodNamer } from './report.js';
 
 /** Options of findLeaks(). */
 export interface LeakOptions {
@@ -26,8 +26,8 @@ export interface LeakOptions {
    * run again during the host scan without changing the answer.
    */
   pinned?: ReadonlyMap<number, number>;
-  /** Names a pod by UID for reports (`NS/NAME`); without it, holders in pods show their UID. */
-  podName?: (uid: string) => string | undefined;
+  /** Names a pod by UID for reports; without it, holders in pods carry their UID only. */
+  podName?: PodNamer;
   /** Extra pids to leave out of the scan (ours is always left out). */
   exclude?: readonly number[];
   /** Threads for the host scan (default: the CPUs, at most 4). */

@@ -7,7 +7,7 @@ import type { FileType } from '../model.js';
 import { CaptureError } from '../capture/errors.js';
 import type { CaptureOptions, FdProblem } from '../capture/types.js';
 import { captureCgroup, type CgroupCaptureResult } from './cgroupcapture.js';
-import type { Leak, LeakReport } from './report.js';
+import { describePlace, type Leak, type LeakReport, type PodNamer } from './report.js';
 
 /** The verdict for one fd, worst first: the first that applies wins. */
 export const FD_CLASSES = [
@@ -52,7 +52,7 @@ export interface PreflightOptions extends CaptureOptions {
   only?: readonly string[];
   /** Freeze the cgroup while reading its tables (default: no; a dry run should not stop the pod). */
   freeze?: boolean;
-  podName?: (uid: string) => string | undefined;
+  podName?: PodNamer;
 }
 
 /** Without freezing, an fd can close under us: retry a few times before giving up. */
@@ -112,7 +112,7 @@ export function classify(r: CgroupCaptureResult, leaks: LeakReport): PreflightRe
         classes.add('leaked');
         const o = l.outside;
         reasons.push(
-          `${l.via} with pid ${o.pid}${o.fd === undefined ? '' : ` fd ${o.fd}`} (${o.comm}, ${o.pod ?? (o.cgroup || 'host')})`,
+          `${l.via} with pid ${o.pid}${o.fd === undefined ? '' : ` fd ${o.fd}`} (${o.comm}, ${describePlace(o)})`,
         );
       }
       for (const p of problems.get(`${proc.pid}:${e.fd}`) ?? []) {

@@ -17,6 +17,24 @@ export interface InsideEnd {
   comm: string;
 }
 
+/**
+ * The pod a holder's cgroup belongs to: its UID always (from the kubelet's cgroup
+ * layout), its namespace and name when a resolver knew them (LeakOptions.podName).
+ */
+export interface PodRef {
+  uid: string;
+  namespace?: string;
+  name?: string;
+}
+
+/** Names a pod by its UID (the agent knows its node's pods); undefined when it does not know it. */
+export type PodNamer = (uid: string) => { namespace: string; name: string } | undefined;
+
+/** A pod for people: `NS/NAME`, or its UID when no name is known. */
+export function podLabel(pod: PodRef): string {
+  return pod.namespace !== undefined && pod.name !== undefined ? `${pod.namespace}/${pod.name}` : pod.uid;
+}
+
 /** The holder outside the pod. */
 export interface OutsideEnd {
   pid: number;
@@ -25,8 +43,13 @@ export interface OutsideEnd {
   comm: string;
   /** Its cgroup (v2 path, or v1 freezer path on hybrid hosts). */
   cgroup: string;
-  /** `pod NS/NAME` (or `pod UID` when no name is known) when the cgroup belongs to a pod. */
-  pod?: string;
+  /** The pod, when the cgroup belongs to one; absent for host processes. */
+  pod?: PodRef;
+}
+
+/** Where an outside holder lives, for people: `pod NS/NAME` (or `pod UID`), its cgroup, or `host`. */
+export function describePlace(out: OutsideEnd): string {
+  return out.pod ? `pod ${podLabel(out.pod)}` : out.cgroup || 'host';
 }
 
 /** Why an edge crosses the boundary. */
@@ -101,7 +124,7 @@ export class LeakError extends Error {
 /** One line for people: `pipe:[1234] (other end of pipe): pid 10 fd 3 (sh) <-> pid 20 fd 4 (cat, /user.slice)`. */
 export function describeLeak(l: Leak | Note): string {
   const out = l.outside;
-  const where = out.pod ?? (out.cgroup || 'host');
+  const where = describePlace(out);
   const ofd = out.fd === undefined ? '' : ` fd ${out.fd}`;
   const how = 'via' in l ? l.via : l.kind;
   const ifd = l.inside.fd < 0 ? '' : ` fd ${l.inside.fd}`;

@@ -8,7 +8,7 @@
 import { join, resolve } from 'node:path';
 import type { CoreV1Api } from '@kubernetes/client-node';
 import type { Checkpoint, Leak } from '../../api/index.js';
-import { CHECKPOINT, CONDITIONS, bounded, findCondition, isTrue } from '../../api/index.js';
+import { CHECKPOINT, CONDITIONS, bounded, findCondition, holderPlace, isTrue } from '../../api/index.js';
 import type { EventRecorder } from '../../kube/events.js';
 import type { ResourceClient } from '../../kube/client.js';
 import type { Reconciler, Result } from '../../kube/reconciler.js';
@@ -64,7 +64,7 @@ export function describeLeaks(leaks: readonly Leak[]): string {
   const first = leaks[0];
   if (!first) return 'no reference crosses the pod boundary';
   const h = (x: Leak['inside']): string =>
-    `pid ${x.pid} (${x.comm}, ${x.pod})${x.fd !== undefined ? ` fd ${x.fd}` : ''}`;
+    `pid ${x.pid} (${x.comm}, ${holderPlace(x)})${x.fd !== undefined ? ` fd ${x.fd}` : ''}`;
   const more = leaks.length > 1 ? `; and ${leaks.length - 1} more` : '';
   return `${first.type} ${first.object} is held inside by ${h(first.inside)} and outside by ${h(first.outside)}${more}`;
 }

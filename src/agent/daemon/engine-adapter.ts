@@ -57,11 +57,6 @@ function crProblemMessage(p: FdProblem): string {
   return p.ignoreType ? `${p.message} (to accept it, add ${p.ignoreType} to spec.ignore.types)` : p.message;
 }
 
-/** `pod NS/NAME` → `NS/NAME`; no pod → host. */
-function holderPod(pod: string | undefined): string {
-  return pod ? pod.replace(/^pod /, '') : 'host';
-}
-
 /**
  * The image must name the Checkpoint being restored: a status that points at
  * another Checkpoint's image (another tenant's, with its digest) is refused.
@@ -166,21 +161,19 @@ export class EngineAdapter implements NodeEngine {
       .filter((p) => p.file === undefined || !ignoredFiles.has(p.file))
       .map((p) => ({ kind: p.kind, pid: p.pid, fd: p.fd, message: crProblemMessage(p) }));
     // The runtime's stdio edges are already notes, not leaks (collect/launcher-stdio.ts).
-    const leaks: Leak[] = (result.leaks?.leaks ?? []).map((l) => ({
-      type: l.object.type,
-      object: l.object.id,
+    const inPod = { uid: pod.uid, namespace: pod.namespace, name: pod.name };
+    const leaks: Leak[] = (result.leaks?.leaks ?? []).map(({ object, via, inside, outside }) => ({
+      type: object.type,
+      object: object.id,
+      via,
+      // fd -1 is the engine's "not an fd" (a whole table): the status leaves fd out.
       inside: {
-        pid: l.inside.pid,
-        comm: l.inside.comm,
-        ...(l.inside.fd >= 0 ? { fd: l.inside.fd } : {}),
-        pod: podLabel,
+        pid: inside.pid,
+        comm: inside.comm,
+        ...(inside.fd >= 0 ? { fd: inside.fd } : {}),
+        pod: inPod,
       },
-      outside: {
-        pid: l.outside.pid,
-        comm: l.outside.comm,
-        ...(l.outside.fd !== undefined ? { fd: l.outside.fd } : {}),
-        pod: holderPod(l.outside.pod),
-      },
+      outside,
     }));
     const tableSize = new Map(cp.tables.map((t) => [t.objref, t.fds.length]));
     const containers = members.map((m) => {

@@ -16,6 +16,7 @@ import {
   MIGRATION_CONDITIONS,
   VERSION,
   findCondition,
+  holderPlace,
   type Checkpoint,
   type KindInfo,
   type Leak,
@@ -135,7 +136,7 @@ export async function runRequest(req: PluginRequest): Promise<number> {
 }
 
 function holder(h: Leak['inside']): string {
-  return `pid ${h.pid}${h.fd === undefined ? '' : ` fd ${h.fd}`} (${h.comm}, ${h.pod})`;
+  return `pid ${h.pid}${h.fd === undefined ? '' : ` fd ${h.fd}`} (${h.comm}, ${holderPlace(h)})`;
 }
 
 /** Every reason the status lists (bounded in the status: the true total is said). */

@@ -39,7 +39,7 @@ it('names the outside holder by pod when its cgroup is a kubelet pod cgroup', as
   started.push(reader, writer);
   const tasks = listTasks(resolveCgroup(pod));
   const report = findLeaks(capture(tasks.pids).checkpoint, tasks.tids, {
-    podName: (u) => (u === uid ? 'shop/cart-7f9c' : undefined),
+    podName: (u) => (u === uid ? { namespace: 'shop', name: 'cart-7f9c' } : undefined),
   });
   expect(report.leaks).toHaveLength(1);
   expect(report.leaks[0]).toMatchObject({
@@ -50,7 +50,7 @@ it('names the outside holder by pod when its cgroup is a kubelet pod cgroup', as
       pid: writer.pid,
       fd: (JSON.parse(writer.ready) as { fd: number }).fd,
       cgroup: `/kubepods/besteffort/pod${uid}/${cid}`,
-      pod: 'pod shop/cart-7f9c',
+      pod: { uid, namespace: 'shop', name: 'cart-7f9c' },
     },
   });
 });
