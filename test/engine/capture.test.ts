@@ -262,6 +262,13 @@ describe('types recorded but not restorable are refused unless ignored', () => {
     const ok = capture([fx.pid], { ignoreFds });
     expect(ok.problems).toEqual([]);
     expect(fileAt(ok.checkpoint, fx.pid, fdOf(fx, 'locked')).ignored).toEqual({ reason: 'fd' });
+
+    // The same by path (a Checkpoint's spec.ignore.paths): exact, or a directory ending in '/'.
+    const byPath = capture([fx.pid], { ignorePaths: [`${fx.dir}/locked.txt`, `${fx.dir}/`] });
+    expect(byPath.problems).toEqual([]);
+    expect(fileAt(byPath.checkpoint, fx.pid, fdOf(fx, 'locked')).ignored).toEqual({ reason: 'fd' });
+    const exact = capture([fx.pid], { ignorePaths: [`${fx.dir}/locked.txt`, fx.dir] });
+    expect(exact.problems.map((p) => p.kind)).toEqual(['unlinked']);
   });
 
   test('ignoring one fd of a shared open file, or an fd that does not exist, is an error', async () => {

@@ -11,10 +11,23 @@ export class IgnoreError extends Error {
   override readonly name = 'IgnoreError';
 }
 
-/** Marks files ignored by type, or by fd when every fd sharing the file is ignored. */
+/** Whether `path` is one of `paths`, or below one that ends in '/'. */
+function pathIgnored(path: string, paths: readonly string[]): boolean {
+  return paths.some((x) => path === x || (x.endsWith('/') && path.startsWith(x)));
+}
+
+/**
+ * Marks files ignored by type, by path (recorded as 'fd': every fd of the file is
+ * ignored, the image format has no third reason), or by fd when every fd sharing the
+ * file is ignored.
+ */
 export function applyIgnores(cp: Checkpoint, options: CaptureOptions): void {
   const ignoreTypes = new Set(options.ignoreTypes ?? []);
-  for (const file of cp.files) if (ignoreTypes.has(file.type)) file.ignored = { reason: 'type' };
+  const paths = options.ignorePaths ?? [];
+  for (const file of cp.files) {
+    if (ignoreTypes.has(file.type)) file.ignored = { reason: 'type' };
+    else if (paths.length > 0 && pathIgnored(file.path, paths)) file.ignored = { reason: 'fd' };
+  }
   if (!options.ignoreFds?.length) return;
 
   const tableOf = new Map(cp.processes.map((p) => [p.pid, p.table]));

@@ -4,6 +4,11 @@ import type { Checkpoint, FileType } from '../model.js';
 export interface CaptureOptions {
   /** Types recorded but never restored (the seed's IGNORE). */
   ignoreTypes?: readonly FileType[];
+  /**
+   * Files recorded but never restored, by path: a path itself, or every path below
+   * one that ends in '/'. Like ignoreFds, an ignored file makes no problem.
+   */
+  ignorePaths?: readonly string[];
   /** Individual fds recorded but never restored. */
   ignoreFds?: readonly { pid: number; fd: number }[];
   /** Label for the image header (`source`); defaults to the pid list. */

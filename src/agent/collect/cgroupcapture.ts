@@ -53,6 +53,20 @@ function tasksOf(cg: Cgroup, only: readonly Cgroup[]): CgroupTasks {
   return { pids: [...pids].sort(byNumber), tids: [...tids].sort(byNumber) };
 }
 
+/**
+ * The refusal of policy 'fail', with the capture it refused: a caller that reports
+ * (the agent daemon: counts, leaks and problems into status) needs what was found,
+ * and must not ask for 'warn' and judge again itself.
+ */
+export class CgroupLeakError extends LeakError {
+  constructor(
+    readonly result: CgroupCaptureResult,
+    report: LeakReport,
+  ) {
+    super(report, result.problems);
+  }
+}
+
 /** A capture of a cgroup, with its tasks, leak report (unless ignored) and timings. */
 export interface CgroupCaptureResult extends CaptureResult {
   cgroup: Cgroup;
@@ -165,12 +179,13 @@ export async function captureCgroup(
   }
   const { tasks, result } = done;
   const collectMs = performance.now() - c0;
-  if (policy === 'fail' && leaks && leaks.leaks.length > 0) throw new LeakError(leaks, result.problems);
-  return {
+  const out: CgroupCaptureResult = {
     ...result,
     cgroup: cg,
     tasks,
     ...(leaks ? { leaks } : {}),
     timings: { frozenMs, freezeWaitMs, captureMs, collectMs },
   };
+  if (policy === 'fail' && leaks && leaks.leaks.length > 0) throw new CgroupLeakError(out, leaks);
+  return out;
 }

@@ -2,7 +2,7 @@
  * Leak detection and whole-cgroup capture: the engine's public surface for the
  * agent daemon and the CLI. See docs/leaks.md.
  */
-export { captureCgroup, tasksToCapture } from './cgroupcapture.js';
+export { CgroupLeakError, captureCgroup, tasksToCapture } from './cgroupcapture.js';
 export type { CgroupCaptureOptions, CgroupCaptureResult, CgroupCaptureStep } from './cgroupcapture.js';
 export { findLeaks, type LeakOptions } from './leaks.js';
 export { preflightCgroup, classify, FD_CLASSES } from './preflight.js';

@@ -8,13 +8,14 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { dirname, resolve, sep } from 'node:path';
-import type { FdProblemReport, Leak, RestoreFds } from '../../api/index.js';
+import type { FdProblemReport, Leak, LeakPolicy as CrLeakPolicy, RestoreFds } from '../../api/index.js';
 import { findPodCgroup, isFrozen, listTasks, type PodQos } from '../cgroup/index.js';
-import { captureCgroup } from '../collect/cgroupcapture.js';
+import { CgroupLeakError, captureCgroup, type CgroupCaptureResult } from '../collect/cgroupcapture.js';
+import type { LeakPolicy } from '../collect/report.js';
 import type { FdProblem } from '../capture/types.js';
 import { freezeJournalOf } from '../cgroup/journal.js';
 import { readImage, writeImage } from '../image/index.js';
-import { isFileType, type Checkpoint, type FileType, type ImageBinding } from '../model.js';
+import { isFileType, type FileType, type ImageBinding } from '../model.js';
 import {
   ReplayError,
   refusalsOf,
@@ -91,18 +92,8 @@ async function sha256File(path: string): Promise<string> {
   return hash.digest('hex');
 }
 
-/** Paths the request ignores: exact, or a directory prefix ending in '/'. */
-function ignorePaths(cp: Checkpoint, paths: readonly string[]): Set<number> {
-  const hit = (p: string): boolean => paths.some((x) => p === x || (x.endsWith('/') && p.startsWith(x)));
-  const ignored = new Set<number>();
-  for (const f of cp.files) {
-    if (!f.ignored && hit(f.path)) {
-      f.ignored = { reason: 'fd' };
-      ignored.add(f.objref);
-    }
-  }
-  return ignored;
-}
+/** A Checkpoint's leakPolicy as the engine's. */
+const LEAK_POLICIES: Record<CrLeakPolicy, LeakPolicy> = { Fail: 'fail', Warn: 'warn', Ignore: 'ignore' };
 
 export class EngineAdapter implements NodeEngine {
   private readonly root: string;
@@ -143,23 +134,34 @@ export class EngineAdapter implements NodeEngine {
       pids: listTasks(c.cgroup).pids,
     }));
     const ignoreTypes: FileType[] = req.ignore.types.filter(isFileType);
-    const policy = req.leakPolicy === 'Ignore' ? 'ignore' : 'warn';
-    const result = await captureCgroup(cg.pod.path, {
-      ignoreTypes,
-      source: `pod ${podLabel}`,
-      leakPolicy: policy,
-      after: req.afterCapture === 'Stop' ? 'leave-frozen' : 'thaw',
-      // Journaled in the data directory: a restarted agent thaws it if this one dies (daemon.ts).
-      freezeGuard: { journalDir: freezeJournalOf(this.root) },
-    });
+    let result: CgroupCaptureResult;
+    // The engine judges the leaks by the real policy, once: Fail refuses (no image), with what it found.
+    let refused = false;
+    try {
+      result = await captureCgroup(cg.pod.path, {
+        ignoreTypes,
+        ignorePaths: req.ignore.paths,
+        source: `pod ${podLabel}`,
+        leakPolicy: LEAK_POLICIES[req.leakPolicy],
+        after: req.afterCapture === 'Stop' ? 'leave-frozen' : 'thaw',
+        // Journaled in the data directory: a restarted agent thaws it if this one dies (daemon.ts).
+        freezeGuard: { journalDir: freezeJournalOf(this.root) },
+      });
+    } catch (err) {
+      if (!(err instanceof CgroupLeakError)) throw err;
+      ({ result } = err);
+      refused = true;
+    }
     // The freeze began frozenMs before the frozen work ended, and the leak check ran after it.
     const frozenAt = Date.now() - result.timings.collectMs - result.timings.frozenMs;
     const cp = result.checkpoint;
     if (req.binding) cp.header.binding = req.binding;
-    const ignoredFiles = ignorePaths(cp, req.ignore.paths);
-    const problems: FdProblemReport[] = result.problems
-      .filter((p) => p.file === undefined || !ignoredFiles.has(p.file))
-      .map((p) => ({ kind: p.kind, pid: p.pid, fd: p.fd, message: crProblemMessage(p) }));
+    const problems: FdProblemReport[] = result.problems.map((p) => ({
+      kind: p.kind,
+      pid: p.pid,
+      fd: p.fd,
+      message: crProblemMessage(p),
+    }));
     // The runtime's stdio edges are already notes, not leaks (collect/launcher-stdio.ts).
     const inPod = { uid: pod.uid, namespace: pod.namespace, name: pod.name };
     const leaks: Leak[] = (result.leaks?.leaks ?? []).map(({ object, via, inside, outside }) => ({
@@ -187,14 +189,14 @@ export class EngineAdapter implements NodeEngine {
       };
     });
     const durations = { freezeMs: result.timings.frozenMs, captureMs: result.timings.captureMs, frozenAt };
-    const forbidden = problems.length > 0 || (req.leakPolicy === 'Fail' && leaks.length > 0);
-    if (req.dryRun || !req.imagePath || forbidden) {
-      return { containers, leaksChecked: policy !== 'ignore', leaks, problems, durations };
+    const leaksChecked = result.leaks !== undefined;
+    if (req.dryRun || !req.imagePath || refused || problems.length > 0) {
+      return { containers, leaksChecked, leaks, problems, durations };
     }
     const path = this.inside(req.imagePath);
     await mkdir(dirname(path), { recursive: true, mode: 0o700 });
     const image = { path, ...(await writeImage(path, cp)) };
-    return { containers, leaksChecked: policy !== 'ignore', leaks, problems, durations, image };
+    return { containers, leaksChecked, leaks, problems, durations, image };
   }
 
   /**
