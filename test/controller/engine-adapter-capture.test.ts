@@ -98,7 +98,13 @@ const fdOf = (s: Started): number => (JSON.parse(s.ready) as { fd: number }).fd;
 test('leaks come with their via and structured holders, and leakPolicy Fail writes no image', async () => {
   const s = await scene();
   const engine = new EngineAdapter({ dataDir: s.dataDir });
+  const before = Date.now();
   const refused = await engine.checkpointPod(request(s, 'Fail'));
+  const after = Date.now();
+  // frozenAt is the freeze's own stamp: within the call, and the freeze fits after it.
+  const { frozenAt, freezeMs } = refused.durations;
+  expect(frozenAt).toBeGreaterThanOrEqual(before);
+  expect(frozenAt! + freezeMs).toBeLessThanOrEqual(after + 1);
   expect(refused.leaksChecked).toBe(true);
   expect(refused.image).toBeUndefined();
   expect(refused.containers).toEqual([

@@ -170,6 +170,10 @@ export interface FrozenResult<T> {
   frozenMs: number;
   /** Part of frozenMs spent waiting for the kernel to finish freezing. */
   freezeWaitMs: number;
+  /** When the freeze was asked for (epoch ms): a migration's downtime starts there. */
+  frozenAt: number;
+  /** When the thaw was asked for (epoch ms); absent when the cgroup was left frozen. */
+  thawedAt?: number;
 }
 
 /**
@@ -184,6 +188,8 @@ export async function withFrozen<T>(
   options: FreezeOptions = {},
 ): Promise<FrozenResult<T>> {
   const start = performance.now();
+  // Wall-clock stamps for other machines to compare with; durations come from the monotonic clock.
+  const frozenAtEpoch = Date.now();
   await freeze(cg, options);
   const frozenAt = performance.now();
   let ok = false;
@@ -198,7 +204,9 @@ export async function withFrozen<T>(
       );
     }
     ok = true;
-    return { value, frozenMs: performance.now() - start, freezeWaitMs: frozenAt - start };
+    const frozenMs = performance.now() - start;
+    const thawed = after === 'leave-frozen' ? {} : { thawedAt: Date.now() };
+    return { value, frozenMs, freezeWaitMs: frozenAt - start, frozenAt: frozenAtEpoch, ...thawed };
   } finally {
     if (ok && after === 'leave-frozen') {
       // Handed over frozen, on purpose: whoever asked for it owns the thaw now.

@@ -79,6 +79,10 @@ export interface CgroupCaptureResult extends CaptureResult {
     freezeWaitMs: number;
     captureMs: number;
     collectMs: number;
+    /** When the freeze was asked for (epoch ms); absent without freezing. */
+    frozenAt?: number;
+    /** When the thaw was asked for (epoch ms); absent without freezing, or when left frozen. */
+    thawedAt?: number;
   };
 }
 
@@ -152,6 +156,7 @@ export async function captureCgroup(
   };
   let frozenMs = 0;
   let freezeWaitMs = 0;
+  let stamps: { frozenAt?: number; thawedAt?: number } = {};
   let leaks: LeakReport | undefined;
   let c0 = 0;
   let done: ReturnType<typeof work>;
@@ -161,6 +166,7 @@ export async function captureCgroup(
     } else {
       const r = await withFrozen(cg, work, options.after ?? 'thaw', options.freezeGuard ?? {});
       ({ frozenMs, freezeWaitMs } = r);
+      stamps = { frozenAt: r.frozenAt, ...(r.thawedAt !== undefined ? { thawedAt: r.thawedAt } : {}) };
       done = r.value;
     }
     c0 = performance.now();
@@ -184,7 +190,7 @@ export async function captureCgroup(
     cgroup: cg,
     tasks,
     ...(leaks ? { leaks } : {}),
-    timings: { frozenMs, freezeWaitMs, captureMs, collectMs },
+    timings: { frozenMs, freezeWaitMs, captureMs, collectMs, ...stamps },
   };
   if (policy === 'fail' && leaks && leaks.leaks.length > 0) throw new CgroupLeakError(out, leaks);
   return out;

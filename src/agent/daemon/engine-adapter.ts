@@ -152,8 +152,6 @@ export class EngineAdapter implements NodeEngine {
       ({ result } = err);
       refused = true;
     }
-    // The freeze began frozenMs before the frozen work ended, and the leak check ran after it.
-    const frozenAt = Date.now() - result.timings.collectMs - result.timings.frozenMs;
     const cp = result.checkpoint;
     if (req.binding) cp.header.binding = req.binding;
     const problems: FdProblemReport[] = result.problems.map((p) => ({
@@ -188,7 +186,8 @@ export class EngineAdapter implements NodeEngine {
         ...(main ? { pid: main.pid, argv: main.argv } : {}),
       };
     });
-    const durations = { freezeMs: result.timings.frozenMs, captureMs: result.timings.captureMs, frozenAt };
+    const { frozenMs, captureMs, frozenAt } = result.timings;
+    const durations = { freezeMs: frozenMs, captureMs, ...(frozenAt !== undefined ? { frozenAt } : {}) };
     const leaksChecked = result.leaks !== undefined;
     if (req.dryRun || !req.imagePath || refused || problems.length > 0) {
       return { containers, leaksChecked, leaks, problems, durations };

@@ -178,4 +178,30 @@ describe.each(['v2', 'v1'] as const)('freezer (%s)', (kind) => {
     expect(r2.frozenMs).toBeGreaterThanOrEqual(r2.freezeWaitMs);
     expect(isFrozen(cg)).toBe(false);
   });
+
+  it('stamps when the freeze was asked for and when the thaw was (wall clock)', async () => {
+    const dir = makeCgroup(kind);
+    dirs.push(dir);
+    started.push(await startPython(THREADS, dir));
+    const cg = resolveCgroup(dir);
+    const before = Date.now();
+    let during = 0;
+    const r = await withFrozen(cg, async () => {
+      during = Date.now();
+      // Work that outlasts the freeze wait, so that the stamps are seen to bracket it.
+      await new Promise((res) => setTimeout(res, 30));
+    });
+    const after = Date.now();
+    expect(r.frozenAt).toBeGreaterThanOrEqual(before);
+    expect(r.frozenAt).toBeLessThanOrEqual(during);
+    expect(r.thawedAt).toBeGreaterThanOrEqual(during + 30 - 1);
+    expect(r.thawedAt).toBeLessThanOrEqual(after);
+    // The same window as frozenMs (two clocks: allow their ms rounding).
+    expect(Math.abs(r.thawedAt! - r.frozenAt - r.frozenMs)).toBeLessThanOrEqual(2);
+    // Left frozen: no thaw to stamp.
+    const left = await withFrozen(cg, () => undefined, 'leave-frozen');
+    expect(left.frozenAt).toBeGreaterThanOrEqual(after);
+    expect(left.thawedAt).toBeUndefined();
+    thaw(cg);
+  });
 });
