@@ -7,6 +7,8 @@
  * - 8: a pod is restored whole or not at all: a container that cannot be
  *   restored stops the restore before any container is touched, and every
  *   launcher of the pod is killed (none waits its 600 s, none runs half-restored).
+ * Issue 15: the image is checked against the Checkpoint's digest while it is read,
+ * once, before anything is planned or replayed.
  */
 import { afterEach, expect, test } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -18,6 +20,7 @@ import {
   readFileSync,
   readlinkSync,
   rmSync,
+  statSync,
   unlinkSync,
   writeFileSync,
 } from 'node:fs';
@@ -26,6 +29,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { capture } from '../../src/agent/capture/index.js';
+import { tamperedImage } from '../support/image-fixtures.js';
 import { writeImage } from '../../src/agent/image/index.js';
 import { EngineAdapter } from '../../src/agent/daemon/engine-adapter.js';
 import type { RestoreIntoOutcome } from '../../src/agent/daemon/engine.js';
@@ -244,4 +248,81 @@ test("an image bound to another tenant's Checkpoint is refused, its digest notwi
   // Nothing of tenant B reached the pod: its launcher is still waiting, untouched.
   const held = procs(pod.containers[0]!.dir).filter((p) => comm(p) === 'fdckpt-hold');
   expect(held).toHaveLength(2);
+});
+
+test('a tampered image (one byte of a path, its trailer made right) is refused by its digest before any replay', async () => {
+  if (!existsSync(HOLD)) throw new Error(`test prerequisite missing: ${HOLD} (npm run build:native)`);
+  const dataDir = mkdtempSync(join(tmpdir(), 'fdckpt-sec-data-'));
+  const files = mkdtempSync(join(tmpdir(), 'fdckpt-sec-files-'));
+  cleanups.push(
+    () => rmSync(dataDir, { recursive: true, force: true }),
+    () => rmSync(files, { recursive: true, force: true }),
+  );
+  writeFileSync(join(files, 'data-a'), 'a\n');
+  const src = makePod(['app']);
+  inCgroup(
+    src.containers[0]!.dir,
+    `exec </dev/null >/dev/null 2>&1 3<${join(files, 'data-a')}; exec sleep 1000`,
+  );
+  const pid = await holder(src.containers[0]!.dir);
+  const image = await imageOf(dataDir, [pid]);
+  // The image's own checksum holds: only the Checkpoint's digest tells it from the one written.
+  const bytes = tamperedImage(readFileSync(image.imagePath), 'data-a');
+  writeFileSync(image.imagePath, bytes);
+  const actual = createHash('sha256').update(bytes).digest('hex');
+  const pod = makePod(['app']);
+  inCgroup(pod.containers[0]!.dir, `exec "$1" --timeout 60 -- sleep 1000`);
+  await launcherReady(pod.containers[0]!.dir);
+  const engine = new EngineAdapter({ dataDir });
+  await expect(engine.restoreInto(request(pod, image, { app: pid }))).rejects.toThrow(
+    `${image.imagePath}: sha256 ${actual}, expected ${image.sha256}: not the image asked for`,
+  );
+  // Refused before anything ran: the launcher still waits, untouched.
+  expect(procs(pod.containers[0]!.dir).filter((p) => comm(p) === 'fdckpt-hold')).toHaveLength(2);
+});
+
+function statSize(path: string): number {
+  return statSync(path).size;
+}
+
+/** Bytes this process has read through read(2) and friends, all threads (/proc/self/io rchar). */
+function bytesRead(): number {
+  return Number(/^rchar: (\d+)$/m.exec(readFileSync('/proc/self/io', 'utf8'))![1]);
+}
+
+test('a restore reads (and hashes) its image once: a 48 MiB image costs under 1.5 times its size', async () => {
+  if (!existsSync(HOLD)) throw new Error(`test prerequisite missing: ${HOLD} (npm run build:native)`);
+  const dataDir = mkdtempSync(join(tmpdir(), 'fdckpt-sec-data-'));
+  cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
+  const src = makePod(['app']);
+  const MiB48 = 48 << 20;
+  // A memfd's contents are the only large thing an image holds.
+  const py = `import os, time\nfd = os.memfd_create("big")\nos.write(fd, b"x" * ${MiB48})\nos.dup2(fd, 3)\ntime.sleep(1000)\n`;
+  inCgroup(src.containers[0]!.dir, `exec </dev/null >/dev/null 2>&1; exec python3 -c '${py}'`);
+  const pid = await waitFor('the memfd holder', () =>
+    procs(src.containers[0]!.dir).find((p) => {
+      try {
+        return readlinkSync(`/proc/${p}/fd/3`).startsWith('/memfd:big');
+      } catch {
+        return false;
+      }
+    }),
+  );
+  // Filled: the write is done once the size is there.
+  await waitFor('the memfd filled', () => (statSize(`/proc/${pid}/fd/3`) === MiB48 ? true : undefined));
+  const image = await imageOf(dataDir, [pid], { ...BINDING, uid: randomUUID() });
+  const size = statSize(image.imagePath);
+  expect(size).toBeGreaterThan(MiB48);
+  const pod = makePod(['app']);
+  inCgroup(pod.containers[0]!.dir, `exec "$1" --timeout 60 -- sleep 1000`);
+  await launcherReady(pod.containers[0]!.dir);
+  const engine = new EngineAdapter({ dataDir });
+  // Refused after the image is read (its header names another Checkpoint), before any replay.
+  const before = bytesRead();
+  await expect(engine.restoreInto(request(pod, image, { app: pid }))).rejects.toThrow(
+    /belongs to checkpoint/,
+  );
+  const read = bytesRead() - before;
+  expect(read).toBeGreaterThanOrEqual(size);
+  expect(read).toBeLessThan(1.5 * size);
 });

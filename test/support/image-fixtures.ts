@@ -3,6 +3,7 @@
  * every FileData variant and every optional field, and fast-check
  * arbitraries for random valid checkpoints.
  */
+import { createHash } from 'node:crypto';
 import { unnormalized } from '../../src/agent/image/paths.js';
 import fc from 'fast-check';
 import type { Checkpoint, FileData, FileRecord, FileType } from '../../src/agent/model.js';
@@ -344,4 +345,22 @@ export function arbCheckpoint(): fc.Arbitrary<Checkpoint> {
         processes: processes.map((p) => ({ ...p, table: tableRef(p.table) })),
       });
     });
+}
+
+/**
+ * An image with one byte of `needle` (a string its records hold; its last
+ * occurrence, inside the records) changed, and its trailer recomputed: a well-formed image, just
+ * not the one written — only a digest kept elsewhere (status.image.sha256) tells.
+ */
+export function tamperedImage(image: Buffer, needle: string): Buffer {
+  const out = Buffer.from(image);
+  const at = out.lastIndexOf(needle, undefined, 'latin1');
+  if (at < 0) throw new Error(`tamperedImage: ${JSON.stringify(needle)} is not in the image`);
+  out[at] = out[at]! ^ 0x01;
+  // The trailer (8-byte header, 32-byte digest) holds the SHA-256 of everything before it.
+  createHash('sha256')
+    .update(out.subarray(0, out.length - 40))
+    .digest()
+    .copy(out, out.length - 32);
+  return out;
 }

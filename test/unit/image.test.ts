@@ -8,6 +8,7 @@ import {
   decodeCheckpoint,
   encodeCheckpoint,
   FORMAT_VERSION,
+  ImageDigestError,
   ImageFormatError,
   imageChunks,
   readImage,
@@ -15,7 +16,7 @@ import {
 } from '../../src/agent/image/index.js';
 import fc from 'fast-check';
 import { FILE_TYPES, type Checkpoint } from '../../src/agent/model.js';
-import { richCheckpoint } from '../support/image-fixtures.js';
+import { richCheckpoint, tamperedImage } from '../support/image-fixtures.js';
 import { byteMutated, recordMutated } from '../support/image-fuzz.js';
 
 let dir: string;
@@ -138,6 +139,33 @@ describe('files', () => {
     const cp = bigCheckpoint(20000);
     await writeImage(path, cp);
     expect(await readImage(path)).toStrictEqual(cp);
+    await rm(path);
+  });
+
+  test('readImage with expectSha256 refuses another image, well-formed or not, naming both digests', async () => {
+    const path = join(dir, 'expect.fdimg');
+    const cp = bigCheckpoint(2000);
+    const { sha256 } = await writeImage(path, cp);
+    expect(await readImage(path, { expectSha256: sha256 })).toStrictEqual(cp);
+    const good = await readFile(path);
+    // One byte of a path in the middle changed, the trailer made right: only the digest tells.
+    const bad = tamperedImage(good, '/data/file-');
+    await writeFile(path, bad);
+    expect(await readImage(path)).not.toStrictEqual(cp);
+    const actual = createHash('sha256').update(bad).digest('hex');
+    const err = await readImage(path, { expectSha256: sha256 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ImageDigestError);
+    expect((err as Error).message).toBe(
+      `${path}: sha256 ${actual}, expected ${sha256}: not the image asked for`,
+    );
+    // Malformed as well (the trailer left as it was): still the digest, not the checksum, is named.
+    const broken = Buffer.from(good);
+    broken[broken.length >> 1] = broken[broken.length >> 1]! ^ 0x01;
+    await writeFile(path, broken);
+    await expect(readImage(path)).rejects.toThrow(ImageFormatError);
+    await expect(readImage(path, { expectSha256: sha256 })).rejects.toThrow(
+      `${path}: sha256 ${createHash('sha256').update(broken).digest('hex')}, expected ${sha256}`,
+    );
     await rm(path);
   });
 

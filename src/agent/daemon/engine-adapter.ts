@@ -4,8 +4,6 @@
  * image (agent/image) and replay (agent/replay). No Kubernetes here beyond
  * the plain shapes of engine.ts.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { dirname, resolve, sep } from 'node:path';
 import type { FdProblemReport, Leak, LeakPolicy as CrLeakPolicy, RestoreFds } from '../../api/index.js';
@@ -84,12 +82,6 @@ function killAll(pids: readonly number[]): void {
       // already gone
     }
   }
-}
-
-async function sha256File(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
 }
 
 /** A Checkpoint's leakPolicy as the engine's. */
@@ -210,17 +202,15 @@ export class EngineAdapter implements NodeEngine {
       req.pod.containers.map((c) => c.containerID),
       { qos: qosOf(req.pod) },
     );
-    // Launchers first (cheap): while one is still starting, NotReady costs no hash, decode or plan.
+    // Launchers first (cheap): while one is still starting, NotReady costs no read, hash or plan.
     const held = req.pod.containers.map((c, i) => {
       if (!req.sourcePids[c.name])
         throw new Error(`container ${c.name}: the checkpoint has no process for it`);
       return findHeldLauncher(listTasks(cg.containers[i]!.cgroup).pids);
     });
     const path = this.inside(req.imagePath);
-    const digest = await sha256File(path);
-    if (digest !== req.sha256)
-      throw new Error(`image ${path}: sha256 ${digest}, the Checkpoint says ${req.sha256}`);
-    const cp = await readImage(path);
+    // One pass: the reader checks the Checkpoint's digest while it streams, before anything is planned.
+    const cp = await readImage(path, { expectSha256: req.sha256 });
     checkBinding(path, cp.header.binding, req.binding);
     // The Restore's rules first, then those of its fds mode (the container keeps its own stdio).
     const listenFds = req.listenFds ?? false;

@@ -18,7 +18,7 @@ import type {
   StoredBytes,
 } from '../model.js';
 import { ByteReader, type PayloadSpan } from './bytes.js';
-import { ImageFormatError, RecordViolation, type ImageLocation } from './errors.js';
+import { ImageDigestError, ImageFormatError, RecordViolation, type ImageLocation } from './errors.js';
 import { codecById } from './filedata/index.js';
 import {
   BINDING_VERSION,
@@ -198,6 +198,7 @@ function* decodeSteps(
   source: string,
   size: number,
   spans: boolean,
+  expectSha256?: string,
 ): Generator<Need, DecodedImage, Buffer | PayloadSpan> {
   if (size < PREAMBLE_BYTES) {
     const head = (yield size) as Buffer;
@@ -265,6 +266,11 @@ function* decodeSteps(
     }
     const payload = (length === 0 ? Buffer.alloc(0) : yield length) as Buffer;
     if (kind === 'trailer') {
+      // The whole file's digest is the records' and then the trailer's: the same pass gives both.
+      if (expectSha256 !== undefined) {
+        const actual = hash.copy().update(head).update(payload).digest('hex');
+        if (actual !== expectSha256) throw new ImageDigestError(source, expectSha256, actual);
+      }
       checkDigest(payload, hash.digest(), where);
       const cp = builder.finish(where);
       if (at !== size) {
@@ -407,35 +413,67 @@ class FileSpan implements PayloadSpan {
 
 const SPAN_HASH_BYTES = 1 << 20;
 
+/** Options of readImage() and readImageFile(). */
+export interface ReadImageOptions {
+  /**
+   * The SHA-256 (hex) the whole file must have: checked in the same pass that reads
+   * it, before the checkpoint is returned. A file that differs is an ImageDigestError
+   * naming both digests, even when it is malformed too.
+   */
+  expectSha256?: string;
+}
+
+/** The SHA-256 of a whole file, for the error path only (a read already failed). */
+async function fileSha256(fh: FileHandle): Promise<string> {
+  const hash = createHash('sha256');
+  const chunk = Buffer.allocUnsafe(SPAN_HASH_BYTES);
+  for (let at = 0; ;) {
+    const { bytesRead } = await fh.read(chunk, 0, chunk.length, at);
+    if (bytesRead === 0) return hash.digest('hex');
+    hash.update(chunk.subarray(0, bytesRead));
+    at += bytesRead;
+  }
+}
+
 /**
  * Reads and validates the image file at `path`, streaming it record by record; also
  * gives the image's own format version (for `inspect`). A large memfd's contents
  * are not read into memory: they come back as StoredBytes of this file, with the
  * hash of their bytes as the image's checksum was checked.
  */
-export async function readImageFile(path: string): Promise<DecodedImage> {
+export async function readImageFile(path: string, options: ReadImageOptions = {}): Promise<DecodedImage> {
   const fh = await open(path, 'r');
   try {
-    const { size } = await fh.stat();
-    const reader = new ChunkedReader(fh, path);
-    const steps = decodeSteps(path, size, true);
-    let step = steps.next();
-    while (!step.done) {
-      const need = step.value;
-      if (typeof need === 'number') step = steps.next(await reader.read(need));
-      else if ('span' in need) step = steps.next(reader.span(need.span));
-      else {
-        await (need.hash as FileSpan).hash(fh, need.into);
-        step = steps.next(Buffer.alloc(0));
-      }
-    }
-    return step.value;
+    return await decodeFile(fh, path, options.expectSha256);
+  } catch (err) {
+    // A file that is not the one expected says so, rather than where its bytes broke a rule.
+    if (options.expectSha256 === undefined || !(err instanceof ImageFormatError)) throw err;
+    const actual = await fileSha256(fh);
+    if (actual !== options.expectSha256) throw new ImageDigestError(path, options.expectSha256, actual);
+    throw err;
   } finally {
     await fh.close();
   }
 }
 
-/** Reads and validates the image file at `path`, streaming it record by record. */
-export async function readImage(path: string): Promise<Checkpoint> {
-  return (await readImageFile(path)).checkpoint;
+async function decodeFile(fh: FileHandle, path: string, expectSha256?: string): Promise<DecodedImage> {
+  const { size } = await fh.stat();
+  const reader = new ChunkedReader(fh, path);
+  const steps = decodeSteps(path, size, true, expectSha256);
+  let step = steps.next();
+  while (!step.done) {
+    const need = step.value;
+    if (typeof need === 'number') step = steps.next(await reader.read(need));
+    else if ('span' in need) step = steps.next(reader.span(need.span));
+    else {
+      await (need.hash as FileSpan).hash(fh, need.into);
+      step = steps.next(Buffer.alloc(0));
+    }
+  }
+  return step.value;
+}
+
+/** Reads and validates the image file at `path`, streaming it record by record (see ReadImageOptions). */
+export async function readImage(path: string, options: ReadImageOptions = {}): Promise<Checkpoint> {
+  return (await readImageFile(path, options)).checkpoint;
 }

@@ -37,6 +37,23 @@ function formatLocation(loc: ImageLocation): string {
 }
 
 /**
+ * The image is not the one asked for: its bytes hash to `actual`, the caller
+ * expected `expected` (a Checkpoint's status.image.sha256). Thrown before the
+ * checkpoint is handed out, so nothing of such an image is ever restored.
+ */
+export class ImageDigestError extends Error {
+  override readonly name = 'ImageDigestError';
+
+  constructor(
+    readonly source: string,
+    readonly expected: string,
+    readonly actual: string,
+  ) {
+    super(`${source}: sha256 ${actual}, expected ${expected}: not the image asked for`);
+  }
+}
+
+/**
  * A rule broken inside one record. Thrown by field readers and the shared
  * rules, caught by the record loop, which adds the location.
  */

@@ -3,9 +3,15 @@
  * stream (docs/image-format.md). Reading is strict: every malformed image
  * is an ImageFormatError naming the byte offset and record.
  */
-export { decodeCheckpoint, readImage, readImageFile, type DecodedImage } from './decode.js';
+export {
+  decodeCheckpoint,
+  readImage,
+  readImageFile,
+  type DecodedImage,
+  type ReadImageOptions,
+} from './decode.js';
 export { encodeCheckpoint, imageChunks, writeImage, type WrittenImage } from './encode.js';
-export { ImageFormatError, type ImageLocation } from './errors.js';
+export { ImageDigestError, ImageFormatError, type ImageLocation } from './errors.js';
 export { FORMAT_VERSION } from './format.js';
 export { flagWords } from './flags.js';
 export {
