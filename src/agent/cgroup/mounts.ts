@@ -44,6 +44,27 @@ export function parseCgroupMounts(mountinfo: string): CgroupMounts {
   return result;
 }
 
+/**
+ * Every host cgroup hierarchy's mount point (cgroup and cgroup2, root '/'), in
+ * mountinfo order: what a cleanup that must reach a cgroup on every controller walks.
+ * A plain directory under /sys/fs/cgroup (the tmpfs itself) is not one.
+ */
+export function parseCgroupHierarchies(mountinfo: string): string[] {
+  const out: string[] = [];
+  for (const line of mountinfo.split('\n')) {
+    const sep = line.indexOf(' - ');
+    if (sep < 0) continue;
+    const left = line.slice(0, sep).split(' ');
+    const fstype = line.slice(sep + 3).split(' ')[0];
+    const mountPoint = left[4];
+    if (mountPoint === undefined || left[3] !== '/') continue;
+    if (fstype !== 'cgroup' && fstype !== 'cgroup2') continue;
+    const at = unescapeMountPath(mountPoint);
+    if (!out.includes(at)) out.push(at);
+  }
+  return out;
+}
+
 let cached: CgroupMounts | undefined;
 
 /** The cgroup mounts of this host (read once). */

@@ -7,9 +7,10 @@
  * cgroups are under /fdckpt-node<i> on every hierarchy, so that two nodes never share a
  * cgroup and a leftover tree is easy to find.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { dump } from 'js-yaml';
+import { parseCgroupHierarchies } from '../../agent/cgroup/mounts.js';
 import { kubeBinary } from '../cluster/binaries.js';
 import { startComponent, type Component } from '../cluster/component.js';
 import type { LocalCluster } from '../cluster/cluster.js';
@@ -23,15 +24,15 @@ export function nodeCgroupRoot(index: number): string {
 }
 
 /**
- * The hierarchies mounted under /sys/fs/cgroup: the cgroup v2 mount itself, or on a v1
- * or hybrid host each v1 controller's mount and the unified one. Comounted controllers
- * (cpu,cpuacct) appear once through their real directory.
+ * The hierarchies mounted under /sys/fs/cgroup, from mountinfo: the cgroup v2 mount
+ * itself, or on a v1 or hybrid host each v1 controller's mount and the unified one. A
+ * directory someone made in the v1 tmpfs is not a hierarchy (a CI run once treated a
+ * benchmark's leftover there as one and failed reading its cgroup.procs).
  */
 export function cgroupHierarchies(): string[] {
-  if (existsSync(join(CGROUP_FS, 'cgroup.controllers'))) return [CGROUP_FS];
-  return readdirSync(CGROUP_FS, { withFileTypes: true })
-    .filter((e) => e.isDirectory())
-    .map((e) => join(CGROUP_FS, e.name));
+  return parseCgroupHierarchies(readFileSync('/proc/self/mountinfo', 'utf8')).filter(
+    (at) => at === CGROUP_FS || at.startsWith(`${CGROUP_FS}/`),
+  );
 }
 
 /**

@@ -12,7 +12,7 @@
  * is cleaned up when a node with the same index starts, and on stop.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, type Dirent } from 'node:fs';
 import { join } from 'node:path';
 import type { CoreV1Api, V1Node } from '@kubernetes/client-node';
 import type { Component } from '../cluster/component.js';
@@ -113,9 +113,18 @@ function pidsUnder(dir: string): number[] {
   if (!existsSync(dir)) return [];
   const out: number[] = [];
   const walk = (d: string): void => {
-    const procs = readFileSync(join(d, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
-    out.push(...procs);
-    for (const e of readdirSync(d, { withFileTypes: true })) if (e.isDirectory()) walk(join(d, e.name));
+    let procs: string;
+    let children: Dirent[];
+    try {
+      procs = readFileSync(join(d, 'cgroup.procs'), 'utf8');
+      children = readdirSync(d, { withFileTypes: true });
+    } catch (e) {
+      // The kubelet or a dying container removes its cgroup while we walk.
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw e;
+    }
+    out.push(...procs.split('\n').filter(Boolean).map(Number));
+    for (const e of children) if (e.isDirectory()) walk(join(d, e.name));
   };
   walk(dir);
   return out;

@@ -1,9 +1,9 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdirSync, rmdirSync, existsSync } from 'node:fs';
+import { mkdirSync, rmdirSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { findPodCgroup, podUidOfCgroup, bareContainerId } from '../../../src/agent/cgroup/pod.js';
-import { parseCgroupMounts } from '../../../src/agent/cgroup/mounts.js';
+import { parseCgroupHierarchies, parseCgroupMounts } from '../../../src/agent/cgroup/mounts.js';
 import { requireMount } from '../../support/cgtest.js';
 
 /** Directories this test created, deepest last; removed in reverse. Pre-existing parents stay. */
@@ -99,6 +99,25 @@ describe('cgroup helpers', () => {
     expect(parseCgroupMounts('1 2 0:1 / /c\\040g rw - cgroup cgroup rw,cpu,freezer\n')).toEqual({
       v1Freezer: '/c g',
     });
+  });
+
+  it('lists every hierarchy of a hybrid host from mountinfo, not the directories beside them', () => {
+    const hybrid =
+      '31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755\n' +
+      '32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct\n' +
+      '37 31 0:34 / /sys/fs/cgroup/freezer rw,relatime - cgroup cgroup rw,freezer\n' +
+      '41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n' +
+      '99 31 0:38 /sub /mnt/inner rw,relatime - cgroup2 cgroup2 rw\n' +
+      '42 23 0:40 / /proc rw - proc proc rw\n';
+    expect(parseCgroupHierarchies(hybrid)).toEqual([
+      '/sys/fs/cgroup/cpu,cpuacct',
+      '/sys/fs/cgroup/freezer',
+      '/sys/fs/cgroup/unified',
+    ]);
+    // This host's own list holds only cgroup filesystems: each has a cgroup.procs.
+    const own = parseCgroupHierarchies(readFileSync('/proc/self/mountinfo', 'utf8'));
+    expect(own.length).toBeGreaterThan(0);
+    for (const at of own) expect(existsSync(join(at, 'cgroup.procs'))).toBe(true);
   });
 
   it('maps kubelet cgroup paths to pod UIDs and leaves others alone', () => {
