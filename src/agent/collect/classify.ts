@@ -4,6 +4,7 @@
  */
 import { KCMP_FILES, isEpollTarget, kcmp } from '../linux/kcmp.js';
 import type { Checkpoint } from '../model.js';
+import { opsOf } from '../filetypes/index.js';
 import type { Ends } from './ends.js';
 import type { HostFdHit } from './hostscan.js';
 import type { OrphanTarget, PodIndex } from './podindex.js';
@@ -54,9 +55,8 @@ export class Classifier {
     const same = objref === undefined ? undefined : this.files.get(objref);
     if (same) return this.leak(same, 'same open file', hit);
     const first = self[0]!;
-    if (first.file.type === 'pipe') return this.leak(first, 'other end of pipe', hit);
-    if (first.file.type === 'tty') return this.leak(first, 'pty peer', hit);
-    if (first.file.type === 'fifo') return this.leak(first, 'fifo shared', hit);
+    const via = opsOf(first.file.type).sameObjectVia;
+    if (via) return this.leak(first, via, hit);
     if ((first.file.mode & S_IFMT) !== S_IFREG) return;
     const seen = `${hit.pid}:${first.file.objref}`;
     if (this.sharedSeen.has(seen)) return;

@@ -8,7 +8,7 @@
 import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { FdDir, type TargetStat } from '../linux/hostfd.js';
 import { KCMP_FILES, kcmp } from '../linux/kcmp.js';
-import { bracketIno, inodeKey, ptyKey, ptySlaveIndex } from './keys.js';
+import { bracketIno, inodeKey, ptyKey, ptySlaveIndex } from '../procfs/keys.js';
 
 const S_IFMT = 0o170000;
 const S_IFCHR = 0o020000;

@@ -4,17 +4,14 @@
  * show the same object, and the keys of the objects it references (its
  * type's collect(): a pipe's other end, a socket's peer, a pty's other side).
  */
-import { statSync } from 'node:fs';
 import type { Checkpoint, FileRecord } from '../model.js';
 import { opsOf } from '../filetypes/index.js';
-import type { ObjectRef } from '../filetypes/types.js';
-import { inodeKey, ptyKey } from './keys.js';
+import type { HolderFd, ObjectRef } from '../filetypes/types.js';
+import { byInode } from '../filetypes/leak-identity.js';
+import { inodeKey } from '../procfs/keys.js';
 
 /** An fd of a pod process. */
-export interface PodFd {
-  pid: number;
-  fd: number;
-}
+export type PodFd = HolderFd;
 
 /** One open file of the pod and what identifies it and its references from outside. */
 export interface PodFile {
@@ -27,20 +24,6 @@ export interface PodFile {
   anonLink?: string;
   /** The file's references (collect()), each with the host-scan key of its object when it has one. */
   refs: { ref: ObjectRef; key?: string }[];
-}
-
-/** Types whose files all share one anonymous inode, so only kcmp can tell them apart. */
-const ANON_TYPES = new Set(['eventfd', 'eventpoll', 'signalfd', 'timerfd', 'inotify', 'anon']);
-
-function devptsDevOf(pid: number): number {
-  return statSync(`/proc/${pid}/root/dev/pts`, { throwIfNoEntry: false })?.dev ?? -1;
-}
-
-/** The key of a pty end: the devpts instance and index (a master opened via /dev/ptmx uses its opener's /dev/pts). */
-function ttyKey(file: FileRecord & { data: { type: 'tty' } }, holder: PodFd): string | undefined {
-  if (file.data.index < 0) return undefined;
-  const dev = !file.data.master || file.path.endsWith('/pts/ptmx') ? file.dev : devptsDevOf(holder.pid);
-  return ptyKey(dev, file.data.index);
 }
 
 /** Host-scan key of a collected reference, or undefined for references inside the capture ('file'). */
@@ -75,12 +58,11 @@ export function podFiles(cp: Checkpoint): Map<number, PodFile> {
     const f = pf.file;
     const holder = pf.holders[0];
     if (holder === undefined) continue;
-    if (f.data.type === 'pipe') pf.selfKey = `pipe:[${f.data.pipeIno}]`;
-    else if (f.data.type === 'socket') pf.selfKey = `socket:[${f.data.sockIno}]`;
-    else if (f.data.type === 'tty') pf.selfKey = ttyKey(f as FileRecord & { data: { type: 'tty' } }, holder);
-    else if (ANON_TYPES.has(f.type) && !f.path.startsWith('/')) pf.anonLink = f.path;
-    else if (f.path.startsWith('/')) pf.selfKey = inodeKey(f.dev, f.ino);
-    const refs = opsOf(f.type).collect(f);
+    const ops = opsOf(f.type);
+    const id = ops.leakIdentity?.(f, holder) ?? byInode(f);
+    pf.selfKey = id.selfKey;
+    pf.anonLink = id.anonLink;
+    const refs = ops.collect(f);
     pf.refs = refs.map((ref) => ({ ref, key: refKey(ref, pf.selfKey) }));
   }
   return out;

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { makeDev } from '../linux/devt.js';
-import { inodeKey } from './keys.js';
+import { inodeKey } from '../procfs/keys.js';
 
 /** The inode keys of the files a process maps (anonymous mappings skipped), deduplicated. */
 export function mappedInodes(pid: number): Map<string, string> {

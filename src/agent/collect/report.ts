@@ -1,5 +1,6 @@
 /** The shapes of a leak report (also the JSON that `fdckpt leaks --json` prints). */
 import type { FdProblem } from '../capture/types.js';
+import type { SameObjectVia } from '../filetypes/types.js';
 
 /** The object a leak or note is about. */
 export interface LeakObject {
@@ -53,14 +54,7 @@ export function describePlace(out: OutsideEnd): string {
 }
 
 /** Why an edge crosses the boundary. */
-export type LeakVia =
-  | 'same open file'
-  | 'other end of pipe'
-  | 'socket peer'
-  | 'pty peer'
-  | 'fifo shared'
-  | 'epoll target'
-  | 'shared file table';
+export type LeakVia = 'same open file' | SameObjectVia | 'socket peer' | 'epoll target' | 'shared file table';
 
 /** An edge that crosses the pod boundary: the checkpoint would be inconsistent. */
 export interface Leak {

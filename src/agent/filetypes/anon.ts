@@ -1,4 +1,5 @@
 /** Any other anon-inode file (pidfd, io_uring, bpf, fanotify, ...): recorded by name, never restored. */
+import { byAnonLink } from './leak-identity.js';
 import type { FileTypeOps } from './types.js';
 
 export const anon = {
@@ -7,4 +8,5 @@ export const anon = {
   detect: () => true,
   checkpoint: (probe) => ({ type: 'anon', name: probe.link.replace(/^anon_inode:/, '') }),
   collect: () => [],
+  leakIdentity: byAnonLink,
 } satisfies FileTypeOps<'anon'>;

@@ -3,6 +3,7 @@ import { fdinfoField } from '../procfs/fdinfo.js';
 import { O } from '../model.js';
 import { ownerOf } from '../replay-steps/by-path.js';
 import type { PlanContext } from '../replay-steps/types.js';
+import { byAnonLink } from './leak-identity.js';
 import type { FileTypeOps, RestoreUnitOf } from './types.js';
 
 const EFD_SEMAPHORE = 1;
@@ -44,4 +45,5 @@ export const eventfd = {
   },
   collect: () => [],
   restore: restoreEventfd,
+  leakIdentity: byAnonLink,
 } satisfies FileTypeOps<'eventfd'>;

@@ -7,6 +7,7 @@ import { O, type EpollTarget } from '../model.js';
 import { ownerOf } from '../replay-steps/by-path.js';
 import { ReplayError } from '../replay-steps/errors.js';
 import type { PlanContext, PlanResult } from '../replay-steps/types.js';
+import { byAnonLink } from './leak-identity.js';
 import type { FileTypeOps, RestoreUnitOf } from './types.js';
 
 // tfd:        5 events:       19 data:                5  pos:0 ino:1c03 sdev:d
@@ -78,4 +79,5 @@ export const eventpoll = {
         : [{ kind: 'file' as const, id: String(t.file), via: `epoll target fd ${t.tfd}` }],
     ),
   restore: restoreEventpoll,
+  leakIdentity: byAnonLink,
 } satisfies FileTypeOps<'eventpoll'>;

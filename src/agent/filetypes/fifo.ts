@@ -12,4 +12,5 @@ export const fifo = {
   collect: (file) => [{ kind: 'inode', id: `${file.dev}:${file.ino}`, via: 'fifo peers' }],
   // Opening one end of a fifo blocks (or fails with ENXIO) until the other end is open.
   restore: (unit, ctx) => planByPath(unit, ctx.builder, { holdOtherEnd: true }),
+  sameObjectVia: 'fifo shared',
 } satisfies FileTypeOps<'fifo'>;

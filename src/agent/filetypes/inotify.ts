@@ -13,6 +13,7 @@ import { ownerOf } from '../replay-steps/by-path.js';
 import { ReplayError } from '../replay-steps/errors.js';
 import type { FileUnit, PlanContext } from '../replay-steps/types.js';
 import type { FdProbe, FileTypeOps, RestoreUnitOf } from './types.js';
+import { byAnonLink } from './leak-identity.js';
 
 // inotify wd:1 ino:2 sdev:800001 mask:fff ignored_mask:0 fhandle-bytes:8 fhandle-type:1 f_handle:0102...
 const WATCH =
@@ -217,4 +218,5 @@ export const inotify = {
       via: `inotify wd ${w.wd}`,
     })),
   restore: restoreInotify,
+  leakIdentity: byAnonLink,
 } satisfies FileTypeOps<'inotify'>;

@@ -65,4 +65,6 @@ export const pipe = {
   },
   collect: (file) => [{ kind: 'pipe', id: `pipe:[${file.data.pipeIno}]`, via: 'other end' }],
   restore: restorePipe,
+  leakIdentity: (file) => ({ selfKey: `pipe:[${file.data.pipeIno}]` }),
+  sameObjectVia: 'other end of pipe',
 } satisfies FileTypeOps<'pipe'>;

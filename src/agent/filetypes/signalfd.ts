@@ -3,6 +3,7 @@ import { fdinfoField } from '../procfs/fdinfo.js';
 import { O } from '../model.js';
 import { ownerOf } from '../replay-steps/by-path.js';
 import type { PlanContext } from '../replay-steps/types.js';
+import { byAnonLink } from './leak-identity.js';
 import type { FileTypeOps, RestoreUnitOf } from './types.js';
 
 /** The kernel's sigset_t is 8 bytes on x86-64: signalfd4 insists on that size. */
@@ -36,4 +37,5 @@ export const signalfd = {
   }),
   collect: () => [],
   restore: restoreSignalfd,
+  leakIdentity: byAnonLink,
 } satisfies FileTypeOps<'signalfd'>;

@@ -136,4 +136,5 @@ export const socket = {
       ? []
       : [{ kind: 'socket', id: `socket:[${file.data.peerIno}]`, via: 'peer' }],
   restore: restoreSocket,
+  leakIdentity: (file) => ({ selfKey: `socket:[${file.data.sockIno}]` }),
 } satisfies FileTypeOps<'socket'>;

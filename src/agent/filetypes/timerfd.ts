@@ -6,6 +6,7 @@ import { O } from '../model.js';
 import { ownerOf } from '../replay-steps/by-path.js';
 import { ReplayError } from '../replay-steps/errors.js';
 import type { PlanContext } from '../replay-steps/types.js';
+import { byAnonLink } from './leak-identity.js';
 import type { FileTypeOps, RestoreUnitOf } from './types.js';
 
 /** `it_value: (1, 999)` → seconds and nanoseconds as one bigint of nanoseconds. */
@@ -92,4 +93,5 @@ export const timerfd = {
   }),
   collect: () => [],
   restore: restoreTimerfd,
+  leakIdentity: byAnonLink,
 } satisfies FileTypeOps<'timerfd'>;

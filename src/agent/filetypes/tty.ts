@@ -4,7 +4,10 @@
  */
 import { fdinfoField } from '../procfs/fdinfo.js';
 import { devMajor } from '../linux/devt.js';
-import type { FileTypeOps } from './types.js';
+import { statSync } from 'node:fs';
+import type { FileRecord } from '../model.js';
+import { ptyKey } from '../procfs/keys.js';
+import type { DataOf, FileTypeOps, HolderFd, LeakIdentity } from './types.js';
 
 const PTS_MAJOR_FIRST = 136;
 const PTS_MAJOR_LAST = 143;
@@ -18,6 +21,17 @@ function isTerminal(link: string, rdev: number): boolean {
     m === TTY_MAJOR ||
     (m === TTYAUX_MAJOR && link.endsWith('ptmx'))
   );
+}
+
+function devptsDevOf(pid: number): number {
+  return statSync(`/proc/${pid}/root/dev/pts`, { throwIfNoEntry: false })?.dev ?? -1;
+}
+
+/** A pty end: the devpts instance and index (a master opened via /dev/ptmx uses its opener's /dev/pts). */
+function ttyIdentity(file: FileRecord & { data: DataOf<'tty'> }, holder: HolderFd): LeakIdentity {
+  if (file.data.index < 0) return {};
+  const dev = !file.data.master || file.path.endsWith('/pts/ptmx') ? file.dev : devptsDevOf(holder.pid);
+  return { selfKey: ptyKey(dev, file.data.index) };
 }
 
 export const tty = {
@@ -34,4 +48,6 @@ export const tty = {
     file.data.index < 0
       ? []
       : [{ kind: 'tty', id: `pty:${file.data.index}`, via: file.data.master ? 'master' : 'slave' }],
+  leakIdentity: ttyIdentity,
+  sameObjectVia: 'pty peer',
 } satisfies FileTypeOps<'tty'>;

@@ -31,6 +31,31 @@ export interface ObjectRef {
   via: string;
 }
 
+/**
+ * How the leak check (collect/podview.ts) recognises an open file in another process's
+ * fd table from that fd's /proc link and stat alone: `selfKey`, a key of procfs/keys.ts
+ * (`pipe:[N]`, `inode:DEV:INO`, `pty:DEV:N`); or, for a file on the anonymous inode every
+ * such file shares, `anonLink`, the link they all show (only kcmp tells them apart).
+ * Empty: nothing outside can name it.
+ */
+export interface LeakIdentity {
+  selfKey?: string;
+  anonLink?: string;
+}
+
+/** A pod fd, as the leak check names the fd that holds a file. */
+export interface HolderFd {
+  pid: number;
+  fd: number;
+}
+
+/**
+ * What an outside fd on the same object as a pod file, through an open file of its own,
+ * means (collect/classify.ts): the other end of a pipe, the other side of a pty, the
+ * same FIFO. A type without one gives a shared-inode note (regular files) or nothing.
+ */
+export type SameObjectVia = 'other end of pipe' | 'pty peer' | 'fifo shared';
+
 export type DataOf<T extends FileType> = Extract<FileData, { type: T }>;
 
 /** What a type's restore planner gets: its file and target fds (for a pipe, both ends). */
@@ -95,6 +120,13 @@ export interface FileTypeOps<T extends FileType> {
    * `restore` the module keeps.
    */
   check?: (unit: FileUnit & { file: FileRecord & { data: DataOf<T> } }, fd: number, view: PathView) => void;
+  /**
+   * How the leak check keys this file (LeakIdentity). Absent: a file with a path is
+   * keyed by its device and inode (filetypes/leak-identity.ts, `byInode`).
+   */
+  leakIdentity?: (file: FileRecord & { data: DataOf<T> }, holder: HolderFd) => LeakIdentity;
+  /** Present when an outside open file on this object is a leak, and which (SameObjectVia). */
+  sameObjectVia?: SameObjectVia;
   /** The objects this file references besides itself (epoll targets, pipe peers, ...). */
   collect(file: FileRecord & { data: DataOf<T> }): ObjectRef[];
   /**

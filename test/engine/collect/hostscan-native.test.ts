@@ -11,7 +11,7 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { scanPids, type HostFdHit } from '../../../src/agent/collect/hostscan.js';
-import { bracketIno, inodeKey, ptyKey, ptySlaveIndex } from '../../../src/agent/collect/keys.js';
+import { bracketIno, inodeKey, ptyKey, ptySlaveIndex } from '../../../src/agent/procfs/keys.js';
 import { FdDir, LINKS_MIN_BUFFER, scanLibPath } from '../../../src/agent/linux/hostfd.js';
 import { killAll, startPython, type Started } from '../../support/cgtest.js';
 
