@@ -55,99 +55,28 @@ export interface StoredBytes {
   sha256: Buffer;
 }
 
+/**
+ * Each file type's own state, declared by its module (filetypes/<type>.ts adds its row
+ * to this interface with `declare module '../model.js'`), so that a new type's state
+ * lives with the code that captures and restores it. Key: the type; value: its data,
+ * whose `type` is the key.
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- filled by declaration merging
+export interface FileDataByType {}
+
 /** Type-specific state, a discriminated union keyed on `type`. */
-export type FileData =
-  | { type: 'regular'; size: number }
-  | { type: 'directory' }
-  | { type: 'fifo' }
-  | {
-      type: 'pipe';
-      /** pipe inode: both ends of one pipe share it. */
-      pipeIno: number;
-      end: 'read' | 'write';
-      /** Bytes waiting in the pipe when captured. */
-      bufferedBytes: number;
-      /** The buffered bytes themselves (only recorded from a read end, via tee). */
-      buffered?: Buffer;
-    }
-  | {
-      type: 'socket';
-      family: number;
-      sockType: number;
-      protocol: number;
-      /** 'listen', 'connected', 'unconnected', ... as far as we can tell. */
-      state: string;
-      sockIno: number;
-      /** inode of the connected peer, for unix sockets (leak detection). */
-      peerIno?: number;
-      localAddress?: string;
-      /** For a listening socket: what replay needs to listen again. */
-      listen?: ListenState;
-    }
-  | { type: 'eventfd'; count: bigint; semaphore: boolean }
-  | { type: 'eventpoll'; targets: EpollTarget[] }
-  | { type: 'tty'; index: number; master: boolean }
-  | {
-      type: 'memfd';
-      name: string;
-      size: number;
-      /** F_SEAL_* bits (F_GET_SEALS). */
-      seals: number;
-      /**
-       * The whole contents; absent when the memfd was larger than capture copies.
-       * Read from an image file, large contents stay there (StoredBytes).
-       */
-      contents?: Buffer | StoredBytes;
-    }
-  | { type: 'signalfd'; sigmask: bigint }
-  | {
-      type: 'timerfd';
-      clockid: number;
-      ticks: bigint;
-      settimeFlags: number;
-      valueNs: bigint;
-      intervalNs: bigint;
-    }
-  | { type: 'inotify'; watches: InotifyWatch[] }
-  | { type: 'anon'; name: string };
+export type FileData = FileDataByType[keyof FileDataByType];
 
-/** A listening socket's bound address, backlog and the options bind and accepted sockets depend on. */
-export interface ListenState {
-  /** The bound address as getsockname(2) returned it: a raw struct sockaddr. */
-  address: Buffer;
-  /** The listen(2) backlog (sock_diag: sk_max_ack_backlog). */
-  backlog: number;
-  reuseAddr: boolean;
-  reusePort: boolean;
-  keepAlive: boolean;
-  /** IPV6_V6ONLY, AF_INET6 only. */
-  v6Only: boolean;
-  /** TCP_NODELAY, TCP only. */
-  noDelay: boolean;
-}
-
-/** One epoll registration, as /proc/PID/fdinfo of the epoll fd shows it (`tfd:` lines). */
-export interface EpollTarget {
-  /** fd number of the target in the epoll owner's table at capture time. */
-  tfd: number;
-  events: number;
-  data: bigint;
-  /** inode of the target file, to find it again. */
-  ino: number;
-  /** objref of the target file, when it was found among the captured files. */
-  file?: number;
-}
-
-export interface InotifyWatch {
-  wd: number;
-  ino: number;
-  /** The superblock's s_dev as fdinfo prints it (12-bit major above a 20-bit minor), not a stat st_dev. */
-  sdev: number;
-  mask: number;
-  ignoredMask: number;
-  /** The watched file's handle (fdinfo `f_handle:`), absent in images before version 4 and on file systems without one. */
-  handle?: { type: number; bytes: Buffer };
-}
+/**
+ * Compile-time checks of the merged rows: one per FileType, none else, and each row's
+ * `type` is its key (a row that names another type would break the union's narrowing).
+ */
+type Exactly<A, B> = [A] extends [B] ? ([B] extends [A] ? true : never) : never;
+export const FILE_DATA_ROWS_MATCH_FILE_TYPES: Exactly<keyof FileDataByType, FileType> = true;
+export const FILE_DATA_ROWS_NAME_THEIR_TYPE: Exactly<
+  { [K in keyof FileDataByType]: FileDataByType[K]['type'] },
+  { [K in keyof FileDataByType]: K }
+> = true;
 
 /** Why a file is stored but must not be restored (the seed's IGNORE). */
 export interface IgnoreMark {

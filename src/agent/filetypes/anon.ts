@@ -2,6 +2,18 @@
 import { byAnonLink } from './leak-identity.js';
 import type { FileTypeOps } from './types.js';
 
+/** Any other anon-inode file: its name only. */
+export interface AnonData {
+  type: 'anon';
+  name: string;
+}
+
+declare module '../model.js' {
+  interface FileDataByType {
+    anon: AnonData;
+  }
+}
+
 export const anon = {
   type: 'anon',
   detectTier: 'fallback',

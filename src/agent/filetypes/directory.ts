@@ -3,6 +3,17 @@ import { S_IFDIR } from '../linux/stat.js';
 import { planByPath } from '../replay-steps/by-path.js';
 import type { FileTypeOps } from './types.js';
 
+/** A directory has no state of its own: its path, flags and offset are the file record's. */
+export interface DirectoryData {
+  type: 'directory';
+}
+
+declare module '../model.js' {
+  interface FileDataByType {
+    directory: DirectoryData;
+  }
+}
+
 export const directory = {
   type: 'directory',
   detectTier: 'mode',

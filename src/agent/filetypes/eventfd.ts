@@ -6,6 +6,19 @@ import type { PlanContext } from '../replay-steps/types.js';
 import { byAnonLink } from './leak-identity.js';
 import type { FileTypeOps, RestoreUnitOf } from './types.js';
 
+/** An eventfd's state in the model. */
+export interface EventfdData {
+  type: 'eventfd';
+  count: bigint;
+  semaphore: boolean;
+}
+
+declare module '../model.js' {
+  interface FileDataByType {
+    eventfd: EventfdData;
+  }
+}
+
 const EFD_SEMAPHORE = 1;
 
 /** eventfd2 with the saved count and mode, then placement. */

@@ -3,12 +3,36 @@
  * data and target inode. Capture resolves each target to the captured file
  * after the whole table is read (capture/resolve.ts).
  */
-import { O, type EpollTarget } from '../model.js';
+import { O } from '../model.js';
 import { ownerOf } from '../replay-steps/by-path.js';
 import { ReplayError } from '../replay-steps/errors.js';
 import type { PlanContext, PlanResult } from '../replay-steps/types.js';
 import { byAnonLink } from './leak-identity.js';
 import type { FileTypeOps, RestoreUnitOf } from './types.js';
+
+/** An epoll's state in the model: its registrations. */
+export interface EventpollData {
+  type: 'eventpoll';
+  targets: EpollTarget[];
+}
+
+/** One epoll registration, as /proc/PID/fdinfo of the epoll fd shows it (`tfd:` lines). */
+export interface EpollTarget {
+  /** fd number of the target in the epoll owner's table at capture time. */
+  tfd: number;
+  events: number;
+  data: bigint;
+  /** inode of the target file, to find it again. */
+  ino: number;
+  /** objref of the target file, when it was found among the captured files. */
+  file?: number;
+}
+
+declare module '../model.js' {
+  interface FileDataByType {
+    eventpoll: EventpollData;
+  }
+}
 
 // tfd:        5 events:       19 data:                5  pos:0 ino:1c03 sdev:d
 const TFD = /^tfd:\s*(\d+)\s+events:\s*([0-9a-f]+)\s+data:\s*([0-9a-f]+)\s+pos:\s*(\d+)\s+ino:\s*([0-9a-f]+)/;

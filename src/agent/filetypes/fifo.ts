@@ -3,6 +3,17 @@ import { S_IFIFO } from '../linux/stat.js';
 import { planByPath } from '../replay-steps/by-path.js';
 import type { FileTypeOps } from './types.js';
 
+/** A FIFO has no state of its own: it is reopened by path. */
+export interface FifoData {
+  type: 'fifo';
+}
+
+declare module '../model.js' {
+  interface FileDataByType {
+    fifo: FifoData;
+  }
+}
+
 export const fifo = {
   type: 'fifo',
   detectTier: 'mode',

@@ -4,7 +4,7 @@
  * its handle (the agent resolves it to a path in the target's mount namespace), and
  * adds the watch with its mask at its original watch descriptor.
  */
-import { O, type InotifyWatch } from '../model.js';
+import { O } from '../model.js';
 import { MAX_HANDLE_SZ, kernelDev } from '../linux/fhandle.js';
 import type { PathView } from '../linux/pathstat.js';
 import { S_IFMT } from '../linux/stat.js';
@@ -14,6 +14,29 @@ import { ReplayError } from '../replay-steps/errors.js';
 import type { FileUnit, PlanContext } from '../replay-steps/types.js';
 import type { FdProbe, FileTypeOps, RestoreUnitOf } from './types.js';
 import { byAnonLink } from './leak-identity.js';
+
+/** An inotify instance's state in the model: its watches. */
+export interface InotifyData {
+  type: 'inotify';
+  watches: InotifyWatch[];
+}
+
+export interface InotifyWatch {
+  wd: number;
+  ino: number;
+  /** The superblock's s_dev as fdinfo prints it (12-bit major above a 20-bit minor), not a stat st_dev. */
+  sdev: number;
+  mask: number;
+  ignoredMask: number;
+  /** The watched file's handle (fdinfo `f_handle:`), absent in images before version 4 and on file systems without one. */
+  handle?: { type: number; bytes: Buffer };
+}
+
+declare module '../model.js' {
+  interface FileDataByType {
+    inotify: InotifyData;
+  }
+}
 
 // inotify wd:1 ino:2 sdev:800001 mask:fff ignored_mask:0 fhandle-bytes:8 fhandle-type:1 f_handle:0102...
 const WATCH =

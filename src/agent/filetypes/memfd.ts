@@ -4,11 +4,31 @@
  * offset and status flags back, then the seals (last: they may forbid writes).
  */
 import { getSeals, preadAll } from '../linux/process.js';
-import { O } from '../model.js';
+import { O, type StoredBytes } from '../model.js';
 import { AT_FDCWD, F_SETFL, SEEK_SET } from '../replay-steps/builder.js';
 import { ownerOf } from '../replay-steps/by-path.js';
 import type { PlanContext } from '../replay-steps/types.js';
 import type { FileTypeOps, RestoreUnitOf } from './types.js';
+
+/** A memfd's state in the model. */
+export interface MemfdData {
+  type: 'memfd';
+  name: string;
+  size: number;
+  /** F_SEAL_* bits (F_GET_SEALS). */
+  seals: number;
+  /**
+   * The whole contents; absent when the memfd was larger than capture copies.
+   * Read from an image file, large contents stay there (StoredBytes).
+   */
+  contents?: Buffer | StoredBytes;
+}
+
+declare module '../model.js' {
+  interface FileDataByType {
+    memfd: MemfdData;
+  }
+}
 
 const MEMFD = /^\/memfd:(.*) \(deleted\)$/;
 const MFD_CLOEXEC = 1;

@@ -11,6 +11,24 @@ import { ownerOf } from '../replay-steps/by-path.js';
 import type { PlanContext } from '../replay-steps/types.js';
 import type { FileTypeOps, RestoreUnitOf } from './types.js';
 
+/** A pipe end's state in the model. */
+export interface PipeData {
+  type: 'pipe';
+  /** pipe inode: both ends of one pipe share it. */
+  pipeIno: number;
+  end: 'read' | 'write';
+  /** Bytes waiting in the pipe when captured. */
+  bufferedBytes: number;
+  /** The buffered bytes themselves (only recorded from a read end, via tee). */
+  buffered?: Buffer;
+}
+
+declare module '../model.js' {
+  interface FileDataByType {
+    pipe: PipeData;
+  }
+}
+
 /** File status flags F_SETFL can change on a pipe end. */
 const PIPE_SETFL = O.NONBLOCK | O.DIRECT | O.ASYNC | O.NOATIME | O.APPEND;
 const PIPE_DEFAULT_SIZE = 65536;

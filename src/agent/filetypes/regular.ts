@@ -8,6 +8,18 @@ import { O } from '../model.js';
 import { planByPath } from '../replay-steps/by-path.js';
 import type { FileTypeOps } from './types.js';
 
+/** A regular file's state in the model: its size when captured (restore checks it). */
+export interface RegularData {
+  type: 'regular';
+  size: number;
+}
+
+declare module '../model.js' {
+  interface FileDataByType {
+    regular: RegularData;
+  }
+}
+
 export const regular = {
   type: 'regular',
   detectTier: 'path',

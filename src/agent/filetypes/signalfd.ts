@@ -6,6 +6,18 @@ import type { PlanContext } from '../replay-steps/types.js';
 import { byAnonLink } from './leak-identity.js';
 import type { FileTypeOps, RestoreUnitOf } from './types.js';
 
+/** A signalfd's state in the model. */
+export interface SignalfdData {
+  type: 'signalfd';
+  sigmask: bigint;
+}
+
+declare module '../model.js' {
+  interface FileDataByType {
+    signalfd: SignalfdData;
+  }
+}
+
 /** The kernel's sigset_t is 8 bytes on x86-64: signalfd4 insists on that size. */
 const SIGSET_SIZE = 8;
 

@@ -24,12 +24,49 @@ import {
   unixListener,
 } from '../linux/socket.js';
 import { S_IFMT, S_IFSOCK } from '../linux/stat.js';
-import { O, type ListenState } from '../model.js';
+import { O } from '../model.js';
 import { ownerOf } from '../replay-steps/by-path.js';
 import { ReplayError } from '../replay-steps/errors.js';
 import type { PlanContext } from '../replay-steps/types.js';
 import { isPairEnd, restorePair } from './socketpair.js';
 import type { DataOf, FileTypeOps, RestoreUnitOf } from './types.js';
+
+/** A socket's state in the model. */
+export interface SocketData {
+  type: 'socket';
+  family: number;
+  sockType: number;
+  protocol: number;
+  /** 'listen', 'connected', 'unconnected', ... as far as we can tell. */
+  state: string;
+  sockIno: number;
+  /** inode of the connected peer, for unix sockets (leak detection). */
+  peerIno?: number;
+  localAddress?: string;
+  /** For a listening socket: what replay needs to listen again. */
+  listen?: ListenState;
+}
+
+/** A listening socket's bound address, backlog and the options bind and accepted sockets depend on. */
+export interface ListenState {
+  /** The bound address as getsockname(2) returned it: a raw struct sockaddr. */
+  address: Buffer;
+  /** The listen(2) backlog (sock_diag: sk_max_ack_backlog). */
+  backlog: number;
+  reuseAddr: boolean;
+  reusePort: boolean;
+  keepAlive: boolean;
+  /** IPV6_V6ONLY, AF_INET6 only. */
+  v6Only: boolean;
+  /** TCP_NODELAY, TCP only. */
+  noDelay: boolean;
+}
+
+declare module '../model.js' {
+  interface FileDataByType {
+    socket: SocketData;
+  }
+}
 
 const SOCK_STREAM = 1;
 const SOCK_SEQPACKET = 5;

@@ -9,6 +9,22 @@ import type { PlanContext } from '../replay-steps/types.js';
 import { byAnonLink } from './leak-identity.js';
 import type { FileTypeOps, RestoreUnitOf } from './types.js';
 
+/** A timerfd's state in the model. */
+export interface TimerfdData {
+  type: 'timerfd';
+  clockid: number;
+  ticks: bigint;
+  settimeFlags: number;
+  valueNs: bigint;
+  intervalNs: bigint;
+}
+
+declare module '../model.js' {
+  interface FileDataByType {
+    timerfd: TimerfdData;
+  }
+}
+
 /** `it_value: (1, 999)` → seconds and nanoseconds as one bigint of nanoseconds. */
 function timespec(info: Fdinfo, key: string): bigint {
   const m = /\((\d+),\s*(\d+)\)/.exec(fdinfoField(info, key) ?? '');

@@ -9,6 +9,19 @@ import type { FileRecord } from '../model.js';
 import { ptyKey } from '../procfs/keys.js';
 import type { DataOf, FileTypeOps, HolderFd, LeakIdentity } from './types.js';
 
+/** A terminal's state in the model: the pty index (-1 for other terminals) and which end. */
+export interface TtyData {
+  type: 'tty';
+  index: number;
+  master: boolean;
+}
+
+declare module '../model.js' {
+  interface FileDataByType {
+    tty: TtyData;
+  }
+}
+
 const PTS_MAJOR_FIRST = 136;
 const PTS_MAJOR_LAST = 143;
 const TTYAUX_MAJOR = 5;

@@ -3,7 +3,7 @@
  * data u64, target inode u64, optional (presence byte) target file objref i32.
  * The objref must name a file record of the image (fileRefs: checked once all files are read).
  */
-import type { EpollTarget } from '../../model.js';
+import type { EpollTarget } from '../../filetypes/eventpoll.js';
 import type { FileDataCodec } from './types.js';
 
 /** tfd + events + data + ino + presence byte. */

@@ -2,7 +2,7 @@
  * inotify: watch count u32, then per watch: wd i32, ino u64, sdev u64, mask u32, ignored
  * mask u32, and from version 4 the watched file's handle, optional<type i32, bytes>.
  */
-import type { InotifyWatch } from '../../model.js';
+import type { InotifyWatch } from '../../filetypes/inotify.js';
 import { RecordViolation } from '../errors.js';
 import { WATCH_HANDLE_VERSION } from '../format.js';
 import type { FileDataCodec } from './types.js';
