@@ -8,12 +8,11 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { koffi, lib } from './libc.js';
+import { koffi, lib, libc } from './libc.js';
 import { SyscallError } from './errors.js';
 
 const c = {
   open: lib.func('int open(const char *path, int flags)') as (p: string, f: number) => number,
-  close: lib.func('int close(int fd)') as (fd: number) => number,
   fstatat: lib.func('int fstatat(int dirfd, const char *path, _Out_ uint8_t *buf, int flags)') as (
     d: number,
     p: string,
@@ -133,6 +132,6 @@ export class FdDir {
   }
 
   close(): void {
-    if (c.close(this.dirfd) === -1) throw new SyscallError('close', koffi.errno(), `/proc/${this.pid}/fd`);
+    if (libc.close(this.dirfd) === -1) throw new SyscallError('close', koffi.errno(), `/proc/${this.pid}/fd`);
   }
 }
