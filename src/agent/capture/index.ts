@@ -2,34 +2,28 @@
  * Capture: record the file tables of a set of processes, as the seed's
  * checkpoint_files does, from user space. See ARCHITECTURE.md "Capture".
  *
- * Per process: pidfd_open, list /proc/PID/fd; per fd: readlink, fdinfo, and a
- * pidfd_getfd copy of the same open file for fstat, F_GETOWN_EX and the type's
- * own state. Shared open files (kcmp KCMP_FILE) and shared file tables
+ * Per process: pidfd_open, then one native call (linux/fdtable.ts) that lists
+ * /proc/PID/fd and reads per fd its link, its fdinfo, and through a pidfd_getfd
+ * copy of the same open file fstat, F_GETFL and F_GETOWN_EX; the type's own
+ * state is read through the copy after. Shared open files (kcmp KCMP_FILE) and shared file tables
  * (KCMP_FILES) are stored once.
  */
 import { readFileSync } from 'node:fs';
-import { fstat } from '../linux/stat.js';
 import { hostname, release } from 'node:os';
 import type { Checkpoint, FdRecord, FileRecord, FileTableRecord, ProcessRecord } from '../model.js';
 import { O } from '../model.js';
-import {
-  bytesReadable,
-  closeFd,
-  getFileOwner,
-  getFileSignal,
-  pidfdGetfd,
-  pidfdOpen,
-} from '../linux/process.js';
+import { bytesReadable, closeFd, pidfdOpen } from '../linux/process.js';
+import { closeCopies, type TableEntry } from '../linux/fdtable.js';
 import { KCMP_FILE, KCMP_FILES } from '../linux/kcmp.js';
 import { isGone } from '../linux/errors.js';
 import { AF_UNIX } from '../linux/socket.js';
 import { fillUnixPeers } from './unix-peers.js';
 import { ProcFdReader } from '../linux/procfd.js';
 import { detectType, opsOf } from '../filetypes/index.js';
-import { parseFdinfo, type Fdinfo } from '../procfs/fdinfo.js';
-import { isFuse, MountTable, type MountFacts } from './mounts.js';
+import { fdinfoFrom, parseFdinfo, type Fdinfo } from '../procfs/fdinfo.js';
+import { fuseMountIds, MountTable, type MountFacts } from './mounts.js';
 import { KcmpIndex } from './dedup.js';
-import { listFds, readProcFacts } from './procinfo.js';
+import { readProcFacts } from './procinfo.js';
 import { CaptureError } from './errors.js';
 import { applyIgnores, findProblems } from './problems.js';
 import { resolveReferences } from './resolve.js';
@@ -45,6 +39,10 @@ export type {
   ProblemKind,
 } from './types.js';
 export { CaptureError } from './errors.js';
+
+function raise(err: Error | undefined): never {
+  throw err ?? new Error('no error to raise');
+}
 
 /** PIDFD_THREAD (= O_EXCL): a pidfd for a thread that is not a group leader (Linux 6.9+). */
 const PIDFD_THREAD = 0o200;
@@ -86,35 +84,48 @@ class CaptureRun {
     if (table.found) return;
     const pidfd = this.guard(pid, undefined, () => pidfdOpen(pid, facts.tgid === pid ? 0 : PIDFD_THREAD));
     let proc: ProcFdReader | undefined;
+    let entries: TableEntry[] = [];
     try {
       proc = this.guard(pid, undefined, () => new ProcFdReader(pid));
+      const reader = proc;
+      const mounts = this.guard(pid, undefined, () => this.mounts.of(pid));
+      // One native call reads the table; files on FUSE mounts get no copy (see fuseFd).
+      entries = this.guard(pid, undefined, () =>
+        reader.table(pidfd, fuseMountIds(mounts), this.keepCopy !== undefined),
+      );
       const fds: FdRecord[] = [];
-      for (const fd of this.guard(pid, undefined, () => listFds(pid)))
-        fds.push(this.captureFd(proc, pidfd, fd));
+      for (const e of entries) fds.push(this.captureFd(reader, mounts, e));
       this.tables.push({ objref: table.objref, fds });
     } finally {
+      // After a throw, the copies of the fds not reached yet.
+      closeCopies(entries);
       proc?.close();
       closeFd(pidfd);
     }
   }
 
-  private captureFd(proc: ProcFdReader, pidfd: number, fd: number): FdRecord {
-    const pid = proc.pid;
-    const link = this.guard(pid, fd, () => proc.readlink(fd));
-    const fdinfo = parseFdinfo(
-      this.guard(pid, fd, () => proc.fdinfo(fd)),
-      `pid ${pid} fd ${fd}`,
-    );
-    const cloexec = (fdinfo.flags & O.CLOEXEC) !== 0;
-    const mount = this.guard(pid, fd, () => this.mounts.lookup(pid, fdinfo.mntId));
-    if (mount && isFuse(mount.fstype)) return this.fuseFd(pid, fd, link, fdinfo, mount, cloexec);
-    const copy = this.guard(pid, fd, () => pidfdGetfd(pidfd, fd, pid));
+  private captureFd(proc: ProcFdReader, mounts: ReadonlyMap<number, MountFacts>, e: TableEntry): FdRecord {
+    const { pid } = proc;
+    const { fd, link } = e;
     let kept = false;
     try {
-      const stat = fstat(copy);
+      if (e.error) this.guard(pid, fd, () => raise(e.error));
+      // A long fdinfo (an epoll's targets, an inotify's watches) is read on its own.
+      const fdinfo =
+        e.common && e.fdinfo !== undefined
+          ? fdinfoFrom(e.common, e.fdinfo)
+          : parseFdinfo(e.fdinfo ?? this.guard(pid, fd, () => proc.fdinfo(fd)), `pid ${pid} fd ${fd}`);
+      const cloexec = (fdinfo.flags & O.CLOEXEC) !== 0;
+      if (e.skipped) return this.fuseFd(pid, fd, link, fdinfo, mounts.get(fdinfo.mntId)!, cloexec);
+      const stat = e.stat!;
       const shared = this.fileIndex.findOrAdd(`${stat.dev}:${stat.ino}`, pid, fd, this.newObjref);
       if (shared.found) return { fd, file: shared.objref, cloexec };
       const ops = detectType(link, stat, fdinfo);
+      if (e.copy < 0 && !ops.readsNoCopy)
+        throw new Error(
+          `pid ${pid} fd ${fd}: a ${ops.type} needs its copy (native/fdckpt-table.c closed it)`,
+        );
+      const copy = e.copy;
       const data = ops.checkpoint({ pid, fd, copy, link, fdinfo, stat });
       const file: FileRecord = {
         objref: shared.objref,
@@ -129,9 +140,9 @@ class CaptureRun {
         data,
       };
       this.files.push(file);
-      // O_PATH files cannot have an owner, and fcntl(F_GETOWN_EX) refuses them (EBADF).
-      const owner = file.flags & O.PATH ? null : getFileOwner(copy);
-      if (owner) file.owner = { ...owner, signal: getFileSignal(copy) };
+      // O_PATH files cannot have an owner: the native read does not ask (owner null).
+      if (e.ownerError) this.guard(pid, fd, () => raise(e.ownerError));
+      if (e.owner) file.owner = { ...e.owner, signal: e.signal };
       // Bytes queued in a connected unix socket are not copied (a socketpair restores empty).
       if (file.data.type === 'socket' && file.data.family === AF_UNIX && file.data.state === 'connected') {
         const queued = bytesReadable(copy);
@@ -140,10 +151,11 @@ class CaptureRun {
       if (fdinfo.locks.length > 0) this.lockedBy.set(file.objref, fdinfo.locks[0]!);
       // A file reopened by its path cannot be, once its last name is gone.
       if (stat.nlink === 0 && opsOf(file.type).byPath) this.unlinked.add(file.objref);
-      kept = this.keepCopy?.(file.objref, copy) ?? false;
+      kept = copy >= 0 && (this.keepCopy?.(file.objref, copy) ?? false);
       return { fd, file: file.objref, cloexec };
     } finally {
-      if (!kept) closeFd(copy);
+      if (!kept && e.copy >= 0) closeFd(e.copy);
+      e.copy = -1;
     }
   }
 

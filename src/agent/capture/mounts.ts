@@ -39,14 +39,26 @@ export function parseMountinfo(text: string): Map<number, MountFacts> {
 export class MountTable {
   private readonly byNs = new Map<string, Map<number, MountFacts>>();
 
-  /** The mount `mntId` as `pid` sees it, or undefined (internal mounts: pipefs, sockfs, anon inodes…). */
-  lookup(pid: number, mntId: number): MountFacts | undefined {
+  /** The mounts as `pid` sees them: mnt_id → facts (read once per mount namespace). */
+  of(pid: number): ReadonlyMap<number, MountFacts> {
     const ns = readlinkSync(`/proc/${pid}/ns/mnt`);
     let table = this.byNs.get(ns);
     if (!table) {
       table = parseMountinfo(readFileSync(`/proc/${pid}/mountinfo`, 'utf8'));
       this.byNs.set(ns, table);
     }
-    return table.get(mntId);
+    return table;
   }
+
+  /** The mount `mntId` as `pid` sees it, or undefined (internal mounts: pipefs, sockfs, anon inodes…). */
+  lookup(pid: number, mntId: number): MountFacts | undefined {
+    return this.of(pid).get(mntId);
+  }
+}
+
+/** The mnt_ids of FUSE mounts in a mount table: what capture must not touch. */
+export function fuseMountIds(mounts: ReadonlyMap<number, MountFacts>): number[] {
+  const out: number[] = [];
+  for (const [id, m] of mounts) if (isFuse(m.fstype)) out.push(id);
+  return out;
 }

@@ -1,5 +1,5 @@
 /** Per-process facts from /proc: thread group, comm, argv, cwd, exe, fd list. */
-import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 
 export interface ProcFacts {
   tgid: number;
@@ -27,11 +27,4 @@ export function readProcFacts(pid: number): ProcFacts {
   const cwd = readlinkSync(`/proc/${pid}/cwd`);
   const exe = readExe(pid);
   return exe === undefined ? { tgid, comm, argv, cwd } : { tgid, comm, argv, cwd, exe };
-}
-
-/** The fd numbers of `pid`, ascending. */
-export function listFds(pid: number): number[] {
-  return readdirSync(`/proc/${pid}/fd`)
-    .map(Number)
-    .sort((a, b) => a - b);
 }

@@ -16,6 +16,7 @@ declare module '../model.js' {
 
 export const directory = {
   type: 'directory',
+  readsNoCopy: true,
   detectTier: 'mode',
   detect: (link, stat) => link.startsWith('/') && stat.isDirectory(),
   checkpoint: () => ({ type: 'directory' }),

@@ -16,6 +16,7 @@ declare module '../model.js' {
 
 export const fifo = {
   type: 'fifo',
+  readsNoCopy: true,
   detectTier: 'mode',
   detect: (link, stat) => link.startsWith('/') && stat.isFIFO(),
   checkpoint: () => ({ type: 'fifo' }),

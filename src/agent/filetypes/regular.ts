@@ -22,6 +22,7 @@ declare module '../model.js' {
 
 export const regular = {
   type: 'regular',
+  readsNoCopy: true,
   detectTier: 'path',
   detect: (link, stat, fdinfo) =>
     link.startsWith('/') &&

@@ -49,6 +49,7 @@ function ttyIdentity(file: FileRecord & { data: DataOf<'tty'> }, holder: HolderF
 
 export const tty = {
   type: 'tty',
+  readsNoCopy: true,
   detectTier: 'special',
   detect: (link, stat) => link.startsWith('/') && stat.isCharacterDevice() && isTerminal(link, stat.rdev),
   checkpoint: (probe) => {

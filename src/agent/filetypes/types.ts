@@ -13,7 +13,11 @@ import type { FileUnit, PipeUnit, PlanContext, PlanResult } from '../replay-step
 export interface FdProbe {
   pid: number;
   fd: number;
-  /** A pidfd_getfd copy of the fd in *this* process: same open file. */
+  /**
+   * A pidfd_getfd copy of the fd in *this* process: same open file. -1 for a type with
+   * `readsNoCopy` when capture did not keep the copy (native/fdckpt-table.c closes the
+   * copies of regular files, directories and devices reached by a path, memfds aside).
+   */
   copy: number;
   /** readlink of /proc/PID/fd/FD */
   link: string;
@@ -88,6 +92,12 @@ export interface FileTypeOps<T extends FileType> {
    * the registry derives the order from it, so a new type cannot be left out of it.
    */
   detectTier: DetectTier;
+  /**
+   * True when checkpoint() reads only the probe's link, fdinfo and stat, never `copy`:
+   * capture may have closed the copy before (a type without it that meets a closed copy
+   * is an internal error, not a wrong image).
+   */
+  readsNoCopy?: true;
   /** Does this fd belong to this type? Called in tier order; the first match wins. */
   detect(link: string, stat: FileStat, fdinfo: Fdinfo): boolean;
   /** Reads the type's own state from the probe. Throws a SyscallError/Error naming the fd. */

@@ -5,11 +5,11 @@
  * host some always do). One koffi readlinkat per fd cost about as much as the
  * kernel's readlink itself (bench/RESULTS.md, issue 14).
  */
-import { existsSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { koffi, lib, libc } from './libc.js';
 import { SyscallError } from './errors.js';
+import { nativeLib } from './native-lib.js';
+
+export { scanLibPath } from './native-lib.js';
 
 const c = {
   open: lib.func('int open(const char *path, int flags)') as (p: string, f: number) => number,
@@ -21,40 +21,14 @@ const c = {
   ) => number,
 };
 
-const LIB_NAME = 'libfdckpt-scan.so';
-
-/**
- * Path of the scan library: $FDCKPT_SCAN_LIB, else native/build/libfdckpt-scan.so
- * in the nearest enclosing directory that has one (src/, dist/ and build/ layouts),
- * as replay finds fdckpt-hold.
- */
-export function scanLibPath(): string {
-  const fromEnv = process.env['FDCKPT_SCAN_LIB'];
-  if (fromEnv) {
-    if (!existsSync(fromEnv)) throw new Error(`host scan library ${fromEnv} ($FDCKPT_SCAN_LIB) is missing`);
-    return fromEnv;
-  }
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  let dir = here;
-  for (let i = 0; i < 6; i++) {
-    const candidate = path.join(dir, 'native', 'build', LIB_NAME);
-    if (existsSync(candidate)) return candidate;
-    dir = path.dirname(dir);
-  }
-  throw new Error(
-    `host scan library native/build/${LIB_NAME} is missing (looked in the directories above ${here}): ` +
-      'run `npm run build` (or `npm run build:native`), or set FDCKPT_SCAN_LIB',
-  );
-}
-
 type FdLinksFn = (dirfd: number, buf: Buffer, cap: number) => number;
 let fdLinks: FdLinksFn | undefined;
 
 /** Loaded on first use, so that commands that never scan do not need the library. */
 function nativeFdLinks(): FdLinksFn {
-  fdLinks ??= koffi
-    .load(scanLibPath())
-    .func('long fdckpt_fd_links(int dirfd, _Out_ uint8_t *buf, size_t cap)') as FdLinksFn;
+  fdLinks ??= nativeLib().func(
+    'long fdckpt_fd_links(int dirfd, _Out_ uint8_t *buf, size_t cap)',
+  ) as FdLinksFn;
   return fdLinks;
 }
 

@@ -16,6 +16,31 @@ export interface Fdinfo {
   locks: string[];
 }
 
+/** The lines every fdinfo starts with, already parsed (native/fdckpt-table.c does it). */
+export interface FdinfoCommon {
+  pos: number;
+  flags: number;
+  mntId: number;
+  ino: number;
+}
+
+/** The Fdinfo of a file whose common lines are parsed, from the lines after them. */
+export function fdinfoFrom(common: FdinfoCommon, rest: string): Fdinfo {
+  const extra: string[] = [];
+  const locks: string[] = [];
+  if (rest !== '') splitLines(rest, extra, locks);
+  return { pos: common.pos, flags: common.flags, mntId: common.mntId, ino: common.ino, extra, locks };
+}
+
+/** The type's own lines of an fdinfo: `lock:` values apart, the others as they are. */
+function splitLines(text: string, extra: string[], locks: string[]): void {
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
+    if (line.startsWith('lock:')) locks.push(line.slice(5).trim());
+    else extra.push(line);
+  }
+}
+
 export function parseFdinfo(text: string, where: string): Fdinfo {
   let pos = -1;
   let flags = -1;
