@@ -4,15 +4,17 @@
  * pidfd_getfd copy its fstat, F_GETFL and owner (F_GETOWN_EX, F_GETSIG) — so
  * that JS makes one FFI call per process instead of six or seven per fd
  * (bench/RESULTS.md, issue 14). The kernel work is the same as before; what
- * goes is the per-call cost of the FFI and its error paths.
+ * goes is the per-call cost of the FFI and its error paths, and the second core
+ * takes half of it.
  *
  * fdckpt_fd_table(fd_dir, info_dir, pidfd, skip_mnt, nskip, flags, start_fd, threads, buf, cap)
  * fd_dir and info_dir are open /proc/PID/fd and /proc/PID/fdinfo directories,
  * pidfd a pidfd of PID. The fds >= start_fd are listed, then split in `threads`
  * contiguous shares read in parallel (the kernel's per-fd work is most of the cost,
- * and it scales on a second core: bench/RESULTS.md), each into its own region of buf. An fd whose fdinfo names a mount in skip_mnt (FUSE:
- * fstat, and even the close of a copy, would ask its server, maybe a frozen
- * process of the pod) is read from /proc only: no copy is taken.
+ * and it scales on a second core: bench/RESULTS.md), each into its own region of buf.
+ * An fd whose fdinfo names a mount in skip_mnt (FUSE: fstat, and even the close of a
+ * copy, would ask its server, maybe a frozen process of the pod) is read from /proc
+ * only: no copy is taken.
  *
  * buf begins with a segment table, MAX_THREADS entries of 16 bytes: u64 offset of the
  * share's records in buf, u32 their bytes, i32 the first fd its region had no room for
@@ -31,9 +33,9 @@
  * then link_len link bytes and info_len fdinfo bytes. When common is 1, fdinfo began
  * with the lines every file has (pos, flags, mnt_id and, from Linux 5.14, ino), their
  * values are in the record, and the fdinfo bytes are only the lines after them (for
- * a regular file: none); when 0, the bytes are the whole text, for the caller to parse. The copy is closed here
- * (COPY_CLOSED) unless flags has KEEP_COPIES or the file is one whose type
- * reads more through it: only regular files, directories and devices whose
+ * a regular file: none); when 0, the bytes are the whole text, for the caller to parse.
+ * The copy is closed here (COPY_CLOSED) unless flags has KEEP_COPIES or the file is one
+ * whose type reads more through it: only regular files, directories and devices whose
  * link is a path other than a memfd's are closed. When a share's region fills, the
  * caller keeps the shares before it and the records of that share, closes the copies
  * of the records after, and calls again from that share's next fd. Returns the
