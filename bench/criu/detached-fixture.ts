@@ -96,13 +96,13 @@ export interface DetachedFixture {
   fds: number;
 }
 
-/** Starts fdproc.py DIR many with FDPROC_MANY=n and waits for DIR/info.json. */
-export async function startDetached(n: number): Promise<DetachedFixture> {
+/** Starts fdproc.py DIR SCENARIO (many) with FDPROC_MANY=n and waits for DIR/info.json. */
+export async function startDetached(n: number, scenario = 'many'): Promise<DetachedFixture> {
   if (!script) throw new Error('test/fixtures/fdproc.py not found');
   const dir = mkdtempSync(join(tmpdir(), 'fdckpt-criu-fx-'));
   trackDir(dir);
   const log = openSync(join(dir, 'log'), 'w');
-  const r = spawnSync('setsid', ['-f', 'python3', script, dir, 'many'], {
+  const r = spawnSync('setsid', ['-f', 'python3', script, dir, scenario], {
     stdio: ['ignore', log, log],
     env: { ...process.env, FDPROC_MANY: String(n) },
   });
@@ -113,7 +113,9 @@ export async function startDetached(n: number): Promise<DetachedFixture> {
   for (let waited = 0; !existsSync(infoPath); waited += 10) {
     if (waited > 60000) {
       removeDir(dir);
-      throw new Error(`fdproc.py many (${n}) did not start: ${readFileSync(join(dir, 'log'), 'utf8')}`);
+      throw new Error(
+        `fdproc.py ${scenario} (${n}) did not start: ${readFileSync(join(dir, 'log'), 'utf8')}`,
+      );
     }
     await sleep(10);
   }
