@@ -81,6 +81,11 @@ export const pipe = {
       return { ...data, buffered: peekPipe(probe.copy, bufferedBytes) };
     return data;
   },
+  // A read end must carry the bytes that were waiting in it, or the restored pipe would lose them.
+  unrestorable: ({ data }) =>
+    data.end === 'read' && data.bufferedBytes > 0 && data.buffered?.length !== data.bufferedBytes
+      ? `${data.bufferedBytes} buffered bytes were not captured`
+      : undefined,
   collect: (file) => [{ kind: 'pipe', id: `pipe:[${file.data.pipeIno}]`, via: 'other end' }],
   restore: restorePipe,
   leakIdentity: (file) => ({ selfKey: `pipe:[${file.data.pipeIno}]` }),
