@@ -357,3 +357,71 @@ long fdckpt_fd_table(int fd_dir, int info_dir, int pidfd, const int32_t *skip_mn
   }
   return threads;
 }
+
+/*
+ * Replay's validation of the files it reopens by path (src/agent/linux/pathstat.ts):
+ * for each of n NUL-terminated paths packed in `paths`, lstat then stat, each written
+ * to out as 32 bytes: i32 err (0, or errno; with STAT_FAILED_FSTAT set when the fstat
+ * after a successful open failed), u32 mode, i64 size, u64 dev, u64 ino. With root_fd
+ * >= 0 the paths resolve inside that root, as the target will open them: openat2
+ * (O_PATH, RESOLVE_IN_ROOT; O_NOFOLLOW for the lstat) and fstat. One call for a table
+ * instead of two to six FFI calls per file. Returns n, or -EINVAL.
+ */
+#define STAT_FAILED_FSTAT 0x40000000
+#define STAT_OUT 32
+#ifndef RESOLVE_IN_ROOT
+#define RESOLVE_IN_ROOT 0x10
+#endif
+
+long fdckpt_stat_paths(int root_fd, const uint8_t *paths, size_t len, int32_t n, uint8_t *out);
+
+static void put_stat(uint8_t *o, int32_t err, const struct stat *st) {
+  memset(o, 0, STAT_OUT);
+  memcpy(o, &err, 4);
+  if (err != 0) return;
+  uint32_t mode = st->st_mode;
+  int64_t size = st->st_size;
+  uint64_t dev = st->st_dev, ino = st->st_ino;
+  memcpy(o + 4, &mode, 4);
+  memcpy(o + 8, &size, 8);
+  memcpy(o + 16, &dev, 8);
+  memcpy(o + 24, &ino, 8);
+}
+
+struct open_how_v0 {
+  uint64_t flags, mode, resolve;
+};
+
+static void stat_in_root(int root_fd, const char *path, int follow, uint8_t *o) {
+  struct open_how_v0 how = {O_PATH | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW), 0, RESOLVE_IN_ROOT};
+  struct stat st;
+  int fd = (int)syscall(SYS_openat2, root_fd, path, &how, sizeof how);
+  if (fd < 0) {
+    put_stat(o, errno, &st);
+    return;
+  }
+  int err = fstat(fd, &st) < 0 ? (errno | STAT_FAILED_FSTAT) : 0;
+  close(fd);
+  put_stat(o, err, &st);
+}
+
+long fdckpt_stat_paths(int root_fd, const uint8_t *paths, size_t len, int32_t n, uint8_t *out) {
+  size_t at = 0;
+  for (int32_t i = 0; i < n; i++) {
+    if (at >= len) return -EINVAL;
+    const char *path = (const char *)paths + at;
+    const void *nul = memchr(path, 0, len - at);
+    if (nul == NULL) return -EINVAL;
+    at = (size_t)((const uint8_t *)nul - paths) + 1;
+    uint8_t *o = out + (size_t)i * 2 * STAT_OUT;
+    if (root_fd >= 0) {
+      stat_in_root(root_fd, path, 0, o);
+      stat_in_root(root_fd, path, 1, o + STAT_OUT);
+    } else {
+      struct stat st;
+      put_stat(o, lstat(path, &st) < 0 ? errno : 0, &st);
+      put_stat(o + STAT_OUT, stat(path, &st) < 0 ? errno : 0, &st);
+    }
+  }
+  return n;
+}

@@ -4,7 +4,7 @@
  * Everything that can be checked before touching the target is checked here.
  */
 import { CREATION_ONLY_FLAGS, O, type Checkpoint, type FileRecord, type FileTableRecord } from '../model.js';
-import { hostView, type PathView } from '../linux/pathstat.js';
+import { hostView, prefetched, type PathView } from '../linux/pathstat.js';
 import { S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG } from '../linux/stat.js';
 import { unnormalized } from '../image/paths.js';
 import { fdLimit } from './limits.js';
@@ -151,6 +151,17 @@ export function buildUnits(
   /** memfd inode (dev:ino) → the open file restored for it: a memfd is recreated once per open file. */
   const memfds = new Map<string, number>();
   const limit = fdLimit();
+  // Every by-path file of the table validated in one native call (saved paths that could
+  // pass checkPathFile); a path a policy remaps is stat'ed on its own.
+  const fileView = prefetched(
+    view,
+    table.fds.flatMap((e) => {
+      const f = files.get(e.file);
+      return f && !f.ignored && opsOf(f.type).byPath && f.path.startsWith('/') && !unnormalized(f.path)
+        ? [f.path]
+        : [];
+    }),
+  );
   /** One fd of the table into its unit; throws a ReplayError naming it when it cannot be restored. */
   function addFd(rec: FileTableRecord['fds'][number]): void {
     const file = files.get(rec.file);
@@ -195,8 +206,8 @@ export function buildUnits(
         byPath?: ReopenByPath;
         check?: (u: FileUnit, fd: number, v: PathView) => void;
       };
-      if (!devnull && ops.byPath) checkPathFile(rec.fd, unit, decision, view, ops.byPath);
-      if (!devnull) ops.check?.(unit, rec.fd, view);
+      if (!devnull && ops.byPath) checkPathFile(rec.fd, unit, decision, fileView, ops.byPath);
+      if (!devnull) ops.check?.(unit, rec.fd, fileView);
       byKey.set(key, unit);
     }
     unit.targets.push({ fd: rec.fd, cloexec: rec.cloexec });
