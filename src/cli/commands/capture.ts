@@ -12,50 +12,21 @@
  * reason found in the one pass: each leak and each refused fd.
  */
 import { capture } from '../../agent/capture/index.js';
-import { writeImage } from '../../agent/image/index.js';
-import { isFileType, FILE_TYPES, type FileType } from '../../agent/model.js';
-import {
-  type Command,
-  EXIT,
-  type ParsedArgs,
-  UsageError,
-  intFlag,
-  noPositionals,
-  single,
-} from '../command.js';
-import type { CaptureStats, FdProblem } from '../../agent/capture/types.js';
-import type { Checkpoint } from '../../agent/model.js';
-import { captureCgroup } from '../../agent/collect/cgroupcapture.js';
-import { LeakError, describeLeak, isLeakPolicy } from '../../agent/collect/report.js';
-import { refusal } from '../problems.js';
-import { cgroupTarget, prepareFreezing, type CgroupTarget } from '../cgroupTarget.js';
+// encode.js, not the folder's index: a capture needs neither the reader nor inspect and diff.
+import { writeImage } from '../../agent/image/encode.js';
+import { type Command, type ParsedArgs, UsageError, intFlag, noPositionals, single } from '../command.js';
 import { capture as spec } from '../specs.js';
+import { parseIgnoreFd, parseIgnoreType, refuse, summaryOf } from './capture-shared.js';
 
 const USAGE = spec.usage;
-
-/** Every refused fd on one line (pid, fd, path, why), and exit 3: nothing was written. */
-function refuse(problems: readonly FdProblem[]): number {
-  process.stderr.write(`fdckpt capture: ${refusal(problems)}\n`);
-  return EXIT.notCheckpointable;
-}
-
-function parseIgnoreFd(value: string): { pid: number; fd: number } {
-  const m = /^(\d+):(\d+)$/.exec(value);
-  if (!m) throw new UsageError(`--ignore-fd must be PID:FD, got ${JSON.stringify(value)}`);
-  return { pid: Number(m[1]), fd: Number(m[2]) };
-}
-
-function parseIgnoreType(value: string): FileType {
-  if (!isFileType(value))
-    throw new UsageError(`--ignore-type ${value}: not a file type (${FILE_TYPES.join(', ')})`);
-  return value;
-}
 
 async function run(parsed: ParsedArgs): Promise<number> {
   noPositionals(parsed, spec);
   const pids = (parsed.flags.get('pid') ?? []).map((p) => intFlag(p, 'pid'));
   const output = single(parsed, 'output');
-  const cgroup = cgroupTarget(parsed, USAGE);
+  // The cgroup code and the leak check load only when a cgroup is named.
+  const named = ['cgroup', 'pod-uid', 'container'].some((f) => parsed.flags.has(f));
+  const cgroup = named ? (await import('../cgroupTarget.js')).cgroupTarget(parsed, USAGE) : undefined;
   if (pids.length === 0 && cgroup === undefined) {
     throw new UsageError(`--pid, --cgroup or --pod-uid is required; usage: fdckpt ${USAGE}`);
   }
@@ -73,7 +44,8 @@ async function run(parsed: ParsedArgs): Promise<number> {
   if (parsed.booleans.has('leave-frozen') && parsed.booleans.has('stop')) {
     throw new UsageError('give --leave-frozen or --stop, not both');
   }
-  if (cgroup !== undefined) return captureCgroupCommand(cgroup, output, parsed);
+  if (cgroup !== undefined)
+    return (await import('./capture-cgroup.js')).captureCgroupCommand(cgroup, output, parsed);
 
   const started = process.hrtime.bigint();
   const freeze = !parsed.booleans.has('no-freeze');
@@ -98,88 +70,6 @@ async function run(parsed: ParsedArgs): Promise<number> {
     `captured ${checkpoint.processes.length} process(es), ${stats.fds} fds, ${stats.files} open files` +
       `${ignored ? ` (${ignored} ignored)` : ''} in ${ms.toFixed(1)} ms ` +
       `(${freeze ? `frozen ${timings.frozenMs.toFixed(1)} ms` : 'not frozen'}) -> ${output} (${size} bytes)\n`,
-  );
-  return 0;
-}
-
-/** The --json output's common part; `frozenMs` is null when nothing was frozen. */
-function summaryOf(
-  checkpoint: Checkpoint,
-  stats: CaptureStats,
-  ms: number,
-  output: string,
-  bytes: number,
-): Record<string, unknown> {
-  return {
-    processes: checkpoint.processes.length,
-    fds: stats.fds,
-    files: stats.files,
-    ignored: checkpoint.files.filter((f) => f.ignored).length,
-    ms,
-    output,
-    bytes,
-  };
-}
-
-async function captureCgroupCommand(
-  target: CgroupTarget,
-  output: string,
-  parsed: ParsedArgs,
-): Promise<number> {
-  const path = target.path;
-  const policy = single(parsed, 'leak-policy') ?? 'fail';
-  if (!isLeakPolicy(policy))
-    throw new UsageError(`--leak-policy must be fail, warn or ignore, got ${JSON.stringify(policy)}`);
-  prepareFreezing(parsed);
-  const started = process.hrtime.bigint();
-  let result;
-  try {
-    result = await captureCgroup(path, {
-      only: target.only,
-      leakPolicy: policy,
-      after: parsed.booleans.has('leave-frozen')
-        ? 'leave-frozen'
-        : parsed.booleans.has('stop')
-          ? 'stop'
-          : 'thaw',
-      ignoreTypes: (parsed.flags.get('ignore-type') ?? []).map(parseIgnoreType),
-      ignoreFds: (parsed.flags.get('ignore-fd') ?? []).map(parseIgnoreFd),
-    });
-  } catch (err) {
-    if (!(err instanceof LeakError)) throw err;
-    // Every reason at once: the leaks, and the fds that would be refused even without them.
-    for (const l of err.report.leaks) process.stderr.write(`leak: ${describeLeak(l)}\n`);
-    if (err.problems.length > 0) refuse(err.problems);
-    process.stderr.write(
-      `fdckpt capture: ${err.report.leaks.length} leak(s) across the boundary of ${path}; nothing written\n`,
-    );
-    return EXIT.notCheckpointable;
-  }
-  const { checkpoint, problems, stats, leaks, timings } = result;
-  for (const l of leaks?.leaks ?? []) process.stderr.write(`warning: leak: ${describeLeak(l)}\n`);
-  if (problems.length > 0) return refuse(problems);
-  const { size } = await writeImage(output, checkpoint);
-  const ms = Number(process.hrtime.bigint() - started) / 1e6;
-  if (parsed.booleans.has('json')) {
-    const summary = {
-      ...summaryOf(checkpoint, stats, ms, output, size),
-      cgroup: result.cgroup.path,
-      leaks: leaks?.leaks.length ?? null,
-      frozenMs: timings.frozenMs,
-      timings,
-    };
-    process.stdout.write(`${JSON.stringify(summary)}\n`);
-    return 0;
-  }
-  const frozen = parsed.booleans.has('leave-frozen')
-    ? ', left frozen'
-    : parsed.booleans.has('stop')
-      ? ', processes stopped'
-      : '';
-  process.stdout.write(
-    `captured ${checkpoint.processes.length} process(es), ${stats.fds} fds, ${stats.files} open files from cgroup ` +
-      `${result.cgroup.path} in ${ms.toFixed(1)} ms (frozen ${timings.frozenMs.toFixed(1)} ms${frozen}; ` +
-      `${leaks?.leaks.length ?? 'unchecked'} leak(s)) -> ${output} (${size} bytes)\n`,
   );
   return 0;
 }
