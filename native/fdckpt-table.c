@@ -7,7 +7,8 @@
  * goes is the per-call cost of the FFI and its error paths, and the second core
  * takes half of it.
  *
- * fdckpt_fd_table(fd_dir, info_dir, pidfd, skip_mnt, nskip, flags, start_fd, threads, buf, cap)
+ * fdckpt_fd_table(fd_dir, info_dir, pidfd, skip_mnt, nskip, flags, start_fd, threads, max_fds,
+ *                 buf, cap)
  * fd_dir and info_dir are open /proc/PID/fd and /proc/PID/fdinfo directories,
  * pidfd a pidfd of PID. The fds >= start_fd are listed, then split in `threads`
  * contiguous shares read in parallel (the kernel's per-fd work is most of the cost,
@@ -36,7 +37,10 @@
  * a regular file: none); when 0, the bytes are the whole text, for the caller to parse.
  * The copy is closed here (COPY_CLOSED) unless flags has KEEP_COPIES or the file is one
  * whose type reads more through it: only regular files, directories and devices whose
- * link is a path other than a memfd's are closed. When a share's region fills, the
+ * link is a path other than a memfd's are closed. One call reads at most max_fds fds (0:
+ * no bound), so that the copies it leaves open stay below what the caller allows (a
+ * table of 19k pipes would otherwise hold 19k copies at once, near RLIMIT_NOFILE); the
+ * last share's next fd says where the next call starts. When a share's region fills, the
  * caller keeps the shares before it and the records of that share, closes the copies
  * of the records after, and calls again from that share's next fd. Returns the
  * number of shares (threads used), -EINVAL when the buffer holds less than one largest
@@ -71,7 +75,8 @@
 #define COPY_SKIPPED (-1000002)
 
 long fdckpt_fd_table(int fd_dir, int info_dir, int pidfd, const int32_t *skip_mnt, int32_t nskip,
-                     int32_t flags, int32_t start_fd, int32_t threads, uint8_t *buf, size_t cap);
+                     int32_t flags, int32_t start_fd, int32_t threads, int32_t max_fds, uint8_t *buf,
+                     size_t cap);
 
 static void put32(uint8_t *rec, int slot, int32_t v) { memcpy(rec + 4 * slot, &v, 4); }
 static void put64(uint8_t *rec, int at, uint64_t v) { memcpy(rec + at, &v, 8); }
@@ -318,11 +323,18 @@ static long list_fds(int fd_dir, int32_t start_fd, int32_t **out) {
 }
 
 long fdckpt_fd_table(int fd_dir, int info_dir, int pidfd, const int32_t *skip_mnt, int32_t nskip,
-                     int32_t flags, int32_t start_fd, int32_t threads, uint8_t *buf, size_t cap) {
+                     int32_t flags, int32_t start_fd, int32_t threads, int32_t max_fds, uint8_t *buf,
+                     size_t cap) {
   if (threads < 1 || threads > MAX_THREADS) return -EINVAL;
   int32_t *fds = NULL;
   long n = list_fds(fd_dir, start_fd, &fds);
   if (n < 0) return n;
+  /* At most max_fds this call: the first fd left out is where the next one starts. */
+  int32_t rest = -1;
+  if (max_fds > 0 && n > max_fds) {
+    rest = fds[max_fds];
+    n = max_fds;
+  }
   /* Small tables are not worth a thread. */
   if (n < THREAD_MIN_FDS * threads) threads = 1;
   size_t region = ((cap - SEGMENT_TABLE) / (size_t)threads) & ~(size_t)7;
@@ -348,6 +360,7 @@ long fdckpt_fd_table(int fd_dir, int info_dir, int pidfd, const int32_t *skip_mn
       run_share(&w[t]);
   }
   free(fds);
+  if (w[threads - 1].next < 0) w[threads - 1].next = rest;
   memset(buf, 0, SEGMENT_TABLE);
   for (int t = 0; t < threads; t++) {
     uint64_t off = SEGMENT_TABLE + region * t, used = w[t].used;

@@ -1,11 +1,17 @@
 /** The `fdckpt capture` contract: exit codes, one-line reasons, the image it writes. */
 import { describe, expect, test } from '@jest/globals';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { readImage } from '../../src/agent/image/index.js';
 import { fdckpt } from '../support/cli.js';
 import { fdOf } from '../support/fixture.js';
 import { useFixtures } from '../support/use-fixtures.js';
+import { killAll, startPython } from '../support/cgtest.js';
+
+const bin = fileURLToPath(new URL('../../bin/fdckpt.js', import.meta.url));
 
 const fixture = useFixtures();
 
@@ -129,5 +135,42 @@ describe('fdckpt inspect', () => {
     expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/^fdckpt inspect: .*out\.fdimg: .*checksum/i);
     expect(fdckpt('inspect').status).toBe(2);
+  });
+});
+
+describe('fdckpt capture under a low fd limit', () => {
+  test('a table of more fds that need a copy than fdckpt itself may hold is captured a call at a time', async () => {
+    // 6000 eventfds, each read through a pidfd_getfd copy, against an fdckpt allowed 3000 fds.
+    const holder = await startPython(
+      'import os, resource\nresource.setrlimit(resource.RLIMIT_NOFILE, (20000, 20000))\n' +
+        'keep = [os.eventfd(i) for i in range(6000)]\nready({})\nimport time; time.sleep(600)',
+    );
+    const dir = mkdtempSync(join(tmpdir(), 'fdckpt-cap-limit-'));
+    try {
+      const out = join(dir, 'out.fdimg');
+      const r = spawnSync(
+        'prlimit',
+        [
+          '--nofile=3000:3000',
+          process.execPath,
+          bin,
+          'capture',
+          '--pid',
+          String(holder.pid),
+          '--output',
+          out,
+          '--json',
+        ],
+        { encoding: 'utf8' },
+      );
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      expect((JSON.parse(r.stdout) as { fds: number }).fds).toBeGreaterThanOrEqual(6000);
+      const cp = await readImage(out);
+      expect(cp.files.filter((f) => f.type === 'eventfd')).toHaveLength(6000);
+    } finally {
+      await killAll([holder]);
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

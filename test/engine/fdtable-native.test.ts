@@ -26,6 +26,7 @@ import {
   TABLE_MIN_BUFFER,
   closeCopies,
   readFdTable,
+  readWholeFdTable,
   type TableEntry,
 } from '../../src/agent/linux/fdtable.js';
 import { ProcFdReader } from '../../src/agent/linux/procfd.js';
@@ -79,6 +80,16 @@ afterAll(async () => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
+/** Every entry ProcFdReader.table hands over, copies kept. */
+function collect(r: ProcFdReader, pidfd: number, skip: number[], keep: boolean): TableEntry[] {
+  const out: TableEntry[] = [];
+  r.table(pidfd, skip, keep, (e) => {
+    out.push({ ...e });
+    e.copy = -1;
+  });
+  return out;
+}
+
 function withReader<T>(pid: number, body: (r: ProcFdReader, pidfd: number) => T): T {
   const pidfd = pidfdOpen(pid);
   const r = new ProcFdReader(pid);
@@ -102,7 +113,7 @@ const byFd = (es: TableEntry[]): Map<number, TableEntry> => new Map(es.map((e) =
 describe('native fd table read', () => {
   test('agrees with /proc read fd by fd on 2k fds of every kind', () => {
     const before = ownFds();
-    const entries = withReader(holder.pid, (r, pidfd) => r.table(pidfd, [], false));
+    const entries = withReader(holder.pid, (r, pidfd) => collect(r, pidfd, [], false));
     try {
       const names = readdirSync(`/proc/${holder.pid}/fd`)
         .map(Number)
@@ -152,14 +163,14 @@ describe('native fd table read', () => {
     expect(ownFds()).toBe(before);
   });
 
-  test('one record per call, two small shares per call, one thread or two: the same table', () => {
+  test('one record per call, two small shares per call, one thread or two, few fds per call: the same table', () => {
     const strip = (es: TableEntry[]): unknown[] => es.map((e) => ({ ...e, copy: e.copy >= 0 }));
-    const read = (buf?: Buffer, threads?: number): TableEntry[] => {
+    const read = (buf?: Buffer, threads?: number, perCall?: number): TableEntry[] => {
       const pidfd = pidfdOpen(holder.pid);
       const { fdDir, infoDir } = openDirs(holder.pid);
       try {
         const r = { pid: holder.pid, fdDir, infoDir, pidfd, skipMounts: [], keepCopies: false };
-        const es = readFdTable(r, buf, threads);
+        const es = readWholeFdTable(r, buf, threads, perCall);
         closeCopies(es);
         return es;
       } finally {
@@ -175,15 +186,44 @@ describe('native fd table read', () => {
     expect(strip(read(Buffer.alloc(TABLE_MIN_BUFFER), 2))).toEqual(whole);
     // Two shares that each hold about a hundred records: the second's work is redone call after call.
     expect(strip(read(Buffer.alloc(2 * TABLE_MIN_BUFFER + 4096), 2))).toEqual(whole);
+    expect(strip(read(undefined, 2, 97))).toEqual(whole);
     expect(ownFds()).toBe(before);
     expect(() => read(Buffer.alloc(TABLE_MIN_BUFFER - 1))).toThrow(/below/);
+  });
+
+  test('a call leaves at most its share of copies open: each is closed before the next call', () => {
+    const pidfd = pidfdOpen(holder.pid);
+    const { fdDir, infoDir } = openDirs(holder.pid);
+    const base = ownFds();
+    let most = 0;
+    let seen = 0;
+    try {
+      const r = { pid: holder.pid, fdDir, infoDir, pidfd, skipMounts: [], keepCopies: true };
+      readFdTable(
+        r,
+        () => {
+          // The entry's copy stays open until the call's entries are all handed over.
+          if (seen++ % 25 === 0) most = Math.max(most, ownFds() - base);
+        },
+        undefined,
+        2,
+        200,
+      );
+    } finally {
+      closeFd(fdDir);
+      closeFd(infoDir);
+      closeFd(pidfd);
+    }
+    expect(seen).toBeGreaterThan(2200);
+    expect(most).toBeGreaterThan(100);
+    expect(most).toBeLessThanOrEqual(201);
   });
 
   test('an fd on a skipped mount is read from /proc only: no copy, no stat', () => {
     const mnt = Number(
       /^mnt_id:\s+(\d+)$/m.exec(readFileSync(`/proc/${holder.pid}/fdinfo/${info.file}`, 'latin1'))![1],
     );
-    const entries = withReader(holder.pid, (r, pidfd) => r.table(pidfd, [mnt], true));
+    const entries = withReader(holder.pid, (r, pidfd) => collect(r, pidfd, [mnt], true));
     try {
       const e = byFd(entries).get(info.file)!;
       expect([e.skipped, e.copy, e.stat, e.error]).toEqual([true, -1, undefined, undefined]);
@@ -208,7 +248,7 @@ describe('native fd table read', () => {
       before = ownFds();
       let err: unknown;
       try {
-        readFdTable({ pid: victim.pid, fdDir, infoDir, pidfd, skipMounts: [], keepCopies: true });
+        readWholeFdTable({ pid: victim.pid, fdDir, infoDir, pidfd, skipMounts: [], keepCopies: true });
       } catch (e) {
         err = e;
       }

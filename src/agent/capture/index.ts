@@ -13,7 +13,8 @@ import { hostname, release } from 'node:os';
 import type { Checkpoint, FdRecord, FileRecord, FileTableRecord, ProcessRecord } from '../model.js';
 import { O } from '../model.js';
 import { bytesReadable, closeFd, pidfdOpen } from '../linux/process.js';
-import { closeCopies, type TableEntry } from '../linux/fdtable.js';
+import type { TableEntry } from '../linux/fdtable.js';
+import { SyscallError } from '../linux/errors.js';
 import { KCMP_FILE, KCMP_FILES } from '../linux/kcmp.js';
 import { isGone } from '../linux/errors.js';
 import { AF_UNIX } from '../linux/socket.js';
@@ -84,21 +85,24 @@ class CaptureRun {
     if (table.found) return;
     const pidfd = this.guard(pid, undefined, () => pidfdOpen(pid, facts.tgid === pid ? 0 : PIDFD_THREAD));
     let proc: ProcFdReader | undefined;
-    let entries: TableEntry[] = [];
     try {
       proc = this.guard(pid, undefined, () => new ProcFdReader(pid));
       const reader = proc;
       const mounts = this.guard(pid, undefined, () => this.mounts.of(pid));
-      // One native call reads the table; files on FUSE mounts get no copy (see fuseFd).
-      entries = this.guard(pid, undefined, () =>
-        reader.table(pidfd, fuseMountIds(mounts), this.keepCopy !== undefined),
-      );
       const fds: FdRecord[] = [];
-      for (const e of entries) fds.push(this.captureFd(reader, mounts, e));
+      // Native calls read the table; files on FUSE mounts get no copy (see fuseFd).
+      try {
+        reader.table(pidfd, fuseMountIds(mounts), this.keepCopy !== undefined, (e) =>
+          fds.push(this.captureFd(reader, mounts, e)),
+        );
+      } catch (err) {
+        // The listing itself failing means the process is gone; captureFd names its own failures.
+        if (err instanceof SyscallError && err.syscall === 'getdents64')
+          this.guard(pid, undefined, () => raise(err));
+        throw err;
+      }
       this.tables.push({ objref: table.objref, fds });
     } finally {
-      // After a throw, the copies of the fds not reached yet.
-      closeCopies(entries);
       proc?.close();
       closeFd(pidfd);
     }

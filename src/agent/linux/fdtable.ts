@@ -10,6 +10,7 @@ import { libc } from './libc.js';
 import { SyscallError } from './errors.js';
 import { nativeLib } from './native-lib.js';
 import { FileStat } from './stat.js';
+import { fdLimit } from './limits.js';
 import type { FileOwner } from './process.js';
 
 type FdTableFn = (
@@ -21,6 +22,7 @@ type FdTableFn = (
   flags: number,
   startFd: number,
   threads: number,
+  maxFds: number,
   buf: Buffer,
   cap: number,
 ) => number;
@@ -29,7 +31,7 @@ let fdTable: FdTableFn | undefined;
 function nativeFdTable(): FdTableFn {
   fdTable ??= nativeLib().func(
     'long fdckpt_fd_table(int fd_dir, int info_dir, int pidfd, const int32_t *skip, int32_t nskip, ' +
-      'int32_t flags, int32_t start_fd, int32_t threads, _Out_ uint8_t *buf, size_t cap)',
+      'int32_t flags, int32_t start_fd, int32_t threads, int32_t max_fds, _Out_ uint8_t *buf, size_t cap)',
   ) as FdTableFn;
   return fdTable;
 }
@@ -95,42 +97,83 @@ export interface TableRead {
 }
 
 /**
- * Every fd of one process, in fd order. When it throws, no copy is left open; when it
- * returns, the caller owns every entry's open copy. `threads` (default: the cores, up
- * to 8) is how many shares the table is read in at once.
+ * Most fds one native call reads: the copies it leaves open stay well below this
+ * process's RLIMIT_NOFILE (a quarter of it, at most 4096: a table of 19k pipes would
+ * otherwise need 19k copies at once).
  */
-export function readFdTable(r: TableRead, buf: Buffer = tableBuf, threads = THREADS): TableEntry[] {
+export function fdsPerCall(): number {
+  perCall ??= Math.max(64, Math.min(4096, Math.floor(fdLimit() / 4)));
+  return perCall;
+}
+let perCall: number | undefined;
+
+/**
+ * Calls `each` for every fd of one process, in fd order, a call's worth (fdsPerCall())
+ * at a time: `each` owns the entry's open copy (closes or keeps it, and sets `copy` to -1
+ * when it did either). When the listing fails, throws a SyscallError of getdents64; when
+ * `each` throws, the copies of the call's entries not handed over yet are closed first.
+ * `threads` (default: the cores, up to 8) is how many shares a call reads at once.
+ */
+export function readFdTable(
+  r: TableRead,
+  each: (e: TableEntry) => void,
+  buf: Buffer = tableBuf,
+  threads = THREADS,
+  perCall = fdsPerCall(),
+): void {
   const call = nativeFdTable();
   const skip = Int32Array.from(r.skipMounts);
   const shares = Math.max(1, Math.min(threads, Math.floor((buf.length - SEGMENT_TABLE) / MAX_RECORD)));
   const flags = r.keepCopies ? KEEP_COPIES : 0;
+  for (let start = 0; ;) {
+    const n = Number(
+      call(r.fdDir, r.infoDir, r.pidfd, skip, skip.length, flags, start, shares, perCall, buf, buf.length),
+    );
+    if (n === -22) throw new Error(`fd table buffer of ${buf.length} bytes: below ${TABLE_MIN_BUFFER}`);
+    if (n < 0) throw new SyscallError('getdents64', -n, `/proc/${r.pid}/fd`);
+    // Shares in fd order; after the first that ran out of room, the rest is read again.
+    const batch: TableEntry[] = [];
+    let next = -1;
+    for (let t = 0; t < n; t++) {
+      const at = Number(buf.readBigUInt64LE(16 * t));
+      const end = at + buf.readUInt32LE(16 * t + 8);
+      if (next >= 0) closeRecordCopies(buf, at, end);
+      else decode(r.pid, buf, at, end, batch);
+      if (next < 0) next = buf.readInt32LE(16 * t + 12);
+    }
+    try {
+      for (const e of batch) each(e);
+    } finally {
+      closeCopies(batch);
+    }
+    if (next < 0) return;
+    start = next;
+  }
+}
+
+/** Every fd of one process at once (tests; capture streams with readFdTable): the caller owns the open copies. */
+export function readWholeFdTable(
+  r: TableRead,
+  buf?: Buffer,
+  threads?: number,
+  perCall?: number,
+): TableEntry[] {
   const out: TableEntry[] = [];
   try {
-    for (let start = 0; ;) {
-      const n = Number(
-        call(r.fdDir, r.infoDir, r.pidfd, skip, skip.length, flags, start, shares, buf, buf.length),
-      );
-      if (n === -22) throw new Error(`fd table buffer of ${buf.length} bytes: below ${TABLE_MIN_BUFFER}`);
-      if (n < 0) throw new SyscallError('getdents64', -n, `/proc/${r.pid}/fd`);
-      // Shares in fd order; after the first that ran out of room, the rest is read again.
-      let next = -1;
-      for (let t = 0; t < n; t++) {
-        const at = Number(buf.readBigUInt64LE(16 * t));
-        const end = at + buf.readUInt32LE(16 * t + 8);
-        if (next >= 0) closeRecordCopies(buf, at, end);
-        else decode(r.pid, buf, at, end, out);
-        if (next < 0) next = buf.readInt32LE(16 * t + 12);
-      }
-      if (next < 0) break;
-      start = next;
-    }
+    readFdTable(
+      r,
+      (e) => {
+        out.push({ ...e });
+        e.copy = -1;
+      },
+      buf,
+      threads,
+      perCall,
+    );
   } catch (err) {
     closeCopies(out);
     throw err;
   }
-  // /proc lists a table in fd order; a table is stored sorted whatever it lists.
-  for (let i = 1; i < out.length; i++)
-    if (out[i]!.fd < out[i - 1]!.fd) return out.sort((a, b) => a.fd - b.fd);
   return out;
 }
 

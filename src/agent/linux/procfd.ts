@@ -62,18 +62,20 @@ export class ProcFdReader {
   }
 
   /**
-   * Every fd of the process at once (linux/fdtable.ts): link, fdinfo, and through a
-   * pidfd_getfd copy its stat, status flags and owner; files on `skipMounts` get no copy.
+   * Every fd of the process, in fd order, through native calls of a few thousand fds each
+   * (linux/fdtable.ts): link, fdinfo, and through a pidfd_getfd copy its stat, status
+   * flags and owner; files on `skipMounts` get no copy. `each` owns each entry's copy.
    */
-  table(pidfd: number, skipMounts: readonly number[], keepCopies: boolean): TableEntry[] {
-    return readFdTable({
-      pid: this.pid,
-      fdDir: this.fdDir,
-      infoDir: this.infoDir,
-      pidfd,
-      skipMounts,
-      keepCopies,
-    });
+  table(
+    pidfd: number,
+    skipMounts: readonly number[],
+    keepCopies: boolean,
+    each: (e: TableEntry) => void,
+  ): void {
+    readFdTable(
+      { pid: this.pid, fdDir: this.fdDir, infoDir: this.infoDir, pidfd, skipMounts, keepCopies },
+      each,
+    );
   }
 
   close(): void {

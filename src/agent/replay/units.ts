@@ -7,7 +7,7 @@ import { CREATION_ONLY_FLAGS, O, type Checkpoint, type FileRecord, type FileTabl
 import { hostView, prefetched, type PathView } from '../linux/pathstat.js';
 import { S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG } from '../linux/stat.js';
 import { unnormalized } from '../image/paths.js';
-import { fdLimit } from './limits.js';
+import { fdLimit } from '../linux/limits.js';
 import { opsOf } from '../filetypes/index.js';
 import { canRestore } from './planners.js';
 import type { ReopenByPath } from '../filetypes/types.js';

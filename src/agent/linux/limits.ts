@@ -1,7 +1,7 @@
 /**
- * The fd limit the restored program will have: it inherits this process's
- * RLIMIT_NOFILE through the launcher (Node raises its soft limit to the hard
- * one at startup), so a saved fd at or above it cannot be placed.
+ * This process's fd limit. Replay: the restored program inherits it through the
+ * launcher (Node raises its soft limit to the hard one at startup), so a saved fd at or
+ * above it cannot be placed. Capture: the copies one table read may hold open.
  */
 import fs from 'node:fs';
 
