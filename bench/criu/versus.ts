@@ -287,7 +287,7 @@ console.log(`load at end ${load()}`);
 
 console.log(`\nms, min/median of ${reps}, interleaved; ratios are median/median of this run`);
 console.log(
-  'N        fds     fdckpt capture  engine  frozen  CRIU dump  frozen  floor proc+getfd  capture/CRIU  capture/floor  engine/floor  peak RSS MB',
+  'N        fds     fdckpt capture  engine  frozen  CRIU dump  frozen  floor proc+getfd  capture/CRIU  engine/CRIU  capture/floor  engine/floor  peak RSS MB',
 );
 for (const r of rows.filter((x) => !x.error)) {
   const floorSum = r.floorProc.map((p, i) => p + r.floorGetfd[i]!);
@@ -302,6 +302,7 @@ for (const r of rows.filter((x) => !x.error)) {
       mm(r.criuFrozen).padEnd(7),
       `${mm(r.floorProc)}+${mm(r.floorGetfd)}`.padEnd(17),
       ratio(r.fdckptCapture, r.criuDump).padEnd(13),
+      ratio(r.fdckptEngine, r.criuDump).padEnd(12),
       ratio(r.fdckptCapture, floorSum).padEnd(14),
       ratio(r.fdckptEngine, floorSum).padEnd(13),
       f0(median(r.fdckptRssKb) / 1024),
