@@ -328,6 +328,15 @@ class ChunkedReader {
 
   async read(n: number): Promise<Buffer> {
     if (this.buf.length - this.at < n) await this.refill(n);
+    return this.take(n)!;
+  }
+
+  /**
+   * The next `n` bytes when they are buffered already, else undefined (read() them):
+   * most records are, and an await per record was most of what the reader allocated.
+   */
+  take(n: number): Buffer | undefined {
+    if (this.buf.length - this.at < n) return undefined;
     const out = this.buf.subarray(this.at, this.at + n);
     this.at += n;
     return out;
@@ -463,7 +472,7 @@ async function decodeFile(fh: FileHandle, path: string, expectSha256?: string): 
   let step = steps.next();
   while (!step.done) {
     const need = step.value;
-    if (typeof need === 'number') step = steps.next(await reader.read(need));
+    if (typeof need === 'number') step = steps.next(reader.take(need) ?? (await reader.read(need)));
     else if ('span' in need) step = steps.next(reader.span(need.span));
     else {
       await (need.hash as FileSpan).hash(fh, need.into);

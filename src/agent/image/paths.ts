@@ -11,11 +11,13 @@ export function unnormalized(path: string): string | undefined {
   if (path === '/') return undefined;
   if (path.includes('//')) return 'a doubled /';
   if (path.endsWith('/')) return 'a trailing /';
-  for (const part of path.split('/').slice(1)) {
-    if (part === '.' || part === '..') return `a ${part} component`;
-  }
-  return undefined;
+  // The first `.` or `..` component after a slash; a scan, not a split: replay and the
+  // reader ask this of every path of an image.
+  const dots = DOT_COMPONENT.exec(path);
+  return dots ? `a ${dots[1]} component` : undefined;
 }
+
+const DOT_COMPONENT = /\/(\.\.?)(?=\/|$)/;
 
 /** File types whose path is a file system path that replay opens. */
 export const PATH_TYPES: readonly string[] = ['regular', 'directory', 'fifo'];

@@ -9,7 +9,7 @@ import { availableParallelism } from 'node:os';
 import { libc } from './libc.js';
 import { SyscallError } from './errors.js';
 import { nativeLib } from './native-lib.js';
-import { FileStat } from './stat.js';
+import { FileStat, i64, u64 } from './stat.js';
 import { fdLimit } from './limits.js';
 import type { FileOwner } from './process.js';
 
@@ -135,7 +135,7 @@ export function readFdTable(
     const batch: TableEntry[] = [];
     let next = -1;
     for (let t = 0; t < n; t++) {
-      const at = Number(buf.readBigUInt64LE(16 * t));
+      const at = u64(buf, 16 * t);
       const end = at + buf.readUInt32LE(16 * t + 8);
       if (next >= 0) closeRecordCopies(buf, at, end);
       else decode(r.pid, buf, at, end, batch);
@@ -223,10 +223,10 @@ function decode(pid: number, buf: Buffer, at: number, end: number, out: TableEnt
     };
     if (buf.readInt32LE(at + 100) === 1) {
       e.common = {
-        pos: Number(buf.readBigInt64LE(at + 80)),
+        pos: i64(buf, at + 80),
         flags: buf.readUInt32LE(at + 96),
         mntId: buf.readInt32LE(at + 44),
-        ino: Number(buf.readBigInt64LE(at + 88)),
+        ino: i64(buf, at + 88),
       };
     }
     // Named only when something failed: most fds need no message.
@@ -239,12 +239,12 @@ function decode(pid: number, buf: Buffer, at: number, end: number, out: TableEnt
     else if (statErr < 0) e.error = new SyscallError('fstat', -statErr, `copy of ${where()}`);
     if (!e.error && !e.skipped) {
       e.stat = new FileStat(
-        Number(buf.readBigUInt64LE(at + 48)),
-        Number(buf.readBigUInt64LE(at + 56)),
+        u64(buf, at + 48),
+        u64(buf, at + 56),
         buf.readUInt32LE(at + 36),
         buf.readUInt32LE(at + 40),
-        Number(buf.readBigUInt64LE(at + 64)),
-        Number(buf.readBigInt64LE(at + 72)),
+        u64(buf, at + 64),
+        i64(buf, at + 72),
       );
       if (getfl < 0) e.ownerError = new SyscallError('fcntl', -getfl, `F_GETFL, copy of ${where()}`);
       else if (ownType < 0)

@@ -8,6 +8,7 @@
 import { koffi, lib, libc } from './libc.js';
 import { SyscallError } from './errors.js';
 import { nativeLib } from './native-lib.js';
+import { u64 } from './stat.js';
 
 export { scanLibPath } from './native-lib.js';
 
@@ -98,10 +99,10 @@ export class FdDir {
   stat(fd: number): TargetStat | undefined {
     if (c.fstatat(this.dirfd, String(fd), statBuf, 0) === -1) return undefined;
     return {
-      dev: Number(statBuf.readBigUInt64LE(0)),
-      ino: Number(statBuf.readBigUInt64LE(8)),
+      dev: u64(statBuf, 0),
+      ino: u64(statBuf, 8),
       mode: statBuf.readUInt32LE(24),
-      rdev: Number(statBuf.readBigUInt64LE(40)),
+      rdev: u64(statBuf, 40),
     };
   }
 

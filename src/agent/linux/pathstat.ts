@@ -7,7 +7,7 @@ import { koffi, lib, libc, sysRaw } from './libc.js';
 import { readFileSync } from 'node:fs';
 import { SyscallError, errnoName } from './errors.js';
 import { openHandle, type FileHandle, type HandleTarget } from './fhandle.js';
-import { STAT_SIZE, statIdentity } from './stat.js';
+import { STAT_SIZE, i64, statIdentity, u64 } from './stat.js';
 import { nativeLib } from './native-lib.js';
 
 const statC = lib.func('int stat(const char *path, _Out_ uint8_t *buf)') as (
@@ -32,7 +32,7 @@ export interface PathStat {
 
 /** By statIdentity, the one decoder of every struct stat replay compares (one st_dev encoding). */
 function fields(): PathStat {
-  return { ...statIdentity(buf), size: Number(buf.readBigInt64LE(48)) };
+  return { ...statIdentity(buf), size: i64(buf, 48) };
 }
 
 /** st_mode, st_size, st_dev and st_ino of `path` (following symlinks), or the errno name (`ENOENT`). */
@@ -99,9 +99,9 @@ function statPathsNative(
       return { error: name(err & ~STAT_FAILED_FSTAT, path, err & STAT_FAILED_FSTAT ? 'fstat' : 'open') };
     return {
       mode: out.readUInt32LE(at + 4),
-      size: Number(out.readBigInt64LE(at + 8)),
-      dev: Number(out.readBigUInt64LE(at + 16)),
-      ino: Number(out.readBigUInt64LE(at + 24)),
+      size: i64(out, at + 8),
+      dev: u64(out, at + 16),
+      ino: u64(out, at + 24),
     };
   };
   return paths.map((path, i) => ({

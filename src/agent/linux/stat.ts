@@ -68,11 +68,20 @@ export interface StatIdentity {
  * safe integers (capture does the same).
  */
 export function statIdentity(buf: Buffer, at = 0): StatIdentity {
-  return {
-    dev: Number(buf.readBigUInt64LE(at)),
-    ino: Number(buf.readBigUInt64LE(at + 8)),
-    mode: buf.readUInt32LE(at + 24),
-  };
+  return { dev: u64(buf, at), ino: u64(buf, at + 8), mode: buf.readUInt32LE(at + 24) };
+}
+
+/**
+ * The u64 at `at` as a number, from its two u32 halves: rounded as Number(BigInt) would
+ * round it (one rounding of the exact sum), without a BigInt per field per file.
+ */
+export function u64(buf: Buffer, at: number): number {
+  return buf.readUInt32LE(at + 4) * 0x1_0000_0000 + buf.readUInt32LE(at);
+}
+
+/** As u64 for an i64 (a signed high half): Number(readBigInt64LE) without the BigInt. */
+export function i64(buf: Buffer, at: number): number {
+  return buf.readInt32LE(at + 4) * 0x1_0000_0000 + buf.readUInt32LE(at);
 }
 
 const buf = Buffer.alloc(STAT_SIZE);
@@ -81,11 +90,11 @@ const buf = Buffer.alloc(STAT_SIZE);
 export function fstat(fd: number): FileStat {
   if (libc.fstat(fd, buf) === -1) throw new SyscallError('fstat', koffi.errno(), `fd ${fd}`);
   return new FileStat(
-    Number(buf.readBigUInt64LE(0)),
-    Number(buf.readBigUInt64LE(8)),
+    u64(buf, 0),
+    u64(buf, 8),
     buf.readUInt32LE(24),
-    Number(buf.readBigUInt64LE(16)),
-    Number(buf.readBigUInt64LE(40)),
-    Number(buf.readBigInt64LE(48)),
+    u64(buf, 16),
+    u64(buf, 40),
+    i64(buf, 48),
   );
 }
