@@ -9,175 +9,20 @@
 import { createHash, type Hash } from 'node:crypto';
 import { readSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import type {
-  Checkpoint,
-  FileRecord,
-  FileTableRecord,
-  ImageHeader,
-  ProcessRecord,
-  StoredBytes,
-} from '../model.js';
-import { ByteReader, type PayloadSpan } from './bytes.js';
-import { ImageDigestError, ImageFormatError, RecordViolation, type ImageLocation } from './errors.js';
-import { codecById } from './filedata/index.js';
+import type { Checkpoint, StoredBytes } from '../model.js';
+import type { PayloadSpan } from './bytes.js';
+import { ImageDigestError, ImageFormatError, type ImageLocation } from './errors.js';
 import {
-  BINDING_VERSION,
   DIGEST_BYTES,
   EXE_AND_OWNER_VERSION,
   READABLE_VERSIONS,
-  OWNER_KINDS,
   MAGIC,
   PREAMBLE_BYTES,
   RECORD_HEADER_BYTES,
   recordKind,
-  type RecordKind,
 } from './format.js';
-import { ImageRules } from './rules.js';
+import { CheckpointBuilder, type RecordSink } from './records.js';
 
-const IGNORE_REASONS = [undefined, 'type', 'fd'] as const;
-
-/** Builds the Checkpoint from validated records. */
-class CheckpointBuilder {
-  constructor(private readonly version: number) {}
-  private readonly rules = new ImageRules();
-  private imageHeader: ImageHeader | undefined;
-  private readonly processes: ProcessRecord[] = [];
-  private readonly tables: FileTableRecord[] = [];
-  private readonly files: FileRecord[] = [];
-
-  record(kind: Exclude<RecordKind, 'trailer'>, payload: Buffer | PayloadSpan, where: ImageLocation): void {
-    try {
-      this.rules.begin(kind);
-      const r = new ByteReader(payload);
-      switch (kind) {
-        case 'header':
-          return this.header(r);
-        case 'file':
-          return this.file(r, where);
-        case 'name':
-          return this.name(r);
-        case 'owner':
-          return this.owner(r);
-        case 'table':
-          return this.table(r);
-        case 'fd':
-          return this.fd(r);
-        case 'process':
-          return this.process(r);
-      }
-    } catch (err) {
-      if (err instanceof RecordViolation) throw new ImageFormatError(where, err.message);
-      throw err;
-    }
-  }
-
-  finish(where: ImageLocation): Checkpoint {
-    try {
-      this.rules.finish();
-    } catch (err) {
-      if (err instanceof RecordViolation) throw new ImageFormatError(where, err.message);
-      throw err;
-    }
-    return { header: this.imageHeader!, processes: this.processes, tables: this.tables, files: this.files };
-  }
-
-  private header(r: ByteReader): void {
-    const node = r.str('node');
-    const source = r.str('source');
-    const time = r.i64n('time');
-    const kernel = r.str('kernel');
-    const tool = r.str('tool');
-    // Version 2: the Checkpoint the image belongs to (optional: CLI captures have none).
-    const binding =
-      this.version >= BINDING_VERSION && r.bool('bound')
-        ? { namespace: r.str('namespace'), name: r.str('name'), uid: r.str('uid'), podUid: r.str('podUid') }
-        : undefined;
-    r.end();
-    this.imageHeader = { node, source, time, kernel, tool, ...(binding ? { binding } : {}) };
-  }
-
-  private file(r: ByteReader, where: ImageLocation): void {
-    const objref = r.i32('objref');
-    const typeId = r.u16('type');
-    const codec = codecById(typeId);
-    if (codec === undefined) throw new RecordViolation(`unknown file type id ${typeId}`);
-    const flags = r.u32('flags');
-    const pos = r.u64n('pos');
-    const mntId = r.i32('mntId');
-    const dev = r.u64n('dev');
-    const ino = r.u64n('ino');
-    const mode = r.u32('mode');
-    const mark = r.u8('ignored');
-    if (mark >= IGNORE_REASONS.length)
-      throw new RecordViolation(`field ignored: invalid ignore mark ${mark}`);
-    const data = codec.decode(r, this.version);
-    r.end();
-    const rec: FileRecord = { objref, type: codec.type, flags, pos, path: '', mntId, dev, ino, mode, data };
-    const reason = IGNORE_REASONS[mark];
-    if (reason !== undefined) rec.ignored = { reason };
-    this.rules.file(rec, where);
-    this.files.push(rec);
-  }
-
-  private owner(r: ByteReader): void {
-    const kind = r.u8('kind');
-    const id = r.i32('id');
-    const signal = r.i32('signal');
-    r.end();
-    this.rules.owner({ kind, id, signal });
-    this.files[this.files.length - 1]!.owner = { kind: OWNER_KINDS[kind - 1]!, id, signal };
-  }
-
-  private name(r: ByteReader): void {
-    const path = r.str('path');
-    r.end();
-    this.rules.name(path);
-    this.files[this.files.length - 1]!.path = path;
-  }
-
-  private table(r: ByteReader): void {
-    const objref = r.i32('objref');
-    const nfds = r.u32('nfds');
-    r.end();
-    this.rules.fileTable(objref, nfds);
-    this.tables.push({ objref, fds: [] });
-  }
-
-  private fd(r: ByteReader): void {
-    const fd = r.i32('fd');
-    const file = r.i32('file');
-    const cloexec = r.bool('cloexec');
-    r.end();
-    const rec = { fd, file, cloexec };
-    this.rules.fd(rec);
-    this.tables[this.tables.length - 1]!.fds.push(rec);
-  }
-
-  private process(r: ByteReader): void {
-    const pid = r.i32('pid');
-    const tgid = r.i32('tgid');
-    const table = r.i32('table');
-    const comm = r.str('comm');
-    const cwd = r.str('cwd');
-    // Version 3: /proc/PID/exe ('' when not known). Older images have no exe.
-    const exe = this.version >= EXE_AND_OWNER_VERSION ? r.str('exe') : '';
-    const argc = r.count('argc', 4);
-    const argv: string[] = [];
-    for (let i = 0; i < argc; i++) argv.push(r.str(`argv[${i}]`));
-    r.end();
-    // '' stands for "not known": one encoding for an absent exe (the format stays canonical).
-    const rec =
-      exe === '' ? { pid, tgid, comm, argv, cwd, table } : { pid, tgid, comm, argv, cwd, exe, table };
-    this.rules.process(rec);
-    this.processes.push(rec);
-  }
-}
-
-/**
- * The reader as a generator: it yields how many bytes it needs next and is
- * resumed with exactly that many. It never asks for more than remain of
- * `size`, so a huge declared length costs no allocation.
- */
 /** A decoded image and the format version its preamble gave (older images keep theirs). */
 export interface DecodedImage {
   checkpoint: Checkpoint;
@@ -185,24 +30,52 @@ export interface DecodedImage {
 }
 
 /**
- * What the reader asks its feeder for: the next `n` bytes; or (`span`) the next `n`
+ * What the reader asks its feeder for, each time telling how many bytes of the window
+ * it was last given it has consumed: (`more`) a window that starts at the first byte
+ * not consumed and holds at least `more` bytes (a feeder may give more, and the reader
+ * parses every record a window holds before it asks again); or (`span`) the next `span`
  * bytes as a PayloadSpan, left in the file; or (`hash`) a span's bytes fed to `into`
  * and to each of the span's stored ranges' own hashes.
  */
-type Need = number | { span: number } | { hash: PayloadSpan; into: Hash };
+type Need =
+  { more: number; consumed: number } | { span: number; consumed: number } | { hash: PayloadSpan; into: Hash };
 
 /** Records above this are read as spans (only from a file): the rest are read whole. */
 const SPAN_BYTES = 1 << 20;
 
+const EMPTY: Buffer = Buffer.alloc(0);
+
+/**
+ * The reader as a generator: it asks for bytes only when its window runs short, and
+ * never for more than remain of `size`, so a huge declared length costs no allocation.
+ * Records are parsed where they lie in the window (a payload is a view of it) and the
+ * checksum takes the window's bytes in one piece: per record, only the parse is paid.
+ */
 function* decodeSteps(
   source: string,
   size: number,
   spans: boolean,
-  expectSha256?: string,
+  options: ReadImageOptions = {},
 ): Generator<Need, DecodedImage, Buffer | PayloadSpan> {
+  let win: Buffer = EMPTY;
+  let pos = 0;
+  const hash = createHash('sha256');
+  /** Bytes of `win` before this are in `hash` already. */
+  let hashed = 0;
+  /** Consumed bytes into the checksum, then a window with `n` bytes from the next one. */
+  function* ensure(n: number): Generator<Need, void, Buffer | PayloadSpan> {
+    if (win.length - pos >= n) return;
+    hash.update(win.subarray(hashed, pos));
+    win = (yield { more: n, consumed: pos }) as Buffer;
+    pos = 0;
+    hashed = 0;
+  }
+
   if (size < PREAMBLE_BYTES) {
-    const head = (yield size) as Buffer;
-    if (!MAGIC.subarray(0, Math.min(size, MAGIC.length)).equals(head.subarray(0, MAGIC.length))) {
+    yield* ensure(size);
+    if (
+      !MAGIC.subarray(0, Math.min(size, MAGIC.length)).equals(win.subarray(0, Math.min(size, MAGIC.length)))
+    ) {
       throw new ImageFormatError({ source, offset: 0 }, 'bad magic: not an fdckpt image');
     }
     throw new ImageFormatError(
@@ -210,20 +83,21 @@ function* decodeSteps(
       `truncated: ${size} bytes, shorter than the ${PREAMBLE_BYTES}-byte preamble`,
     );
   }
-  const pre = (yield PREAMBLE_BYTES) as Buffer;
-  if (!pre.subarray(0, MAGIC.length).equals(MAGIC)) {
-    const got = pre.subarray(0, MAGIC.length).toString('hex');
+  yield* ensure(PREAMBLE_BYTES);
+  if (!win.subarray(0, MAGIC.length).equals(MAGIC)) {
+    const got = win.subarray(0, MAGIC.length).toString('hex');
     throw new ImageFormatError({ source, offset: 0 }, `bad magic ${got}: not an fdckpt image`);
   }
-  const version = pre.readUInt32LE(MAGIC.length);
+  const version = win.readUInt32LE(MAGIC.length);
   if (!READABLE_VERSIONS.includes(version)) {
     throw new ImageFormatError(
       { source, offset: MAGIC.length },
       `unknown format version ${version} (this reader knows versions ${READABLE_VERSIONS.join(', ')})`,
     );
   }
-  const hash = createHash('sha256').update(pre);
-  const builder = new CheckpointBuilder(version);
+  pos = PREAMBLE_BYTES;
+  const { expectSha256 } = options;
+  const builder: RecordSink = new CheckpointBuilder(version, source);
   let at = PREAMBLE_BYTES;
   for (let n = 1; ; n++) {
     const left = size - at;
@@ -240,39 +114,52 @@ function* decodeSteps(
         `truncated record header: ${left} bytes left, a header is ${RECORD_HEADER_BYTES}`,
       );
     }
-    const head = (yield RECORD_HEADER_BYTES) as Buffer;
-    const type = head.readUInt32LE(0);
-    const length = head.readUInt32LE(4);
+    if (win.length - pos < RECORD_HEADER_BYTES) yield* ensure(RECORD_HEADER_BYTES);
+    const type = win.readUInt32LE(pos);
+    const length = win.readUInt32LE(pos + 4);
     const kind = recordKind(type);
-    const where = { source, offset: at, record: n, kind: kind ?? `type ${type}` };
-    if (kind === undefined) throw new ImageFormatError(where, `unknown record type ${type}`);
+    const where = (): ImageLocation => ({
+      source,
+      offset: recordAt,
+      record: n,
+      kind: kind ?? `type ${type}`,
+    });
+    const recordAt = at;
+    if (kind === undefined) throw new ImageFormatError(where(), `unknown record type ${type}`);
     if (kind === 'owner' && version < EXE_AND_OWNER_VERSION)
-      throw new ImageFormatError(where, `record type ${type} (owner) in a version ${version} image`);
+      throw new ImageFormatError(where(), `record type ${type} (owner) in a version ${version} image`);
     if (length > left - RECORD_HEADER_BYTES) {
       const rest = left - RECORD_HEADER_BYTES;
       throw new ImageFormatError(
-        where,
+        where(),
         `truncated: length ${length} runs past the end of the image (${rest} bytes left)`,
       );
     }
     at += RECORD_HEADER_BYTES + length;
     if (kind !== 'trailer' && spans && length > SPAN_BYTES) {
       // A large record (a memfd's contents) is parsed in place; its bytes are hashed after.
-      hash.update(head);
-      const span = (yield { span: length }) as PayloadSpan;
-      builder.record(kind, span, where);
+      pos += RECORD_HEADER_BYTES;
+      hash.update(win.subarray(hashed, pos));
+      const span = (yield { span: length, consumed: pos }) as PayloadSpan;
+      win = EMPTY;
+      pos = 0;
+      hashed = 0;
+      builder.span(kind, span, recordAt, n);
       yield { hash: span, into: hash };
       continue;
     }
-    const payload = (length === 0 ? Buffer.alloc(0) : yield length) as Buffer;
+    if (win.length - pos < RECORD_HEADER_BYTES + length) yield* ensure(RECORD_HEADER_BYTES + length);
+    const head = pos;
+    pos += RECORD_HEADER_BYTES + length;
     if (kind === 'trailer') {
       // The whole file's digest is the records' and then the trailer's: the same pass gives both.
+      hash.update(win.subarray(hashed, head));
       if (expectSha256 !== undefined) {
-        const actual = hash.copy().update(head).update(payload).digest('hex');
+        const actual = hash.copy().update(win.subarray(head, pos)).digest('hex');
         if (actual !== expectSha256) throw new ImageDigestError(source, expectSha256, actual);
       }
-      checkDigest(payload, hash.digest(), where);
-      const cp = builder.finish(where);
+      checkDigest(win.subarray(head + RECORD_HEADER_BYTES, pos), hash.digest(), where());
+      const cp = builder.finish(where());
       if (at !== size) {
         throw new ImageFormatError(
           { source, offset: at },
@@ -281,8 +168,7 @@ function* decodeSteps(
       }
       return { checkpoint: cp, version };
     }
-    hash.update(head).update(payload);
-    builder.record(kind, payload, where);
+    builder.record(kind, win, head + RECORD_HEADER_BYTES, pos, recordAt, n);
   }
 }
 
@@ -306,16 +192,17 @@ export function decodeCheckpoint(buf: Buffer, source = 'image'): Checkpoint {
   let at = 0;
   let step = steps.next();
   while (!step.done) {
-    const n = step.value as number; // no spans asked for: only byte counts
-    step = steps.next(buf.subarray(at, at + n));
-    at += n;
+    // No spans asked for: only windows, and the rest of the buffer is one.
+    const need = step.value as { more: number; consumed: number };
+    at += need.consumed;
+    step = steps.next(buf.subarray(at));
   }
   return step.value.checkpoint;
 }
 
 const CHUNK_BYTES = 64 * 1024;
 
-/** Hands out exact byte counts from a file, reading it in large chunks. */
+/** Hands out windows of a file, reading it in large chunks. */
 class ChunkedReader {
   private buf = Buffer.alloc(0);
   private at = 0;
@@ -326,24 +213,16 @@ class ChunkedReader {
     private readonly path: string,
   ) {}
 
-  async read(n: number): Promise<Buffer> {
+  /** Drops the `consumed` bytes of the last window; the next window, holding at least `n` bytes. */
+  async window(consumed: number, n: number): Promise<Buffer> {
+    this.at += consumed;
     if (this.buf.length - this.at < n) await this.refill(n);
-    return this.take(n)!;
-  }
-
-  /**
-   * The next `n` bytes when they are buffered already, else undefined (read() them):
-   * most records are, and an await per record was most of what the reader allocated.
-   */
-  take(n: number): Buffer | undefined {
-    if (this.buf.length - this.at < n) return undefined;
-    const out = this.buf.subarray(this.at, this.at + n);
-    this.at += n;
-    return out;
+    return this.buf.subarray(this.at);
   }
 
   /** The next `n` bytes as a span: nothing read but the small fields the parser asks for. */
-  span(n: number): FileSpan {
+  span(consumed: number, n: number): FileSpan {
+    this.at += consumed;
     const buffered = this.buf.length - this.at;
     const span = new FileSpan(this.fh.fd, this.path, this.offset - buffered, n);
     if (n <= buffered) this.at += n;
@@ -453,7 +332,7 @@ async function fileSha256(fh: FileHandle): Promise<string> {
 export async function readImageFile(path: string, options: ReadImageOptions = {}): Promise<DecodedImage> {
   const fh = await open(path, 'r');
   try {
-    return await decodeFile(fh, path, options.expectSha256);
+    return await decodeFile(fh, path, options);
   } catch (err) {
     // A file that is not the one expected says so, rather than where its bytes broke a rule.
     if (options.expectSha256 === undefined || !(err instanceof ImageFormatError)) throw err;
@@ -465,18 +344,18 @@ export async function readImageFile(path: string, options: ReadImageOptions = {}
   }
 }
 
-async function decodeFile(fh: FileHandle, path: string, expectSha256?: string): Promise<DecodedImage> {
+async function decodeFile(fh: FileHandle, path: string, options: ReadImageOptions): Promise<DecodedImage> {
   const { size } = await fh.stat();
   const reader = new ChunkedReader(fh, path);
-  const steps = decodeSteps(path, size, true, expectSha256);
+  const steps = decodeSteps(path, size, true, options);
   let step = steps.next();
   while (!step.done) {
     const need = step.value;
-    if (typeof need === 'number') step = steps.next(reader.take(need) ?? (await reader.read(need)));
-    else if ('span' in need) step = steps.next(reader.span(need.span));
+    if ('more' in need) step = steps.next(await reader.window(need.consumed, need.more));
+    else if ('span' in need) step = steps.next(reader.span(need.consumed, need.span));
     else {
       await (need.hash as FileSpan).hash(fh, need.into);
-      step = steps.next(Buffer.alloc(0));
+      step = steps.next(EMPTY);
     }
   }
   return step.value;

@@ -77,7 +77,7 @@ function writeFile(e: RecordEmitter, f: FileRecord): void {
     if (!isFileType(f.type)) throw new RecordViolation(`unknown file type ${String(f.type)}`);
     if (f.data?.type !== f.type)
       throw new RecordViolation(`data type ${String(f.data?.type)} does not match file type ${f.type}`);
-    e.rules.file(f, where);
+    e.rules.file(f, () => where);
     const codec = codecOf(f.type);
     w.i32('objref', f.objref);
     w.u16('type', codec.id);

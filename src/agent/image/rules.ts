@@ -124,8 +124,11 @@ export class ImageRules {
     this.lastKind = kind;
   }
 
-  /** The common fields of a file record (the path comes in the name record). */
-  file(f: Omit<FileRecord, 'path'>, where: ImageLocation): void {
+  /**
+   * The common fields of a file record (the path comes in the name record). `where`:
+   * the record's location, asked for only when the file names others (an epoll's targets).
+   */
+  file(f: Omit<FileRecord, 'path'>, where: () => ImageLocation): void {
     positiveObjref('objref', f.objref);
     this.define(f.objref, 'file');
     if ((f.flags & CREATION_ONLY_FLAGS) !== 0) {
@@ -142,7 +145,11 @@ export class ImageRules {
     const refs = codecOf(f.type).fileRefs;
     for (const ref of refs?.of(f.data) ?? []) {
       positiveObjref(`${refs!.noun} ${ref.name} file objref`, ref.objref);
-      this.fileRefs.push({ where, by: `${refs!.noun} objref ${f.objref}: ${ref.name}`, file: ref.objref });
+      this.fileRefs.push({
+        where: where(),
+        by: `${refs!.noun} objref ${f.objref}: ${ref.name}`,
+        file: ref.objref,
+      });
     }
     this.unnamed = f.objref;
     this.unnamedType = f.type;
