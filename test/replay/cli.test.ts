@@ -2,9 +2,10 @@ import { afterEach, describe, expect, test } from '@jest/globals';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { writeImage } from '../../src/agent/image/index.js';
+import { encodeCheckpoint, writeImage } from '../../src/agent/image/index.js';
 import { O } from '../../src/agent/model.js';
 import { main } from '../../src/cli/main.js';
+import { withFileFlags } from '../support/image-fixtures.js';
 import { checkpointOf, fileOf } from './support.js';
 
 const dirs: string[] = [];
@@ -86,5 +87,34 @@ describe('fdckpt restore', () => {
     fs.writeFileSync(gone, '');
     expect(await cli(['restore', '--dry-run', '--image', image])).toEqual({ code: 0, stderr: '' });
     expect((await cli(['restore', '--image', image, '--bogus', 'x'])).code).toBe(2);
+  });
+
+  test("--pid decodes only that process's files: a field no capture writes, in a file of another process, does not stop it", async () => {
+    const d = tmpdir();
+    const data = path.join(d, 'data');
+    fs.writeFileSync(data, 'skip-me:payload\n');
+    const mine = fileOf('regular', data, O.RDONLY, 8, { type: 'regular', size: 16 });
+    const theirs = fileOf('regular', data, O.RDONLY, 0, { type: 'regular', size: 16 });
+    const one = checkpointOf([{ fd: 5, file: mine }]);
+    const cp = {
+      ...one,
+      processes: [...one.processes, { pid: 2, tgid: 2, comm: 'other', argv: [], cwd: '/', table: 2000 }],
+      tables: [...one.tables, { objref: 2000, fds: [{ fd: 6, file: theirs.objref, cloexec: false }] }],
+      files: [mine, theirs],
+    };
+    const image = path.join(d, 'img.fdimg');
+    // O_CREAT on process 2's file: a full read (inspect) refuses the image there.
+    fs.writeFileSync(image, withFileFlags(encodeCheckpoint(cp), theirs.objref, O.RDONLY | O.CREAT));
+    const inspect = await cli(['inspect', image]);
+    expect(inspect.code).toBe(1);
+    expect(inspect.stderr).toMatch(/record \d+ \(file\).*creation-only O_CREAT/);
+    const script = 'read line <&5; [ "$line" = payload ] && exit 7; exit 1';
+    expect(await cli(['restore', '--image', image, '--pid', '1', '--', 'sh', '-c', script])).toEqual({
+      code: 7,
+      stderr: '',
+    });
+    const refused = await cli(['restore', '--image', image, '--pid', '2', '--', 'true']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/record \d+ \(file\).*creation-only O_CREAT/);
   });
 });

@@ -357,10 +357,31 @@ export function tamperedImage(image: Buffer, needle: string): Buffer {
   const at = out.lastIndexOf(needle, undefined, 'latin1');
   if (at < 0) throw new Error(`tamperedImage: ${JSON.stringify(needle)} is not in the image`);
   out[at] = out[at]! ^ 0x01;
-  // The trailer (8-byte header, 32-byte digest) holds the SHA-256 of everything before it.
+  return resealed(out);
+}
+
+/** `image` with its trailer recomputed: the SHA-256 (its last 32 bytes) of everything before the trailer record. */
+export function resealed(image: Buffer): Buffer {
+  const out = Buffer.from(image);
   createHash('sha256')
     .update(out.subarray(0, out.length - 40))
     .digest()
     .copy(out, out.length - 32);
   return out;
+}
+
+/**
+ * `image` with the saved flags of the file record with objref `objref` set to `flags`,
+ * resealed: a checksummed image with one field no capture writes (O_CREAT, say).
+ */
+export function withFileFlags(image: Buffer, objref: number, flags: number): Buffer {
+  const out = Buffer.from(image);
+  for (let at = 12; at < out.length; at += 8 + out.readUInt32LE(at + 4)) {
+    // A file record (type 2): objref i32, type id u16, then flags u32.
+    if (out.readUInt32LE(at) === 2 && out.readInt32LE(at + 8) === objref) {
+      out.writeUInt32LE(flags, at + 14);
+      return resealed(out);
+    }
+  }
+  throw new Error(`withFileFlags: no file record with objref ${objref}`);
 }

@@ -22,6 +22,7 @@ import {
   recordKind,
 } from './format.js';
 import { CheckpointBuilder, type RecordSink } from './records.js';
+import { ProcessSelector } from './select.js';
 
 /** A decoded image and the format version its preamble gave (older images keep theirs). */
 export interface DecodedImage {
@@ -96,8 +97,10 @@ function* decodeSteps(
     );
   }
   pos = PREAMBLE_BYTES;
-  const { expectSha256 } = options;
-  const builder: RecordSink = new CheckpointBuilder(version, source);
+  const { expectSha256, only } = options;
+  const builder: RecordSink = only
+    ? new ProcessSelector(version, only.pid, source)
+    : new CheckpointBuilder(version, source);
   let at = PREAMBLE_BYTES;
   for (let n = 1; ; n++) {
     const left = size - at;
@@ -187,8 +190,12 @@ function checkDigest(stored: Buffer, actual: Buffer, where: ImageLocation): void
  * offset and record, for any malformed input. `source` names the image in
  * messages.
  */
-export function decodeCheckpoint(buf: Buffer, source = 'image'): Checkpoint {
-  const steps = decodeSteps(source, buf.length, false);
+export function decodeCheckpoint(
+  buf: Buffer,
+  source = 'image',
+  options: Pick<ReadImageOptions, 'only'> = {},
+): Checkpoint {
+  const steps = decodeSteps(source, buf.length, false, options);
   let at = 0;
   let step = steps.next();
   while (!step.done) {
@@ -309,6 +316,15 @@ export interface ReadImageOptions {
    * naming both digests, even when it is malformed too.
    */
   expectSha256?: string;
+  /**
+   * Decode only what restoring process `pid` (default: the image's first) needs: its
+   * file table, the files that table names and the files those name (an epoll's
+   * targets), and the processes that share the table. Every record of the image is
+   * still framed, put in sequence and hashed, and every objref checked unique; the
+   * other records' fields are not parsed, nor checked (select.ts). The Checkpoint holds
+   * what was decoded; none at all when no process has that pid.
+   */
+  only?: { pid?: number };
 }
 
 /** The SHA-256 of a whole file, for the error path only (a read already failed). */

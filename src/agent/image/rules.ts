@@ -29,6 +29,8 @@ interface OpenTable {
   objref: number;
   nfds: number;
   fds: Set<number>;
+  /** fd records seen so far, checked (in fds) or only framed (skipFd). */
+  count: number;
 }
 
 /** A file named by another file's state (an epoll's target), checked at the end. */
@@ -105,7 +107,7 @@ export class ImageRules {
     if (this.table !== undefined && kind !== 'fd') {
       const t = this.table;
       throw violation(
-        `file table objref ${t.objref} declares nfds ${t.nfds} but only ${t.fds.size} fd records follow`,
+        `file table objref ${t.objref} declares nfds ${t.nfds} but only ${t.count} fd records follow`,
       );
     }
     if (kind === 'name' && this.unnamed === undefined)
@@ -183,7 +185,7 @@ export class ImageRules {
     positiveObjref('objref', objref);
     if (nfds > NFDS_MAX) throw violation(`nfds ${nfds} is over NFDS_MAX (${NFDS_MAX})`);
     this.define(objref, 'table');
-    this.lastTable = { objref, nfds, fds: new Set() };
+    this.lastTable = { objref, nfds, fds: new Set(), count: 0 };
     if (nfds > 0) this.table = this.lastTable;
   }
 
@@ -197,7 +199,37 @@ export class ImageRules {
       throw violation(`fd ${rec.fd}: objref ${rec.file} names no file defined before it`);
     if (what !== 'file') throw violation(`fd ${rec.fd}: objref ${rec.file} is a file table, not a file`);
     t.fds.add(rec.fd);
-    if (t.fds.size === t.nfds) this.table = undefined;
+    this.counted(t);
+  }
+
+  /*
+   * Framing only, for a reader that decodes part of an image (select.ts): these keep
+   * the sequence checked (what follows what, how many fd records a table has, every
+   * objref unique) for records whose payload is not parsed. The records it does parse
+   * go through a second ImageRules in full.
+   */
+
+  /** A file record of which only the objref was read. */
+  skipFile(objref: number): void {
+    positiveObjref('objref', objref);
+    this.define(objref, 'file');
+    this.unnamed = objref;
+    this.unnamedType = undefined;
+  }
+
+  /** A name record, not parsed. */
+  skipName(): void {
+    this.unnamed = undefined;
+  }
+
+  /** An fd record, not parsed. */
+  skipFd(): void {
+    this.counted(this.table!);
+  }
+
+  private counted(t: OpenTable): void {
+    t.count++;
+    if (t.count === t.nfds) this.table = undefined;
   }
 
   process(p: ProcessRecord): void {

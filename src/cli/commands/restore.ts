@@ -77,7 +77,9 @@ export const command: Command = {
     }
     policy = replayPolicy(mode as (typeof REPLAY_MODES)[number], policy, { listenFds });
     const pid = pidFlag === undefined ? undefined : intFlag(pidFlag, 'pid');
-    const cp = await readImage(image);
+    // Only what this process's table needs is decoded (a sixth of a six-process image);
+    // the rest is still framed and checksummed (image/select.ts).
+    const cp = await readImage(image, { only: pid === undefined ? {} : { pid } });
     const timeoutSeconds = timeoutFlag === undefined ? undefined : intFlag(timeoutFlag, 'timeout');
     const cmd: SavedCommand =
       parsed.booleans.has('dry-run') || parsed.rest.length > 0
