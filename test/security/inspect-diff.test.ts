@@ -15,24 +15,12 @@ import { writeImage } from '../../src/agent/image/index.js';
 import type { Checkpoint, FileRecord } from '../../src/agent/model.js';
 import { O } from '../../src/agent/model.js';
 import { fdckpt } from '../support/cli.js';
+import { regularFile } from '../support/image-fixtures.js';
 
 const FDS = 8000;
 let dir: string;
 
-function file(objref: number, path: string): FileRecord {
-  return {
-    objref,
-    type: 'regular',
-    flags: O.RDWR,
-    pos: 0,
-    path,
-    mntId: 1,
-    dev: 1,
-    ino: objref,
-    mode: 0o100644,
-    data: { type: 'regular', size: 0 },
-  };
-}
+const file = (objref: number, path: string): FileRecord => regularFile(objref, path, O.RDWR);
 
 /** One process; `fds` fds all on one open file, or each on its own. */
 function image(opts: { shared: boolean; time?: number; path?: string; tasks?: number }): Checkpoint {

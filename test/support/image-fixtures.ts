@@ -347,6 +347,22 @@ export function arbCheckpoint(): fc.Arbitrary<Checkpoint> {
     });
 }
 
+/** A regular file's record, inode = objref, on mount 1 of device 1. */
+export function regularFile(objref: number, path: string, flags = 0): FileRecord {
+  return {
+    objref,
+    type: 'regular',
+    flags,
+    pos: 0,
+    path,
+    mntId: 1,
+    dev: 1,
+    ino: objref,
+    mode: 0o100644,
+    data: { type: 'regular', size: 0 },
+  };
+}
+
 /**
  * An image with one byte of `needle` (a string its records hold; its last
  * occurrence, inside the records) changed, and its trailer recomputed: a well-formed image, just

@@ -18,7 +18,7 @@ import {
   ImageFormatError,
   readImage,
 } from '../../src/agent/image/index.js';
-import { arbCheckpoint, resealed, withFileFlags } from '../support/image-fixtures.js';
+import { arbCheckpoint, regularFile, resealed, withFileFlags } from '../support/image-fixtures.js';
 import { byteMutated, recordMutated } from '../support/image-fuzz.js';
 import { RECORD } from '../../src/agent/image/format.js';
 
@@ -46,18 +46,7 @@ function expectedSubset(cp: Checkpoint, pid?: number): Checkpoint {
 
 /** Two processes with tables of their own; process 20's epoll watches a file only process 10 has open. */
 function twoProcesses(): Checkpoint {
-  const file = (objref: number, path: string): FileRecord => ({
-    objref,
-    type: 'regular',
-    flags: 0,
-    pos: 0,
-    path,
-    mntId: 1,
-    dev: 1,
-    ino: objref,
-    mode: 0o100644,
-    data: { type: 'regular', size: 0 },
-  });
+  const file = (objref: number, path: string): FileRecord => regularFile(objref, path);
   return {
     header: { node: 'n', source: 's', time: 1, kernel: 'k', tool: 't' },
     files: [
